@@ -1,0 +1,5 @@
+"""python -m services.intake: build the app and run it."""
+
+from services.intake.app import main
+
+main()

@@ -1,0 +1,12 @@
+"""Intake's subscriptions: none yet. Intake is where reports enter; it consumes no events."""
+
+from __future__ import annotations
+
+from faststream.nats import NatsBroker
+
+from services.intake.handlers import IntakeDeps
+
+
+def register(broker: NatsBroker, deps: IntakeDeps) -> None:
+    """Bind intake's subjects to handlers (intake listens to nothing today)."""
+    del broker, deps

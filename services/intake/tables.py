@@ -1,0 +1,62 @@
+"""Intake's tables. Personal data columns hold ciphertext (shared.crypto), never clear text."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from shared.db import AwareDateTime
+
+AWARE = AwareDateTime()
+
+
+class Case(SQLModel, table=True):
+    """A case: one person, any number of reports while it is open."""
+
+    __tablename__ = "intake_cases"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    case_number: str = Field(max_length=40, unique=True)
+    region: str = Field(max_length=10)
+    subject_kind: str = Field(max_length=10)
+    status: str = Field(default="open", max_length=20)
+    opened_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+
+
+class Subject(SQLModel, table=True):
+    """The person a case is about; every personal field is encrypted."""
+
+    __tablename__ = "intake_subjects"
+
+    subject_id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(foreign_key="intake_cases.case_id", index=True, max_length=36)
+    kind: str = Field(max_length=10)
+    full_name: str | None = None
+    birth_date: str | None = None
+    iin: str | None = None
+    sex: str | None = None
+    address: str | None = None
+    # Keyed hashes let intake find the same person without keeping an IIN in clear.
+    iin_hash: str | None = Field(default=None, index=True, max_length=64)
+    identity_hash: str | None = Field(default=None, index=True, max_length=64)
+
+
+class Report(SQLModel, table=True):
+    """One report as received; a case may hold several."""
+
+    __tablename__ = "intake_reports"
+
+    report_id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(foreign_key="intake_cases.case_id", index=True, max_length=36)
+    reporter_agency_type: str = Field(max_length=40)
+    reporter_agency_id: str | None = Field(default=None, max_length=80)
+    region: str = Field(max_length=10)
+    channel: str = Field(max_length=30)
+    received_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    registered_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    concerns: str
+    signs: str
+    flags: str
+    narrative: str | None = None
+    joined: bool = False

@@ -1,0 +1,5 @@
+"""python -m services.routing: build the app and run it."""
+
+from services.routing.app import main
+
+main()

@@ -1,0 +1,89 @@
+"""Personal data at rest: field-by-field authenticated encryption with rotating keys."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_PREFIX = "enc1"
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Data keys by id, the active one for new values, and the key for lookup hashes."""
+
+    active: str
+    keys: dict[str, bytes]
+    hash_key: bytes
+
+    @classmethod
+    def generate(cls) -> KeyRing:
+        """Make a fresh key ring (development and tests)."""
+        kid = f"k{secrets.token_hex(4)}"
+        return cls(active=kid, keys={kid: AESGCM.generate_key(256)}, hash_key=os.urandom(32))
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> KeyRing:
+        """Read the key ring from path, creating it (mode 0600) on first start."""
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            ring = cls.generate()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(ring.dumps())
+            return ring
+        data = json.loads(path.read_text())
+        return cls(
+            active=data["active"],
+            keys={k: base64.b64decode(v) for k, v in data["keys"].items()},
+            hash_key=base64.b64decode(data["hash_key"]),
+        )
+
+    def dumps(self) -> str:
+        """Serialise the ring for its key file."""
+        return json.dumps(
+            {
+                "active": self.active,
+                "keys": {k: base64.b64encode(v).decode() for k, v in self.keys.items()},
+                "hash_key": base64.b64encode(self.hash_key).decode(),
+            }
+        )
+
+
+class FieldCipher:
+    """Encrypts one field value at a time; the key id travels with each value."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self._ring = ring
+
+    def encrypt(self, plain: str | None, *, field: str) -> str | None:
+        """Encrypt a value; the field name is bound in as associated data."""
+        if plain is None:
+            return None
+        nonce = os.urandom(12)
+        key = self._ring.keys[self._ring.active]
+        sealed = AESGCM(key).encrypt(nonce, plain.encode(), field.encode())
+        return f"{_PREFIX}:{self._ring.active}:{base64.b64encode(nonce + sealed).decode()}"
+
+    def decrypt(self, token: str | None, *, field: str) -> str | None:
+        """Decrypt a value written by encrypt with any key still in the ring."""
+        if token is None:
+            return None
+        prefix, kid, body = token.split(":", 2)
+        if prefix != _PREFIX:
+            raise ValueError(f"{field}: not an encrypted value")
+        raw = base64.b64decode(body)
+        return AESGCM(self._ring.keys[kid]).decrypt(raw[:12], raw[12:], field.encode()).decode()
+
+    def lookup_hash(self, value: str, *, field: str) -> str:
+        """Return a keyed hash for finding equal values without storing them in clear."""
+        message = f"{field}\x00{value}".encode()
+        return hmac.new(self._ring.hash_key, message, hashlib.sha256).hexdigest()

@@ -1,0 +1,163 @@
+"""What every service process runs: database, tracing, broker, outbox relay, HTTP and health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from faststream.nats import NatsBroker
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy import Engine
+
+from shared.bus import make_broker
+from shared.clock import Clock
+from shared.db import database_ok, make_engine, migrate
+from shared.outbox import OutboxRelay, pending_count
+from shared.settings import ServiceSettings
+from shared.telemetry import setup_tracing
+
+log = logging.getLogger(__name__)
+
+
+def broker_connected(broker: NatsBroker) -> bool:
+    """Tell whether the broker holds a live NATS connection."""
+    connection = getattr(broker, "_connection", None)
+    return bool(connection is not None and connection.is_connected)
+
+
+@dataclass
+class ServiceRuntime:
+    """The parts of one service process, built once by its composition root."""
+
+    service: str
+    settings: ServiceSettings
+    clock: Clock
+    engine: Engine
+    tracer_provider: TracerProvider
+    broker: NatsBroker
+    relay: OutboxRelay
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: ServiceSettings, *, clock: Clock) -> ServiceRuntime:
+        """Connect nothing yet: make the engine (migrated), tracer, broker and relay."""
+        service = settings.service_name
+        engine = make_engine(settings.resolved_database_url())
+        migrate(engine, service)
+        provider = setup_tracing(
+            service, var_dir=settings.var_dir, otlp_endpoint=settings.otlp_endpoint
+        )
+        broker = make_broker(settings.nats_url, service=service, tracer_provider=provider)
+        relay = OutboxRelay(
+            engine=engine,
+            publisher=broker,
+            clock=clock,
+            interval=settings.relay_interval,
+            is_connected=lambda: broker_connected(broker),
+        )
+        return cls(service, settings, clock, engine, provider, broker, relay)
+
+    async def _connect_forever(self) -> None:
+        # A service that cannot reach NATS keeps serving HTTP; its outbox waits (issue: bus down).
+        delay = 0.5
+        while True:
+            try:
+                await self.broker.start()
+                log.info("%s connected to NATS", self.service)
+                return
+            except Exception as error:
+                log.warning("%s cannot reach NATS yet: %s", self.service, type(error).__name__)
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        """Start messaging and the relay with the HTTP server; stop them cleanly with it."""
+        self._tasks = [
+            asyncio.create_task(self._connect_forever(), name=f"{self.service}-connect"),
+            asyncio.create_task(self.relay.run(), name=f"{self.service}-relay"),
+        ]
+        try:
+            yield
+        finally:
+            self.relay.stop()
+            for task in self._tasks:
+                if task.get_name().endswith("-connect"):
+                    task.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.gather(*self._tasks), timeout=5)
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+            self.tracer_provider.shutdown()
+            self.engine.dispose()
+
+    def add_task(self, coroutine: Any, name: str) -> None:
+        """Run a background loop (a poller, say) for the life of the process."""
+        self._tasks.append(asyncio.create_task(coroutine, name=f"{self.service}-{name}"))
+
+    def health(self) -> dict[str, Any]:
+        """Report NATS and database state."""
+        db_ok = database_ok(self.engine)
+        return {
+            "service": self.service,
+            "status": "ok" if db_ok else "degraded",
+            "nats": "connected" if broker_connected(self.broker) else "disconnected",
+            "database": "ok" if db_ok else "unreachable",
+            "outbox_pending": pending_count(self.engine) if db_ok else None,
+        }
+
+    def http_app(self, *, title: str, routers: Sequence[APIRouter]) -> FastAPI:
+        """Build the FastAPI app with health, validation errors by field, and tracing."""
+        app = FastAPI(title=title, lifespan=self.lifespan)
+
+        @app.get("/health")
+        def health() -> JSONResponse:
+            report = self.health()
+            return JSONResponse(report, status_code=200 if report["database"] == "ok" else 503)
+
+        @app.exception_handler(RequestValidationError)
+        async def by_field(_request: Request, error: RequestValidationError) -> JSONResponse:
+            return JSONResponse({"detail": field_errors(error.errors())}, status_code=422)
+
+        for router in routers:
+            app.include_router(router)
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=self.tracer_provider, excluded_urls="health"
+        )
+        return app
+
+    def serve(self, app: FastAPI) -> None:
+        """Run the HTTP server (and with it, messaging) until a signal stops it."""
+        uvicorn.run(
+            app,
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_level="warning",
+            access_log=False,
+        )
+
+
+def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Turn pydantic errors into one message per bad field, never echoing the bad value."""
+    out = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+        out.append(
+            {
+                "field": ".".join(loc) or "body",
+                "message": str(error.get("msg", "invalid")).removeprefix("Value error, "),
+                "type": error.get("type", "value_error"),
+            }
+        )
+    return out

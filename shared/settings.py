@@ -1,0 +1,46 @@
+"""Settings every service shares; each service subclasses them with its own prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings; fields shared by all services read un-prefixed variables too."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "service"
+    nats_url: str = Field(
+        default=DEFAULT_NATS_URL, validation_alias=AliasChoices("nats_url", "NATS_URL")
+    )
+    var_dir: Path = Field(
+        default=Path("var"), validation_alias=AliasChoices("var_dir", "QORGAU_VAR_DIR")
+    )
+    database_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8100
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    relay_interval: float = Field(default=0.25, gt=0)
+    data_key_file: Path | None = Field(
+        default=None, validation_alias=AliasChoices("data_key_file", "QORGAU_DATA_KEY_FILE")
+    )
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to SQLite under the var directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / f'{self.service_name}.db').resolve()}"
+
+    def resolved_data_key_file(self) -> Path:
+        """Return the file holding the keys that encrypt personal data at rest."""
+        return self.data_key_file or (self.var_dir / "keys" / f"{self.service_name}.keys")
