@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.clock import Clock
-from shared.contracts import Event
+from shared.contracts.envelope import Event
 from shared.db import AwareDateTime, is_postgres, unit_of_work
 from shared.streams import stream_for
 

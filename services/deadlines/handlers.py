@@ -11,12 +11,8 @@ from services.deadlines import domain, repository
 from services.deadlines.tables import Obligation
 from shared.calendar import Term, WorkingCalendar
 from shared.clock import Clock
-from shared.contracts import (
-    ObligationFulfilled,
-    ObligationMet,
-    ObligationOpened,
-    ObligationScheduled,
-)
+from shared.contracts.deadlines import ObligationMet, ObligationScheduled
+from shared.contracts.obligations import ObligationFulfilled, ObligationOpened
 from shared.db import unit_of_work
 from shared.inbox import claim
 from shared.outbox import stage

@@ -9,7 +9,7 @@ from faststream.nats import NatsBroker
 
 from services.deadlines.handlers import DeadlinesDeps, on_obligation_fulfilled, on_obligation_opened
 from shared.bus import durable_subscriber
-from shared.contracts import ObligationFulfilled, ObligationOpened
+from shared.contracts.obligations import ObligationFulfilled, ObligationOpened
 
 # Every service that opens obligations publishes the same contract under its own subject.
 OBLIGATION_PRODUCERS = ("routing",)

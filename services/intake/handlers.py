@@ -18,7 +18,7 @@ from services.intake.tables import Case, Report, Subject
 from shared import iin as iin_rules
 from shared.agencies import AgencyType, is_region
 from shared.clock import ALMATY, Clock
-from shared.contracts import (
+from shared.contracts.intake import (
     Channel,
     Concern,
     Flags,

@@ -16,13 +16,10 @@ from sqlmodel import Session
 from services.routing import catalogue, domain, repository
 from services.routing.tables import AgencyRow, Referral
 from shared.clock import Clock
-from shared.contracts import (
-    ObligationFulfilled,
-    ObligationOpened,
-    ReferralIssued,
-    ReportReceived,
-    agency_subject,
-)
+from shared.contracts.envelope import agency_subject
+from shared.contracts.intake import ReportReceived
+from shared.contracts.obligations import ObligationFulfilled, ObligationOpened
+from shared.contracts.routing import ReferralIssued
 from shared.db import unit_of_work
 from shared.inbox import claim
 from shared.outbox import stage

@@ -8,7 +8,7 @@ from faststream.nats import NatsBroker
 
 from services.routing.handlers import RoutingDeps, on_report_received
 from shared.bus import durable_subscriber
-from shared.contracts import ReportReceived
+from shared.contracts.intake import ReportReceived
 
 
 def register(broker: NatsBroker, deps: RoutingDeps, *, wake_relay: object = None) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from shared.bus import make_broker
 from shared.clock import SystemClock
-from shared.contracts import ReportReceived
+from shared.contracts.intake import ReportReceived
 from shared.db import make_engine, migrate, unit_of_work
 from shared.outbox import OutboxRelay, pending_count, stage
 

@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from shared.bus import make_broker
 from shared.clock import FixedClock
-from shared.contracts import ReportReceived
+from shared.contracts.intake import ReportReceived
 from shared.db import unit_of_work
 from shared.inbox import claim
 from shared.natsserver import NatsServer

@@ -1,0 +1,1 @@
+"""Event contracts, one module per owning service; the envelope and obligations are shared."""
