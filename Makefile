@@ -43,7 +43,7 @@ streams: $(STAMP)
 	$(BIN)/qorgau streams
 
 asyncapi: $(STAMP)
-	$(BIN)/qorgau asyncapi --write docs/asyncapi.yaml
+	$(BIN)/qorgau asyncapi --write docs/asyncapi.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import os
 import signal
 import subprocess
@@ -200,6 +201,23 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    """Print or write the AsyncAPI document of every event, or check the kept one is current."""
+    from shared.asyncapi import generate
+
+    document = json.dumps(json.loads(generate()), indent=2, sort_keys=True) + "\n"
+    if args.check:
+        if Path(args.check).read_text(encoding="utf-8") != document:
+            print(f"{args.check} is out of date: run `make asyncapi`", file=sys.stderr)
+            return 1
+        return 0
+    if args.write:
+        Path(args.write).write_text(document, encoding="utf-8")
+        return 0
+    print(document, end="")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """Build the argument parser."""
     top = argparse.ArgumentParser(prog="qorgau", description=__doc__)
@@ -219,6 +237,10 @@ def parser() -> argparse.ArgumentParser:
     trace = sub.add_parser("trace", help="print a case's spans as a tree")
     trace.add_argument("case_id")
     trace.set_defaults(func=cmd_trace)
+    asyncapi = sub.add_parser("asyncapi", help="the event catalogue as an AsyncAPI document")
+    asyncapi.add_argument("--write", metavar="PATH", default=None)
+    asyncapi.add_argument("--check", metavar="PATH", default=None)
+    asyncapi.set_defaults(func=cmd_asyncapi)
     return top
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,9 @@ class ServiceRuntime:
     broker: NatsBroker
     relay: OutboxRelay
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _background: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = field(
+        default_factory=list
+    )
 
     @classmethod
     def build(cls, settings: ServiceSettings, *, clock: Clock) -> ServiceRuntime:
@@ -88,13 +91,18 @@ class ServiceRuntime:
             asyncio.create_task(self._connect_forever(), name=f"{self.service}-connect"),
             asyncio.create_task(self.relay.run(), name=f"{self.service}-relay"),
         ]
+        loops = [
+            asyncio.create_task(factory(), name=f"{self.service}-{name}")
+            for name, factory in self._background
+        ]
         try:
             yield
         finally:
             self.relay.stop()
-            for task in self._tasks:
-                if task.get_name().endswith("-connect"):
+            for task in [*loops, *self._tasks]:
+                if task is not self._tasks[1]:
                     task.cancel()
+            self._tasks.extend(loops)
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.gather(*self._tasks), timeout=5)
             with contextlib.suppress(Exception):
@@ -102,9 +110,9 @@ class ServiceRuntime:
             self.tracer_provider.shutdown()
             self.engine.dispose()
 
-    def add_task(self, coroutine: Any, name: str) -> None:
-        """Run a background loop (a poller, say) for the life of the process."""
-        self._tasks.append(asyncio.create_task(coroutine, name=f"{self.service}-{name}"))
+    def run_in_background(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a loop (a poller, say) for the life of the HTTP server; cancelled at shutdown."""
+        self._background.append((name, loop))
 
     def health(self) -> dict[str, Any]:
         """Report NATS and database state."""

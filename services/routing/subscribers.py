@@ -9,9 +9,16 @@ from faststream.nats import NatsBroker
 from services.routing.handlers import RoutingDeps, on_report_received
 from shared.bus import durable_subscriber
 from shared.contracts.intake import ReportReceived
+from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
+from shared.contracts.routing import ReferralIssued
+
+# What routing publishes (through its outbox), for the event catalogue.
+PUBLISHES = (ReferralIssued, ObligationOpened, ObligationFulfilled, ObligationCancelled)
+# What routing delivers on each agency's own subject.
+DELIVERS = (ReferralIssued,)
 
 
-def register(broker: NatsBroker, deps: RoutingDeps, *, wake_relay: object = None) -> None:
+def register(broker: NatsBroker, deps: RoutingDeps | None, *, wake_relay: object = None) -> None:
     """Bind routing's subjects to its handlers."""
 
     @durable_subscriber(
