@@ -11,6 +11,6 @@ from shared.contracts.intake import ReportJoined, ReportReceived
 PUBLISHES = (ReportReceived, ReportJoined)
 
 
-def register(broker: NatsBroker, deps: IntakeDeps | None) -> None:
+def register(broker: NatsBroker, deps: IntakeDeps) -> None:
     """Bind intake's subjects to handlers (intake listens to nothing today)."""
     del broker, deps

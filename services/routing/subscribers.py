@@ -18,7 +18,7 @@ PUBLISHES = (ReferralIssued, ObligationOpened, ObligationFulfilled, ObligationCa
 DELIVERS = (ReferralIssued,)
 
 
-def register(broker: NatsBroker, deps: RoutingDeps | None, *, wake_relay: object = None) -> None:
+def register(broker: NatsBroker, deps: RoutingDeps, *, wake_relay: object = None) -> None:
     """Bind routing's subjects to its handlers."""
 
     @durable_subscriber(
