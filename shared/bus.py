@@ -25,6 +25,7 @@ from nats.errors import NotJSMessageError
 from opentelemetry import trace
 
 from shared.clock import Clock, SystemClock
+from shared.natsauth import inbox_prefix_for
 from shared.streams import PREFIX, stream_for
 
 if TYPE_CHECKING:
@@ -351,6 +352,8 @@ def make_broker(
         # Safety net for a JetStream subscriber declared without durable_subscriber: the
         # default (REJECT_ON_ERROR) would terminate a failed message, never redelivering it.
         "ack_policy": AckPolicy.NACK_ON_ERROR,
+        # Each NATS user may read only its own inbox subjects (shared.natsauth).
+        "inbox_prefix": inbox_prefix_for(url),
     }
     options.update(kwargs)
     broker = NatsBroker(url, middlewares=middlewares, **options)
@@ -365,6 +368,12 @@ def _dead_letter_middleware(broker: NatsBroker) -> DeadLetterMiddleware:
         if isinstance(middleware, DeadLetterMiddleware):
             return middleware
     raise ValueError("the broker has no DeadLetterMiddleware: build it with make_broker")
+
+
+def _inbox_prefix(broker: NatsBroker) -> bytes:
+    prefix = broker._connection_kwargs.get("inbox_prefix") or "_INBOX"
+    text = prefix.decode() if isinstance(prefix, bytes) else str(prefix)
+    return f"{text}.".encode()
 
 
 def durable_subscriber(
@@ -388,6 +397,8 @@ def durable_subscriber(
         stream=JStream(name=stream, declare=False),
         durable=durable,
         pull_sub=PullSub(batch_size=batch_size),
+        # Pulled messages arrive on the connection's own inbox subjects (shared.natsauth).
+        inbox_prefix=_inbox_prefix(broker),
         # The framework's policy: a handler that raises gets its message nacked, never
         # terminated (REJECT_ON_ERROR, the default) nor acked before it is handled (ACK_FIRST).
         ack_policy=AckPolicy.NACK_ON_ERROR,

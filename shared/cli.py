@@ -1,4 +1,4 @@
-"""The `qorgau` command: run the platform, one service, provision streams, read traces."""
+"""The `qorgau` command: run the platform, one service, streams, traces, tokens, keys, audit."""
 
 from __future__ import annotations
 
@@ -13,11 +13,15 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from shared import natsauth
+from shared.auth import Role, TokenKeys, token_key_file
+from shared.clock import SystemClock
 from shared.natsserver import NatsServer
 from shared.settings import DEFAULT_NATS_URL
 from shared.streams import provision
@@ -26,6 +30,16 @@ from shared.telemetry import CASE_ID, read_spans
 SERVICES: dict[str, int] = {"intake": 8101, "routing": 8102, "deadlines": 8103}
 NATS_PORT = 14222
 
+# The directory is routing's data; the command reads it as data and never imports routing.
+DIRECTORY_FILE = Path(__file__).resolve().parent.parent / "services/routing/seed/agencies.json"
+# The seed directory lists no schools yet: development tokens for two, to try reporting.
+DEV_SCHOOLS = ("school-17", "school-42")
+DEV_TTL = timedelta(days=30)
+# Whose token an operator and an integrator carry: the Committee runs the platform; the "111"
+# centre is the integrator the regulations name (Rules 38874 p.14).
+OPERATOR_AGENCY = "kz-child-rights-national"
+INTEGRATOR_AGENCY = "kz-contact-centre-111"
+
 
 def _var_dir() -> Path:
     return Path(os.environ.get("QORGAU_VAR_DIR", "var")).resolve()
@@ -33,6 +47,220 @@ def _var_dir() -> Path:
 
 def _port(service: str) -> int:
     return int(os.environ.get(f"{service.upper()}_HTTP_PORT", SERVICES[service]))
+
+
+def _keys_dir() -> Path:
+    return _var_dir() / "keys"
+
+
+def directory() -> list[dict[str, Any]]:
+    """Return the agencies of the directory (QORGAU_DIRECTORY_FILE or routing's seed)."""
+    path = Path(os.environ.get("QORGAU_DIRECTORY_FILE", DIRECTORY_FILE))
+    agencies: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["agencies"]
+    return [a for a in agencies if a.get("active", True)]
+
+
+def _dev_agencies() -> dict[str, dict[str, Any]]:
+    found = {a["agency_id"]: a for a in directory()}
+    for school in DEV_SCHOOLS:
+        found.setdefault(
+            school, {"agency_id": school, "agency_type": "education_org", "region": "KZ-75"}
+        )
+    return found
+
+
+def service_consumers(services: Sequence[str]) -> dict[str, list[natsauth.Consumer]]:
+    """Return the durable consumers each service declares (from its subscribers module)."""
+    from shared.bus import make_broker
+
+    found: dict[str, list[natsauth.Consumer]] = {}
+    for service in services:
+        # A broker that never connects: it only collects the service's subscribers.
+        broker = make_broker("nats://127.0.0.1:1", service=service)
+        importlib.import_module(f"services.{service}.subscribers").register(broker, None)
+        options = [getattr(sub, "extra_options", None) or {} for sub in broker.subscribers]
+        found[service] = [
+            natsauth.Consumer(o["stream"], o["durable"]) for o in options if o.get("durable")
+        ]
+    return found
+
+
+def agency_answers(services: Sequence[str]) -> list[str]:
+    """Return the answers agencies publish on their own subjects ("referral_acknowledged.v1")."""
+    found: set[str] = set()
+    for service in services:
+        module = importlib.import_module(f"services.{service}.subscribers")
+        for event in getattr(module, "ANSWERS", ()):
+            found.add(f"{event.NAME}.v{event.VERSION}")
+    return sorted(found)
+
+
+def nats_users() -> list[natsauth.NatsUser]:
+    """Return every NATS user of the platform, with passwords from var/keys/nats-users.json."""
+    agencies = sorted(a["agency_id"] for a in directory())
+    services = list(SERVICES)
+    names = [natsauth.ADMIN, natsauth.INTEGRATOR, natsauth.OPERATOR, *services, *agencies]
+    passwords = natsauth.load_or_create_passwords(_keys_dir() / "nats-users.json", names)
+    return natsauth.build_users(
+        agency_ids=agencies,
+        services=service_consumers(services),
+        passwords=passwords,
+        agency_answers=agency_answers(services),
+    )
+
+
+def write_dev_tokens(keys: TokenKeys, folder: Path) -> int:
+    """Write development tokens: <agency_id>.<role>.jwt for the directory, operator, integrator."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = SystemClock().now()
+    agencies = _dev_agencies()
+    written = 0
+
+    def write(name: str, agency: dict[str, Any], role: Role) -> None:
+        nonlocal written
+        token = keys.issue(
+            agency_id=agency["agency_id"],
+            agency_type=agency["agency_type"],
+            region=agency.get("region"),
+            role=role,
+            subject=f"dev-{agency['agency_id']}-{role.value}",
+            now=now,
+            ttl=DEV_TTL,
+        )
+        path = folder / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+        written += 1
+
+    for agency_id, agency in sorted(agencies.items()):
+        for role in (Role.CASEWORKER, Role.HEAD):
+            write(f"{agency_id}.{role.value}.jwt", agency, role)
+    write("operator.jwt", agencies[OPERATOR_AGENCY], Role.OPERATOR)
+    write("integrator.jwt", agencies[INTEGRATOR_AGENCY], Role.INTEGRATOR)
+    return written
+
+
+def cmd_token_issue(args: argparse.Namespace) -> int:
+    """Print a signed token for a person of an agency (development and integration)."""
+    agency = _dev_agencies().get(args.agency)
+    if agency is None:
+        if not args.agency_type:
+            print(
+                f"agency {args.agency!r} is not in the directory: give --agency-type (and "
+                "--region)",
+                file=sys.stderr,
+            )
+            return 2
+        agency = {"agency_id": args.agency, "agency_type": args.agency_type, "region": None}
+    if args.agency_type and args.agency_type != agency["agency_type"]:
+        print(f"{args.agency} is a {agency['agency_type']} in the directory", file=sys.stderr)
+        return 2
+    region = args.region or agency.get("region")
+    keys = TokenKeys.load_or_create(token_key_file(_var_dir()))
+    try:
+        token = keys.issue(
+            agency_id=agency["agency_id"],
+            agency_type=agency["agency_type"],
+            region=region,
+            role=args.role,
+            subject=args.person or f"dev-{agency['agency_id']}-{args.role}",
+            now=SystemClock().now(),
+            ttl=timedelta(hours=args.hours),
+        )
+    except ValueError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def cmd_nats_config(args: argparse.Namespace) -> int:
+    """Print the nats-server authorization block generated from the directory."""
+    del args
+    print(natsauth.authorization_config(nats_users()), end="")
+    return 0
+
+
+def _service_settings(service: str) -> Any:
+    from shared.settings import ServiceSettings
+
+    module = importlib.import_module(f"services.{service}.config")
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, ServiceSettings)
+            and value is not ServiceSettings
+        ):
+            return value()
+    raise LookupError(f"services.{service}.config has no settings class")
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Check each service's audit chain; exit non-zero naming any changed or removed entry."""
+    from shared import audit
+    from shared.crypto import KeyRing
+    from shared.db import make_engine
+
+    chosen = args.services or list(SERVICES)
+    unknown = [s for s in chosen if s not in SERVICES]
+    if unknown:
+        print(f"unknown service(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    failed = False
+    for service in chosen:
+        settings = _service_settings(service)
+        url = settings.resolved_database_url()
+        if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists():
+            print(f"{service}: no database")
+            continue
+        engine = make_engine(url)
+        try:
+            if not audit.has_audit_log(engine):
+                print(f"{service}: no audit log")
+                continue
+            key_file = settings.resolved_data_key_file()
+            if not key_file.exists():
+                print(f"{service}: key file {key_file} missing: cannot verify", file=sys.stderr)
+                failed = True
+                continue
+            ring = KeyRing.load_or_create(key_file)
+            problems = audit.verify(engine, key=ring.derived_key("audit-chain"))
+        finally:
+            engine.dispose()
+        if problems:
+            failed = True
+            for problem in problems:
+                print(f"{service}: {problem}")
+        else:
+            print(f"{service}: audit log intact")
+    return 1 if failed else 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """Add a new active data key for a service; values under older keys stay readable."""
+    from shared.crypto import KeyRing
+
+    if args.service == "token":
+        path = token_key_file(_var_dir())
+        keys = TokenKeys.load_or_create(path).rotated()
+        keys.save(path)
+        print(f"token: new signing key {keys.active}; older keys still verify")
+        return 0
+    if args.service not in SERVICES:
+        print(f"unknown service {args.service!r}; known: {', '.join(SERVICES)}, token")
+        return 2
+    path = _service_settings(args.service).resolved_data_key_file()
+    if not path.exists():
+        print(f"{args.service}: no key file at {path}", file=sys.stderr)
+        return 1
+    ring = KeyRing.load_or_create(path).rotated()
+    ring.save(path)
+    print(
+        f"{args.service}: new active data key {ring.active} ({len(ring.keys)} keys in the ring); "
+        "restart the service to encrypt with it"
+    )
+    return 0
 
 
 def cmd_streams(args: argparse.Namespace) -> int:
@@ -101,26 +329,41 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
 
+    keys = TokenKeys.load_or_create(token_key_file(var))
+    tokens = var / "tokens"
+    print(f"tokens: {write_dev_tokens(keys, tokens)} development tokens under {tokens}")
+
     nats: NatsServer | None = None
     url = os.environ.get("NATS_URL")
+    admin_url = url
+    users: dict[str, natsauth.NatsUser] = {}
     if not url:
         port = int(os.environ.get("QORGAU_NATS_PORT", NATS_PORT))
+        extra = ""
+        if os.environ.get("QORGAU_NATS_AUTH", "on") != "off":
+            users = {u.name: u for u in nats_users()}
+            extra = natsauth.authorization_config(list(users.values()))
         nats = NatsServer(
             store_dir=var / "nats" / "store",
             config_dir=var / "nats",
             port=port,
             log_file=logs / "nats-server.log",
+            extra_config=extra,
         ).start()
         url = nats.url
-    for line in asyncio.run(provision(url)):
+        admin_url = _as_user(url, users, natsauth.ADMIN)
+    assert admin_url is not None
+    for line in asyncio.run(provision(admin_url)):
         print(f"streams: {line}")
 
-    env = {**os.environ, "NATS_URL": url, "QORGAU_VAR_DIR": str(var)}
+    base_env = {**os.environ, "QORGAU_VAR_DIR": str(var)}
+    envs = {s: {**base_env, "NATS_URL": _as_user(url, users, s)} for s in chosen}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for service in chosen:
-            processes[service] = _start_service(service, env, logs)
-        rows = [("nats", url, str(nats.pid) if nats else "external")]
+            processes[service] = _start_service(service, envs[service], logs)
+        where = f"{url} ({'users in var/keys/nats-users.json' if users else 'no auth'})"
+        rows = [("nats", where, str(nats.pid) if nats else "external")]
         for service in chosen:
             port = _port(service)
             ok = _wait_healthy(service, port, processes[service], timeout=60)
@@ -142,7 +385,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                     print(
                         f"{service} exited with {process.returncode}; restarting", file=sys.stderr
                     )
-                    processes[service] = _start_service(service, env, logs)
+                    processes[service] = _start_service(service, envs[service], logs)
     finally:
         for process in processes.values():
             if process.poll() is None:
@@ -156,6 +399,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             nats.stop()
         print("Qorgau stopped.")
     return 0
+
+
+def _as_user(url: str, users: dict[str, natsauth.NatsUser], name: str) -> str:
+    user = users.get(name)
+    return natsauth.credentials_url(url, user.name, user.password) if user else url
 
 
 def _tree(spans: list[dict[str, Any]]) -> list[str]:
@@ -241,6 +489,30 @@ def parser() -> argparse.ArgumentParser:
     asyncapi.add_argument("--write", metavar="PATH", default=None)
     asyncapi.add_argument("--check", metavar="PATH", default=None)
     asyncapi.set_defaults(func=cmd_asyncapi)
+    token = sub.add_parser("token", help="development tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    issue = token_sub.add_parser("issue", help="print a signed token for a person of an agency")
+    issue.add_argument("--agency", required=True, help="agency id (from the directory)")
+    issue.add_argument("--role", required=True, choices=[r.value for r in Role])
+    issue.add_argument("--agency-type", default=None, help="for an agency not in the directory")
+    issue.add_argument("--region", default=None)
+    issue.add_argument("--person", default=None, help="the person's id (never a name)")
+    issue.add_argument("--hours", type=float, default=8.0, help="validity (default 8)")
+    issue.set_defaults(func=cmd_token_issue)
+    nats_config = sub.add_parser(
+        "nats-config", help="print the NATS users and permissions generated from the directory"
+    )
+    nats_config.set_defaults(func=cmd_nats_config)
+    audit_cmd = sub.add_parser("audit", help="the audit log of personal-data reads")
+    audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="detect changed or removed audit entries")
+    verify.add_argument("services", nargs="*", help="services to check (default: all)")
+    verify.set_defaults(func=cmd_audit_verify)
+    keys = sub.add_parser("keys", help="encryption and token keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_sub.add_parser("rotate", help="add a new active key (SERVICE or 'token')")
+    rotate.add_argument("service")
+    rotate.set_defaults(func=cmd_keys_rotate)
     return top
 
 

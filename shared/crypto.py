@@ -36,7 +36,11 @@ class KeyRing:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             ring = cls.generate()
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                # Another process created it first (services starting together): use theirs.
+                return cls.load_or_create(path)
             with os.fdopen(fd, "w") as handle:
                 handle.write(ring.dumps())
             return ring
@@ -46,6 +50,31 @@ class KeyRing:
             keys={k: base64.b64decode(v) for k, v in data["keys"].items()},
             hash_key=base64.b64decode(data["hash_key"]),
         )
+
+    def rotated(self) -> KeyRing:
+        """Return the ring with a new active key; values under older keys stay readable."""
+        kid = f"k{secrets.token_hex(4)}"
+        while kid in self.keys:
+            kid = f"k{secrets.token_hex(4)}"
+        # The hash key stays: IIN and identity hashes must keep matching across rotations.
+        return KeyRing(
+            active=kid, keys={**self.keys, kid: AESGCM.generate_key(256)}, hash_key=self.hash_key
+        )
+
+    def save(self, path: Path) -> None:
+        """Write the ring to its key file atomically, mode 0600."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.dumps())
+        temporary.replace(path)
+
+    def derived_key(self, purpose: str) -> bytes:
+        """Return a key for another purpose (the audit chain), derived from the hash key."""
+        return hmac.new(
+            self.hash_key, f"qorgau-derived\x00{purpose}".encode(), hashlib.sha256
+        ).digest()
 
     def dumps(self) -> str:
         """Serialise the ring for its key file."""
@@ -80,8 +109,21 @@ class FieldCipher:
         prefix, kid, body = token.split(":", 2)
         if prefix != _PREFIX:
             raise ValueError(f"{field}: not an encrypted value")
+        key = self._ring.keys.get(kid)
+        if key is None:
+            # A key was removed from the ring while values still use it: never guess.
+            raise KeyError(f"{field}: data key {kid} is not in the key ring")
         raw = base64.b64decode(body)
-        return AESGCM(self._ring.keys[kid]).decrypt(raw[:12], raw[12:], field.encode()).decode()
+        return AESGCM(key).decrypt(raw[:12], raw[12:], field.encode()).decode()
+
+    def key_id_of(self, token: str) -> str:
+        """Return the id of the key a value was encrypted with."""
+        return token.split(":", 2)[1]
+
+    @property
+    def active_key_id(self) -> str:
+        """Return the id of the key new values are encrypted with."""
+        return self._ring.active
 
     def lookup_hash(self, value: str, *, field: str) -> str:
         """Return a keyed hash for finding equal values without storing them in clear."""

@@ -101,7 +101,10 @@ class NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.config_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(self.config_text(), encoding="utf-8")
+        # The configuration may hold the users' passwords (shared.natsauth): owner-only.
+        fd = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self.config_text())
 
         self._ports = {}
         self._log_handle = self.log_file.open("ab")

@@ -1,18 +1,32 @@
-"""Intake's HTTP routes: they validate, then call handlers."""
+"""Intake's HTTP routes: they check the caller and the input, then call handlers.
+
+Every route needs a bearer token (shared.auth; the app refuses a request without one with 401).
+A caller who may not do something gets 403, and the refusal is in the audit log. A reporter
+body whose `reporter.agency_id` or `reporter.agency_type` disagrees with the token's agency is
+such a refusal: an agency reports in its own name only.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from services.intake import handlers
 from services.intake.domain import InvalidReport
-from services.intake.handlers import IntakeDeps, ReportIn, register_report
+from services.intake.handlers import IntakeDeps, ReportIn
+from shared.auth import Principal, Refused, principal
 from shared.runtime import field_errors
+
+Caller = Annotated[Principal, Depends(principal)]
+PurposeQuery = Annotated[str | None, Query(max_length=80)]
+PurposeHeader = Annotated[str | None, Header(alias="Qorgau-Purpose", max_length=80)]
 
 
 def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
@@ -20,7 +34,7 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
     routes = APIRouter()
 
     @routes.post("/v1/reports", status_code=201)
-    async def post_report(request: Request) -> JSONResponse:
+    async def post_report(request: Request, who: Caller) -> JSONResponse:
         body = await request.body()
         if len(body) > max_body_bytes:
             problem = f"request body over {max_body_bytes} bytes"
@@ -34,13 +48,12 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
         except ValidationError as error:
             return _unprocessable(field_errors(error.errors()))
         except InvalidReport as error:
-            return _unprocessable(
-                [
-                    {"field": k, "message": v, "type": "value_error"}
-                    for k, v in error.problems.items()
-                ]
-            )
-        done = await run_in_threadpool(register_report, report, deps=deps)
+            return _problems(error)
+        try:
+            own = await run_in_threadpool(handlers.reporter_of, report, who, deps=deps)
+        except Refused as refused:
+            return _forbidden(refused)
+        done = await run_in_threadpool(handlers.register_report, own, deps=deps)
         if deps.wake_relay is not None:
             deps.wake_relay()
         return JSONResponse(
@@ -53,7 +66,69 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
             status_code=201,
         )
 
+    @routes.get("/v1/cases/{case_id}")
+    async def get_case(case_id: uuid.UUID, who: Caller) -> JSONResponse:
+        return await _answer(lambda: handlers.read_case(str(case_id), who, deps=deps))
+
+    @routes.get("/v1/cases/{case_id}/subject")
+    async def get_subject(
+        case_id: uuid.UUID,
+        who: Caller,
+        purpose: PurposeQuery = None,
+        purpose_header: PurposeHeader = None,
+    ) -> JSONResponse:
+        try:
+            why = handlers.check_purpose(purpose or purpose_header)
+        except InvalidReport as error:
+            return _problems(error)
+        return await _answer(
+            lambda: handlers.read_subject(str(case_id), who, purpose=why, deps=deps)
+        )
+
+    @routes.get("/v1/reports/{report_id}")
+    async def get_report(
+        report_id: uuid.UUID,
+        who: Caller,
+        purpose: PurposeQuery = None,
+        purpose_header: PurposeHeader = None,
+    ) -> JSONResponse:
+        try:
+            why = handlers.check_purpose(purpose or purpose_header)
+        except InvalidReport as error:
+            return _problems(error)
+        return await _answer(
+            lambda: handlers.read_report(str(report_id), who, purpose=why, deps=deps)
+        )
+
+    @routes.get("/v1/audit")
+    async def get_audit(case_id: uuid.UUID, who: Caller) -> JSONResponse:
+        return await _answer(
+            lambda: {
+                "case_id": str(case_id),
+                "entries": handlers.read_audit(str(case_id), who, deps=deps),
+            }
+        )
+
     return routes
+
+
+async def _answer(call: Callable[[], Any]) -> JSONResponse:
+    try:
+        return JSONResponse(await run_in_threadpool(call))
+    except Refused as refused:
+        return _forbidden(refused)
+    except handlers.NotFound:
+        return JSONResponse({"detail": "not found"}, status_code=404)
+
+
+def _forbidden(refused: Refused) -> JSONResponse:
+    return JSONResponse({"detail": refused.reason}, status_code=403)
+
+
+def _problems(error: InvalidReport) -> JSONResponse:
+    return _unprocessable(
+        [{"field": k, "message": v, "type": "value_error"} for k, v in error.problems.items()]
+    )
 
 
 def _unprocessable(problems: list[dict[str, Any]]) -> JSONResponse:

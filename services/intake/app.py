@@ -7,9 +7,13 @@ from fastapi import FastAPI
 from services.intake import api, subscribers
 from services.intake.config import IntakeSettings
 from services.intake.handlers import IntakeDeps
+from shared import auth
 from shared.clock import Clock, SystemClock
 from shared.crypto import FieldCipher, KeyRing
 from shared.runtime import ServiceRuntime
+
+# The audit chain's key is derived from the service's data keys, kept outside the database.
+AUDIT_KEY_PURPOSE = "audit-chain"
 
 
 def build(
@@ -23,6 +27,7 @@ def build(
         engine=runtime.engine,
         clock=runtime.clock,
         cipher=FieldCipher(ring),
+        audit_key=ring.derived_key(AUDIT_KEY_PURPOSE),
         wake_relay=runtime.relay.wake,
     )
     subscribers.register(runtime.broker, deps)
@@ -30,6 +35,8 @@ def build(
         title="Qorgau intake",
         routers=[api.router(deps, max_body_bytes=settings.max_body_bytes)],
     )
+    keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
+    auth.install(app, auth.TokenVerifier(keys, runtime.clock))
     return runtime, app
 
 

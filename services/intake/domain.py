@@ -61,3 +61,119 @@ class OpenCase:
 def case_to_join(by_iin: OpenCase | None, by_identity: OpenCase | None) -> OpenCase | None:
     """Choose the open case a new report joins: same IIN first, else name + birth date + region."""
     return by_iin or by_identity
+
+
+# --- who may see what (Rules 38874 p.33-34) ---------------------------------------------------
+
+# The personal fields intake keeps: the subject's, and the narrative of each report.
+SUBJECT_FIELDS = ("full_name", "birth_date", "iin", "sex", "address")
+NARRATIVE = "narrative"
+
+_ID = frozenset({"full_name", "birth_date", "sex"})
+_ID_IIN = _ID | {"iin"}
+_ALL = frozenset(SUBJECT_FIELDS) | {NARRATIVE}
+
+# Rules 38874 p.33-34: a minor's personal data are not disclosed, and identifying data,
+# photographs, addresses and school names stay confidential. So each agency type sees only
+# the personal fields its part of the rules needs, and only on a case it relates to.
+VISIBLE_FIELDS: dict[str, frozenset[str]] = {
+    # p.15: checks for signs of an offence: identity, IIN, where the child lives, what happened.
+    "police": _ALL,
+    # p.12, p.17, p.21: coordinates help, visits the home, assesses the child.
+    "child_rights_regional": _ALL,
+    "guardianship": _ALL,
+    # p.12.1: informed within an hour; oversees, does not visit.
+    "child_rights_national": _ID_IIN | {NARRATIVE},
+    # p.12.3, p.13: the regional commissioner goes to the scene; the national one oversees.
+    "ombudsman_regional": _ID | {"address", NARRATIVE},
+    "ombudsman_national": _ID | {NARRATIVE},
+    # p.29: measures to protect and restore the child's rights.
+    "minors_commission": _ALL,
+    # Guide p.12.2-12.4: court materials on parental rights.
+    "education_authority": _ALL,
+    "prosecutor": _ALL,
+    # p.16: registers the child (form ДСМ-175/2020) and gives medical help.
+    "healthcare": _ID_IIN | {NARRATIVE},
+    # p.11.2: goes to the child.
+    "emergency_medical": _ID | {"address"},
+    # p.12.7: psychological help to the child.
+    "psych_support_centre": _ID,
+    # p.12.7, Family Centre Rules p.13-15: works with the family at home.
+    "family_support_centre": _ID_IIN | {"address"},
+    "mobile_group": _ID | {"address"},
+    # p.12.5: receives a child without parental care.
+    "child_support_centre": _ID_IIN,
+    # Standard 14701 p.28, Appendix 7: identifies and registers its own recipients.
+    "shelter": _ID_IIN,
+    "social_protection": _ID_IIN | {"address"},
+    # p.14: collects and passes on the case.
+    "contact_centre_111": _ID | {NARRATIVE},
+    "local_executive": _ID,
+    # p.10-11: the school tells parents and calls help; it knows the child, not its records.
+    "education_org": _ID,
+    "other": frozenset(),
+}
+
+# A reporter reads back the narrative it wrote itself (and only that one).
+REPORTER_EXTRA = frozenset({NARRATIVE})
+
+# Agency types that coordinate or check a case see every report on it; the others (a school,
+# a clinic, a shelter) see only the reports they made, so one school never reads another's.
+SEES_ALL_REPORTS = frozenset(
+    {
+        "police",
+        "child_rights_regional",
+        "guardianship",
+        "child_rights_national",
+        "ombudsman_regional",
+        "ombudsman_national",
+        "minors_commission",
+        "education_authority",
+        "prosecutor",
+        "contact_centre_111",
+    }
+)
+
+
+class AccessRefused(Exception):
+    """The caller may not see this; the reason names the rule, never personal data."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def subject_fields(agency_type: str, relations: frozenset[str]) -> frozenset[str]:
+    """Return the subject's fields an agency may read on a case, or refuse."""
+    if not relations:
+        raise AccessRefused("the agency has no report, referral, obligation or plan on the case")
+    fields = VISIBLE_FIELDS.get(agency_type, frozenset()) & frozenset(SUBJECT_FIELDS)
+    if not fields:
+        raise AccessRefused(f"{agency_type} needs no personal data of the subject")
+    return fields
+
+
+def may_see_report(
+    *, agency_type: str, agency_id: str, relations: frozenset[str], reporter_agency_id: str | None
+) -> bool:
+    """Tell whether an agency related to a case may see one of its reports."""
+    if not relations:
+        return False
+    return agency_type in SEES_ALL_REPORTS or reporter_agency_id == agency_id
+
+
+def report_fields(
+    *, agency_type: str, agency_id: str, relations: frozenset[str], reporter_agency_id: str | None
+) -> frozenset[str]:
+    """Return the personal fields of a report an agency may read, or refuse."""
+    if not may_see_report(
+        agency_type=agency_type,
+        agency_id=agency_id,
+        relations=relations,
+        reporter_agency_id=reporter_agency_id,
+    ):
+        raise AccessRefused("the report was made by another agency")
+    fields = VISIBLE_FIELDS.get(agency_type, frozenset()) & {NARRATIVE}
+    if reporter_agency_id == agency_id:
+        fields |= REPORTER_EXTRA
+    return frozenset(fields)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -15,9 +17,12 @@ from sqlalchemy.exc import IntegrityError
 
 from services.intake import domain, repository
 from services.intake.tables import Case, Report, Subject
+from shared import audit
 from shared import iin as iin_rules
 from shared.agencies import AgencyType, is_region
+from shared.auth import AGENCY_ROLES, DRAFT, Principal, Refused, Relation, Role, grant
 from shared.clock import ALMATY, Clock
+from shared.consent import legal_basis_without_consent
 from shared.contracts.intake import (
     Channel,
     Concern,
@@ -27,12 +32,20 @@ from shared.contracts.intake import (
     Sign,
     SubjectKind,
 )
+from shared.contracts.obligations import ObligationOpened
+from shared.contracts.routing import ReferralIssued
 from shared.crypto import FieldCipher
 from shared.db import unit_of_work
+from shared.inbox import claim
 from shared.outbox import stage
 from shared.telemetry import AGENCY_ID, AGENCY_TYPE, CASE_ID
 
+log = logging.getLogger(__name__)
+
 NARRATIVE_LIMIT = 20_000
+# A purpose is a short code ("offence_check", "case_management"), never free text: free text
+# could carry personal data into the audit log.
+PURPOSE = re.compile(r"^[a-z][a-z0-9_.:-]{2,79}$")
 
 
 class ReporterIn(BaseModel):
@@ -136,7 +149,60 @@ class IntakeDeps:
     engine: Engine
     clock: Clock
     cipher: FieldCipher
+    audit_key: bytes = b""
     wake_relay: Any = None
+
+
+class NotFound(LookupError):
+    """The case or report does not exist."""
+
+
+def refuse(
+    deps: IntakeDeps, who: Principal, *, action: str, case_id: str | None, reason: str
+) -> Refused:
+    """Record a refusal in the audit log and return the exception to raise."""
+    audit.record(
+        deps.engine,
+        audit.Access(
+            actor=who.subject,
+            role=who.role.value,
+            agency_id=who.agency_id,
+            agency_type=who.agency_type,
+            case_id=case_id,
+            action=action,
+            outcome=audit.REFUSED,
+            reason=reason[:200],
+        ),
+        key=deps.audit_key,
+        now=deps.clock.now(),
+    )
+    log.warning(
+        "refused: action=%s agency=%s role=%s case=%s", action, who.agency_id, who.role, case_id
+    )
+    return Refused(reason)
+
+
+def _check_role(
+    deps: IntakeDeps, who: Principal, roles: frozenset[Role], *, action: str, case_id: str | None
+) -> None:
+    try:
+        who.require(roles)
+    except Refused as refused:
+        raise refuse(deps, who, action=action, case_id=case_id, reason=refused.reason) from None
+
+
+def reporter_of(report: ReportIn, who: Principal, *, deps: IntakeDeps) -> ReportIn:
+    """Return the report with the caller's agency as its reporter, or refuse a mismatch."""
+    _check_role(deps, who, DRAFT, action="report.create", case_id=None)
+    given = report.reporter
+    if given.agency_id is not None and given.agency_id != who.agency_id:
+        reason = "reporter.agency_id names another agency than the token's"
+        raise refuse(deps, who, action="report.create", case_id=None, reason=reason)
+    if given.agency_type.value != who.agency_type:
+        reason = "reporter.agency_type differs from the token's agency type"
+        raise refuse(deps, who, action="report.create", case_id=None, reason=reason)
+    reporter = given.model_copy(update={"agency_id": who.agency_id})
+    return report.model_copy(update={"reporter": reporter})
 
 
 def _identity_hash(cipher: FieldCipher, report: ReportIn) -> str | None:
@@ -149,7 +215,10 @@ def _identity_hash(cipher: FieldCipher, report: ReportIn) -> str | None:
 
 
 def register_report(report: ReportIn, *, deps: IntakeDeps) -> Registered:
-    """Register a report: a new case, or a report joined to the person's open case."""
+    """Register a report: a new case, or a report joined to the person's open case.
+
+    The reporter must be the caller's agency (`reporter_of`).
+    """
     now = deps.clock.now()
     cipher = deps.cipher
     iin_hash = cipher.lookup_hash(report.subject.iin, field="iin") if report.subject.iin else None
@@ -176,6 +245,16 @@ def register_report(report: ReportIn, *, deps: IntakeDeps) -> Registered:
                 _add_report(
                     session, case.case_id, report_id, report, cipher, now, joined is not None
                 )
+                if report.reporter.agency_id:
+                    # The reporter relates to the case by reporting it.
+                    grant(
+                        session,
+                        case_id=case.case_id,
+                        agency_id=report.reporter.agency_id,
+                        relation=Relation.REPORTER,
+                        source=f"report:{report_id}",
+                        now=now,
+                    )
                 _stage_event(session, case.case_id, report_id, report, now, joined is not None)
                 session.commit()
                 break
@@ -259,8 +338,17 @@ def _add_report(
             flags=report.flags().model_dump_json(),
             narrative=cipher.encrypt(report.narrative, field="narrative"),
             joined=joined,
+            forwarded_under=_forwarding_basis(report),
         )
     )
+
+
+def _forwarding_basis(report: ReportIn) -> str | None:
+    # Rules 38874 p.8: a case of a minor is passed on at once, consent or not. An adult's
+    # report names no such clause here; the services that act on it ask for consent.
+    if report.subject.kind is SubjectKind.MINOR:
+        return legal_basis_without_consent("R1")
+    return None
 
 
 def _stage_event(
@@ -295,3 +383,234 @@ def _stage_event(
         signs=tuple(report.signs),
     )
     stage(session, event, now=now)
+
+
+# --- reads: who may see what (Rules 38874 p.33-34) --------------------------------------------
+
+CASE_READERS = AGENCY_ROLES | {Role.OPERATOR}
+
+
+def check_purpose(purpose: str | None) -> str:
+    """Return the purpose code of a read of personal data, or raise InvalidReport."""
+    if not purpose or not PURPOSE.match(purpose):
+        raise domain.InvalidReport(
+            {"purpose": "a purpose code is required, e.g. offence_check (a-z, 0-9, _ . : -)"}
+        )
+    return purpose
+
+
+def _mark_span(case_id: str, who: Principal) -> None:
+    span = trace.get_current_span()
+    span.set_attribute(CASE_ID, case_id)
+    span.set_attribute(AGENCY_ID, who.agency_id)
+    span.set_attribute(AGENCY_TYPE, who.agency_type)
+
+
+def _report_summary(report: Report) -> dict[str, Any]:
+    return {
+        "report_id": report.report_id,
+        "reporter_agency_type": report.reporter_agency_type,
+        "reporter_agency_id": report.reporter_agency_id,
+        "region": report.region,
+        "channel": report.channel,
+        "received_at": report.received_at.astimezone(ALMATY).isoformat(),
+        "registered_at": report.registered_at.astimezone(ALMATY).isoformat(),
+        "concerns": json.loads(report.concerns),
+        "signs": json.loads(report.signs),
+        "flags": json.loads(report.flags),
+        "joined": report.joined,
+        "forwarded_under": report.forwarded_under,
+    }
+
+
+def read_case(case_id: str, who: Principal, *, deps: IntakeDeps) -> dict[str, Any]:
+    """Return a case's summary (no personal data) to a related agency or an operator."""
+    _check_role(deps, who, CASE_READERS, action="case.read", case_id=case_id)
+    _mark_span(case_id, who)
+    with unit_of_work(deps.engine) as session:
+        relations = repository.relations(session, case_id=case_id, agency_id=who.agency_id)
+        operator = who.role is Role.OPERATOR
+        if not operator and not relations:
+            reason = "the agency has no report, referral, obligation or plan on the case"
+            raise refuse(deps, who, action="case.read", case_id=case_id, reason=reason)
+        case = repository.get_case(session, case_id=case_id)
+        if case is None:
+            raise NotFound(case_id)
+        reports = [
+            _report_summary(r)
+            for r in repository.reports_of(session, case_id=case_id)
+            if operator
+            or domain.may_see_report(
+                agency_type=who.agency_type,
+                agency_id=who.agency_id,
+                relations=relations,
+                reporter_agency_id=r.reporter_agency_id,
+            )
+        ]
+        answer: dict[str, Any] = {
+            "case_id": case.case_id,
+            "case_number": case.case_number,
+            "region": case.region,
+            "subject_kind": case.subject_kind,
+            "status": case.status,
+            "opened_at": case.opened_at.astimezone(ALMATY).isoformat(),
+            "reports": reports,
+            "your_relations": sorted(relations),
+        }
+        if operator:
+            answer["agencies"] = {
+                agency: sorted(rels)
+                for agency, rels in repository.agencies_of(session, case_id=case_id).items()
+            }
+        return answer
+
+
+def read_subject(case_id: str, who: Principal, *, purpose: str, deps: IntakeDeps) -> dict[str, Any]:
+    """Return the subject's personal fields the caller's agency may see; record the read."""
+    _check_role(deps, who, AGENCY_ROLES, action="subject.read", case_id=case_id)
+    _mark_span(case_id, who)
+    with unit_of_work(deps.engine) as session:
+        relations = repository.relations(session, case_id=case_id, agency_id=who.agency_id)
+        try:
+            fields = domain.subject_fields(who.agency_type, relations)
+        except domain.AccessRefused as refused:
+            raise refuse(
+                deps, who, action="subject.read", case_id=case_id, reason=refused.reason
+            ) from None
+        subject = repository.subject_of(session, case_id=case_id)
+        if subject is None:
+            raise NotFound(case_id)
+        kind = subject.kind
+        shown = {
+            name: deps.cipher.decrypt(getattr(subject, name), field=name)
+            for name in domain.SUBJECT_FIELDS
+            if name in fields
+        }
+    # The read is on record before a single field leaves the service.
+    _record_read(deps, who, action="subject.read", case_id=case_id, fields=shown, purpose=purpose)
+    return {
+        "case_id": case_id,
+        "kind": kind,
+        "fields": shown,
+        "withheld": [name for name in domain.SUBJECT_FIELDS if name not in fields],
+        "purpose": purpose,
+    }
+
+
+def read_report(
+    report_id: str, who: Principal, *, purpose: str, deps: IntakeDeps
+) -> dict[str, Any]:
+    """Return one report, with the narrative where the caller may read it; record the read."""
+    _check_role(deps, who, AGENCY_ROLES, action="report.read", case_id=None)
+    with unit_of_work(deps.engine) as session:
+        report = repository.get_report(session, report_id=report_id)
+        if report is None:
+            raise NotFound(report_id)
+        case_id = report.case_id
+        _mark_span(case_id, who)
+        relations = repository.relations(session, case_id=case_id, agency_id=who.agency_id)
+        try:
+            fields = domain.report_fields(
+                agency_type=who.agency_type,
+                agency_id=who.agency_id,
+                relations=relations,
+                reporter_agency_id=report.reporter_agency_id,
+            )
+        except domain.AccessRefused as refused:
+            raise refuse(
+                deps, who, action="report.read", case_id=case_id, reason=refused.reason
+            ) from None
+        answer = {"case_id": case_id, **_report_summary(report)}
+        shown: dict[str, Any] = {}
+        if domain.NARRATIVE in fields:
+            shown[domain.NARRATIVE] = deps.cipher.decrypt(report.narrative, field="narrative")
+    _record_read(deps, who, action="report.read", case_id=case_id, fields=shown, purpose=purpose)
+    answer["fields"] = shown
+    answer["withheld"] = [] if domain.NARRATIVE in fields else [domain.NARRATIVE]
+    answer["purpose"] = purpose
+    return answer
+
+
+def _record_read(
+    deps: IntakeDeps,
+    who: Principal,
+    *,
+    action: str,
+    case_id: str,
+    fields: dict[str, Any],
+    purpose: str,
+) -> None:
+    audit.record(
+        deps.engine,
+        audit.Access(
+            actor=who.subject,
+            role=who.role.value,
+            agency_id=who.agency_id,
+            agency_type=who.agency_type,
+            case_id=case_id,
+            action=action,
+            fields=tuple(fields),
+            purpose=purpose,
+        ),
+        key=deps.audit_key,
+        now=deps.clock.now(),
+    )
+
+
+def read_audit(case_id: str, who: Principal, *, deps: IntakeDeps) -> list[dict[str, Any]]:
+    """Return a case's audit entries to an operator."""
+    _check_role(deps, who, frozenset({Role.OPERATOR}), action="audit.read", case_id=case_id)
+    with unit_of_work(deps.engine) as session:
+        return [audit.as_dict(e) for e in audit.entries(session, case_id=case_id)]
+
+
+# --- events: which agencies relate to a case ---------------------------------------------------
+
+
+def referral_issued(event: ReferralIssued, *, consumer: str, deps: IntakeDeps) -> None:
+    """A referral relates its receiving agency to the case."""
+    if event.case_id is None:
+        return
+    _grant_all(
+        event.event_id,
+        str(event.case_id),
+        [(event.to_agency_id, Relation.REFERRAL)],
+        consumer=consumer,
+        deps=deps,
+    )
+
+
+def obligation_opened(event: ObligationOpened, *, consumer: str, deps: IntakeDeps) -> None:
+    """An obligation relates the agency that must act and the one it must reach to the case."""
+    if event.case_id is None:
+        return
+    agencies = [
+        (agency_id, Relation.OBLIGATION)
+        for agency_id in (event.actor_agency_id, event.target_agency_id)
+        if agency_id
+    ]
+    _grant_all(event.event_id, str(event.case_id), agencies, consumer=consumer, deps=deps)
+
+
+def _grant_all(
+    event_id: uuid.UUID,
+    case_id: str,
+    agencies: list[tuple[str, Relation]],
+    *,
+    consumer: str,
+    deps: IntakeDeps,
+) -> None:
+    now = deps.clock.now()
+    with unit_of_work(deps.engine) as session:
+        if not claim(session, consumer=consumer, event_id=str(event_id), now=now):
+            return
+        for agency_id, relation in agencies:
+            grant(
+                session,
+                case_id=case_id,
+                agency_id=agency_id,
+                relation=relation,
+                source=f"event:{event_id}",
+                now=now,
+            )
+        session.commit()

@@ -6,6 +6,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from services.intake.tables import Case, Report, Subject
+from shared import auth
 
 
 def open_case_of(
@@ -50,3 +51,23 @@ def reports_of(session: Session, *, case_id: str) -> list[Report]:
             select(Report).where(Report.case_id == case_id).order_by(col(Report.received_at))
         ).all()
     )
+
+
+def get_report(session: Session, *, report_id: str) -> Report | None:
+    """Return a report by id."""
+    return session.get(Report, report_id)
+
+
+def subject_of(session: Session, *, case_id: str) -> Subject | None:
+    """Return the person a case is about."""
+    return session.exec(select(Subject).where(Subject.case_id == case_id)).first()
+
+
+def relations(session: Session, *, case_id: str, agency_id: str) -> frozenset[str]:
+    """Return how an agency relates to a case."""
+    return auth.relations_of(session, case_id=case_id, agency_id=agency_id)
+
+
+def agencies_of(session: Session, *, case_id: str) -> dict[str, frozenset[str]]:
+    """Return every agency related to a case."""
+    return auth.agencies_of(session, case_id=case_id)

@@ -60,3 +60,5 @@ class Report(SQLModel, table=True):
     flags: str
     narrative: str | None = None
     joined: bool = False
+    # The clause that let intake pass the report on without anyone's consent (shared.consent).
+    forwarded_under: str | None = Field(default=None, max_length=80)

@@ -1,15 +1,27 @@
-"""A report enters once and reaches every agency R1 names; deadlines tracks each obligation."""
+"""A report enters once and reaches every agency R1 names; deadlines tracks each obligation.
+
+Every intake call carries a real token. The last test reads every event on the bus, every
+exported span and every log line, and finds none of the personal data the scenarios submitted.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import nats
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from shared import natsauth
+from shared.streams import STREAMS
 from shared.telemetry import read_spans
 from tests.e2e.conftest import Platform, wait_for
 
@@ -19,6 +31,20 @@ NAME = "Aruzhan Seitkali"
 IIN = "150402600014"
 ADDRESS = "Abay avenue 10, flat 5"
 NARRATIVE = "The class teacher saw bruises on both arms"
+SECOND_NAME = "Dana Karimova"
+SECOND_IIN = "120305500015"
+SECOND_NARRATIVE = "Told the nurse about shouting at home every night"
+# Everything personal the scenarios of this module submit.
+SECRETS = [
+    NAME,
+    IIN,
+    ADDRESS,
+    NARRATIVE,
+    "2015-04-02",
+    SECOND_NAME,
+    SECOND_IIN,
+    SECOND_NARRATIVE,
+]
 
 
 def report(**overrides: Any) -> dict[str, Any]:
@@ -59,15 +85,23 @@ def test_health_reports_nats_and_database(platform: Platform, http: httpx.Client
 def test_report_reaches_r1_agencies_and_obligations_are_tracked(
     platform: Platform, http: httpx.Client
 ) -> None:
-    posted = http.post(f"{platform.url('intake')}/v1/reports", json=report())
+    posted = http.post(
+        f"{platform.url('intake')}/v1/reports", json=report(), headers=platform.auth("school-17")
+    )
     assert posted.status_code == 201, posted.text
     case_id = posted.json()["case_id"]
     assert posted.json()["joined_existing_case"] is False
 
     url = f"{platform.url('deadlines')}/v1/cases/{case_id}/obligations"
-    obligations = wait_for(
-        lambda: http.get(url).json()["obligations"],
-        lambda rows: len(rows) == 3 and all(r["status"] == "met" for r in rows),
+
+    def r1(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in rows if r["code"] == "R1"]
+
+    obligations = r1(
+        wait_for(
+            lambda: http.get(url).json()["obligations"],
+            lambda rows: len(r1(rows)) == 3 and all(r["status"] == "met" for r in r1(rows)),
+        )
     )
     targets = {o["target_agency_type"]: o for o in obligations}
     assert set(targets) == {"police", "child_rights_regional", "ombudsman_regional"}
@@ -87,7 +121,7 @@ def test_report_reaches_r1_agencies_and_obligations_are_tracked(
     assert targets["child_rights_regional"]["target_agency_id"] == "kz-75-child-rights-regional"
 
     referrals = http.get(f"{platform.url('routing')}/v1/cases/{case_id}/referrals").json()
-    delivered = {r["to_agency_id"] for r in referrals["referrals"]}
+    delivered = {r["to_agency_id"] for r in referrals["referrals"] if r["code"] == "R1"}
     assert delivered == {
         "kz-75-police",
         "kz-75-child-rights-regional",
@@ -109,8 +143,15 @@ def test_report_reaches_r1_agencies_and_obligations_are_tracked(
     def services(spans: list[dict[str, Any]]) -> set[str]:
         return {s["resource"]["attributes"]["service.name"] for s in spans}
 
+    def request_trace() -> list[dict[str, Any]]:
+        # Deadlines' timers (the due-soon warning of R7's one hour, say) start traces of their
+        # own, linked to this one: the request's trace is the one that must cover all three.
+        spans = spans_of_case()
+        request = {s["context"]["trace_id"] for s in spans if s["name"] == "POST /v1/reports"}
+        return [s for s in spans if s["context"]["trace_id"] in request]
+
     spans = wait_for(
-        spans_of_case,
+        request_trace,
         lambda got: {"qorgau-intake", "qorgau-routing", "qorgau-deadlines"} <= services(got),
     )
     assert len({s["context"]["trace_id"] for s in spans}) == 1
@@ -124,19 +165,30 @@ def test_second_report_on_same_person_joins_the_open_case(
 ) -> None:
     first = http.post(
         f"{platform.url('intake')}/v1/reports",
-        json=report(subject={"kind": "minor", "iin": "120305500015", "full_name": "Dana K"}),
+        json=report(
+            subject={"kind": "minor", "iin": SECOND_IIN, "full_name": SECOND_NAME},
+            narrative=SECOND_NARRATIVE,
+        ),
+        headers=platform.auth("school-17"),
     )
     assert first.status_code == 201, first.text
     second = http.post(
         f"{platform.url('intake')}/v1/reports",
         json=report(
             reporter={"agency_type": "healthcare", "region": "KZ-75"},
-            subject={"kind": "minor", "iin": "120305500015"},
+            subject={"kind": "minor", "iin": SECOND_IIN},
         ),
+        headers=platform.auth("kz-75-healthcare"),
     )
     assert second.status_code == 201, second.text
     assert second.json()["case_id"] == first.json()["case_id"]
     assert second.json()["joined_existing_case"] is True
+    case = http.get(
+        f"{platform.url('intake')}/v1/cases/{first.json()['case_id']}",
+        headers=platform.auth("kz-75-healthcare"),
+    ).json()
+    # The reporter is the token's agency; the clinic sees its own report only.
+    assert [r["reporter_agency_id"] for r in case["reports"]] == ["kz-75-healthcare"]
 
 
 @pytest.mark.parametrize(
@@ -162,7 +214,11 @@ def test_bad_input_is_refused_by_field_and_changes_nothing(
     platform: Platform, http: httpx.Client, change: dict[str, Any], field: str
 ) -> None:
     before = count_reports(platform)
-    answer = http.post(f"{platform.url('intake')}/v1/reports", json=report(**change))
+    answer = http.post(
+        f"{platform.url('intake')}/v1/reports",
+        json=report(**change),
+        headers=platform.auth("school-17"),
+    )
     assert answer.status_code == 422, answer.text
     fields = [p["field"] for p in answer.json()["detail"]]
     assert fields == [field]
@@ -172,25 +228,164 @@ def test_bad_input_is_refused_by_field_and_changes_nothing(
 def test_several_bad_fields_get_one_message_each(platform: Platform, http: httpx.Client) -> None:
     body = report(concerns=[], subject={"kind": "minor", "iin": "123"})
     body["reporter"] = {"agency_type": "nobody", "region": "KZ-75"}
-    answer = http.post(f"{platform.url('intake')}/v1/reports", json=body)
+    answer = http.post(
+        f"{platform.url('intake')}/v1/reports", json=body, headers=platform.auth("school-17")
+    )
     assert answer.status_code == 422
     fields = sorted(p["field"] for p in answer.json()["detail"])
     assert fields == ["concerns", "reporter.agency_type", "subject.iin"]
     assert IIN not in answer.text
 
 
-def test_no_personal_data_in_events_or_traces(platform: Platform, http: httpx.Client) -> None:
-    posted = http.post(f"{platform.url('intake')}/v1/reports", json=report())
+def test_intake_answers_nobody_without_a_token(platform: Platform) -> None:
+    with httpx.Client(timeout=10) as bare:
+        for path in ("/v1/reports", "/openapi.json"):
+            assert bare.get(f"{platform.url('intake')}{path}").status_code == 401
+        assert bare.post(f"{platform.url('intake')}/v1/reports", json=report()).status_code == 401
+        assert bare.get(f"{platform.url('intake')}/health").status_code == 200
+
+
+def test_personal_data_only_to_related_agencies_and_every_read_recorded(
+    platform: Platform, http: httpx.Client
+) -> None:
+    intake = platform.url("intake")
+    posted = http.post(f"{intake}/v1/reports", json=report(), headers=platform.auth("school-17"))
+    assert posted.status_code == 201, posted.text
+    case_id, report_id = posted.json()["case_id"], posted.json()["report_id"]
+    subject = f"{intake}/v1/cases/{case_id}/subject?purpose=offence_check"
+
+    # Astana's police has no referral or obligation on an Almaty case.
+    refused = http.get(subject, headers=platform.auth("kz-71-police"))
+    assert refused.status_code == 403
+    assert IIN not in refused.text
+    # Almaty's police gets the R1 referral through routing's events, then reads what a
+    # police check needs.
+    police = wait_for(
+        lambda: http.get(subject, headers=platform.auth("kz-75-police")),
+        lambda answer: answer.status_code == 200,
+    )
+    assert police.json()["fields"]["iin"] == IIN
+    assert police.json()["fields"]["full_name"] == NAME
+
+    # Another school reports the same child: it joins the case but never reads the first report.
+    other = http.post(
+        f"{intake}/v1/reports",
+        json=report(
+            reporter={"agency_type": "education_org", "agency_id": "school-42", "region": "KZ-75"},
+            subject={"kind": "minor", "iin": IIN},
+        ),
+        headers=platform.auth("school-42"),
+    )
+    assert other.json()["case_id"] == case_id
+    first_report = f"{intake}/v1/reports/{report_id}?purpose=follow_up"
+    assert http.get(first_report, headers=platform.auth("school-42")).status_code == 403
+    own = http.get(first_report, headers=platform.auth("school-17"))
+    assert own.json()["fields"] == {"narrative": NARRATIVE}
+    # A school cannot report in another school's name.
+    forged = http.post(
+        f"{intake}/v1/reports",
+        json=report(),  # names school-17
+        headers=platform.auth("school-42"),
+    )
+    assert forged.status_code == 403
+
+    audit = http.get(
+        f"{intake}/v1/audit?case_id={case_id}", headers=platform.auth("", "operator")
+    ).json()["entries"]
+    seen = [(e["agency_id"], e["action"], e["outcome"]) for e in audit]
+    assert seen[0] == ("kz-71-police", "subject.read", "refused")
+    # Refused while the referral was on its way, then allowed once it arrived.
+    police_reads = [outcome for agency, _, outcome in seen if agency == "kz-75-police"]
+    assert police_reads[-1] == "allowed"
+    assert set(police_reads[:-1]) <= {"refused"}
+    assert seen[-2:] == [
+        ("school-42", "report.read", "refused"),
+        ("school-17", "report.read", "allowed"),
+    ]
+    police_entry = next(e for e in audit if e["outcome"] == "allowed")
+    assert police_entry["purpose"] == "offence_check"
+    assert "iin" in police_entry["fields"]
+    assert audit[-1]["purpose"] == "follow_up"
+    assert (
+        http.get(
+            f"{intake}/v1/audit?case_id={case_id}", headers=platform.auth("kz-75-police")
+        ).status_code
+        == 403
+    )
+
+
+def verify_audit(platform: Platform) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "QORGAU_VAR_DIR": str(platform.var_dir)}
+    env.pop("INTAKE_DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", "audit", "verify", "intake"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def every_message_on_the_bus(url: str) -> dict[str, list[str]]:
+    """Read every stream from its start as the operator's NATS user: subject, headers, data."""
+    found: dict[str, list[str]] = {}
+    nc = await nats.connect(url, inbox_prefix=natsauth.inbox_prefix_for(url))
+    try:
+        js = nc.jetstream()
+        for spec in STREAMS:
+            info = await js.stream_info(spec.name)
+            wanted = info.state.messages
+            with_prefix = f"{natsauth.inbox_prefix_for(url)}.".encode()
+            await js.add_consumer(
+                spec.name,
+                ConsumerConfig(
+                    name=natsauth.OPERATOR,
+                    ack_policy=AckPolicy.NONE,
+                    deliver_policy=DeliverPolicy.ALL,
+                    inactive_threshold=60,
+                ),
+            )
+            try:
+                sub = await js.pull_subscribe_bind(
+                    durable=None, stream=spec.name, name=natsauth.OPERATOR, inbox_prefix=with_prefix
+                )
+                texts: list[str] = []
+                while len(texts) < wanted:
+                    for msg in await sub.fetch(100, timeout=5):
+                        texts.append(
+                            msg.subject + json.dumps(msg.headers or {}) + msg.data.decode()
+                        )
+                found[spec.name] = texts
+            finally:
+                await js.delete_consumer(spec.name, natsauth.OPERATOR)
+    finally:
+        await nc.close()
+    return found
+
+
+def test_no_personal_data_on_the_bus_in_traces_logs_or_at_rest(
+    platform: Platform, http: httpx.Client
+) -> None:
+    posted = http.post(
+        f"{platform.url('intake')}/v1/reports", json=report(), headers=platform.auth("school-17")
+    )
     assert posted.status_code == 201
     case_id = posted.json()["case_id"]
     wait_for(
         lambda: http.get(f"{platform.url('deadlines')}/v1/cases/{case_id}/obligations").json()[
             "obligations"
         ],
-        lambda rows: len(rows) == 3,
+        lambda rows: len(rows) >= 3,
     )
-    secrets = [NAME, IIN, ADDRESS, NARRATIVE, "2015-04-02"]
-    # Every event each service staged is in its outbox (published rows are kept).
+    # Every event published on the bus, on every stream, read back from JetStream.
+    bus = asyncio.run(every_message_on_the_bus(platform.nats_url(natsauth.OPERATOR)))
+    for stream in ("INTAKE", "ROUTING", "DEADLINES", "AGENCY"):
+        assert bus[stream], f"nothing on {stream}"
+    for texts in bus.values():
+        for text in texts:
+            for secret in SECRETS:
+                assert secret not in text
+    # Every event each service staged is in its outbox too (published rows are kept).
     for service in ("intake", "routing", "deadlines"):
         with sqlite3.connect(platform.var_dir / f"{service}.db") as db:
             payloads = [
@@ -198,14 +393,32 @@ def test_no_personal_data_in_events_or_traces(platform: Platform, http: httpx.Cl
             ]
         assert payloads
         for text in payloads:
-            for secret in secrets:
+            for secret in SECRETS:
                 assert secret not in text
-    traces = "\n".join(json.dumps(s) for s in read_spans(platform.var_dir))
+    spans = list(read_spans(platform.var_dir))
+    attributes = json.dumps([s.get("attributes", {}) for s in spans])
+    traces = "\n".join(json.dumps(s) for s in spans)
     logs = "\n".join(p.read_text() for p in (platform.var_dir / "logs").glob("*.log"))
-    for secret in secrets:
+    for secret in SECRETS:
+        assert secret not in attributes
         assert secret not in traces
         assert secret not in logs
-    # At rest, intake keeps personal data encrypted.
-    raw = (platform.var_dir / "intake.db").read_bytes()
-    for secret in (NAME, IIN, ADDRESS):
-        assert secret.encode() not in raw
+    # At rest, intake keeps personal data encrypted: the database file shows no name or IIN.
+    for suffix in ("", "-wal"):
+        path = platform.var_dir / f"intake.db{suffix}"
+        raw = path.read_bytes() if path.exists() else b""
+        for secret in SECRETS:
+            assert secret.encode() not in raw
+
+
+def test_tampering_with_one_audit_entry_is_detected(platform: Platform) -> None:
+    clean = verify_audit(platform)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "intake: audit log intact" in clean.stdout
+    with sqlite3.connect(platform.var_dir / "intake.db") as db:
+        # What an intruder with the database file would do: lift the guard and rewrite history.
+        db.execute("DROP TRIGGER audit_log_no_update")
+        db.execute("UPDATE audit_log SET agency_id = 'kz-75-shelter' WHERE seq = 1")
+    tampered = verify_audit(platform)
+    assert tampered.returncode == 1
+    assert "intake: entry 1: changed" in tampered.stdout

@@ -1,0 +1,485 @@
+"""Who is calling and what they may see: signed tokens, roles, and an agency's relation to a case.
+
+Every HTTP call carries `Authorization: Bearer <JWT>` naming an agency (id, type, region) and a
+person with a role. Tokens are signed with the deployment key (`var/keys/token.key` or
+QORGAU_TOKEN_KEY_FILE): HS256 by default; an EdDSA key file that holds only the public key lets
+a production service verify tokens it cannot issue. Rules 38874 p.33-34 keep a child's data
+confidential, so an agency sees a case only when it relates to it (reported it, received a
+referral, holds an obligation or a plan line), and each service keeps those relations in a
+`case_access` table fed by events.
+
+For a service: `install(app, verifier)` refuses every request without a valid token (`/health`
+aside); `Depends(principal)` gives the caller to a route; `SqlCaseRelations(engine)` answers the
+relation check.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+import jwt
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from fastapi import Request
+from fastapi.exceptions import HTTPException
+from sqlalchemy import Engine
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from shared.agencies import AgencyType
+from shared.clock import Clock
+from shared.db import AwareDateTime, unit_of_work
+
+ISSUER = "qorgau"
+AUDIENCE = "qorgau"
+DEFAULT_TTL = timedelta(hours=8)
+# Leeway for the issuer's and the verifier's clocks.
+LEEWAY = timedelta(seconds=30)
+TOKEN_KEY_ENV = "QORGAU_TOKEN_KEY_FILE"  # noqa: S105 - the name of a variable, not a secret
+
+
+class Role(StrEnum):
+    """What a person does: a caseworker drafts, a head approves, operators and integrators watch."""
+
+    CASEWORKER = "caseworker"
+    HEAD = "head"
+    OPERATOR = "operator"
+    INTEGRATOR = "integrator"
+
+
+# The people of an agency who work on cases.
+AGENCY_ROLES = frozenset({Role.CASEWORKER, Role.HEAD})
+# A caseworker drafts, the head approves (plans, decisions, orders: Rules 38874 Appendix 2,
+# Standard 14701 p.17, p.38; Family Centre Rules p.17).
+DRAFT = frozenset({Role.CASEWORKER, Role.HEAD})
+APPROVE = frozenset({Role.HEAD})
+
+
+class InvalidToken(Exception):
+    """A token is missing, malformed, badly signed, expired or names no agency."""
+
+
+class Refused(Exception):
+    """The caller may not do this; the reason names the rule, never personal data."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: a person (by id, never by name) of an agency, with a role."""
+
+    subject: str
+    agency_id: str
+    agency_type: str
+    region: str | None
+    role: Role
+    token_id: str
+
+    def require(self, roles: Iterable[Role]) -> None:
+        """Raise Refused unless the caller has one of the roles."""
+        allowed = frozenset(roles)
+        if self.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise Refused(f"role {self.role.value} may not do this (needs {names})")
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Key:
+    kid: str
+    alg: str
+    signing: Any  # bytes (HS256) or an Ed25519 private key; None for a verify-only key
+    verifying: Any
+
+
+def _load_key(kid: str, spec: dict[str, Any]) -> _Key:
+    alg = spec["alg"]
+    if alg == "HS256":
+        secret = base64.b64decode(spec["secret"])
+        return _Key(kid, alg, secret, secret)
+    if alg == "EdDSA":
+        private = None
+        if spec.get("private_key"):
+            loaded = serialization.load_pem_private_key(spec["private_key"].encode(), None)
+            if not isinstance(loaded, Ed25519PrivateKey):
+                raise ValueError(f"token key {kid}: not an Ed25519 private key")
+            private = loaded
+        public = serialization.load_pem_public_key(spec["public_key"].encode())
+        if not isinstance(public, Ed25519PublicKey):
+            raise ValueError(f"token key {kid}: not an Ed25519 public key")
+        return _Key(kid, alg, private, public)
+    raise ValueError(f"token key {kid}: unsupported algorithm {alg!r}")
+
+
+class TokenKeys:
+    """The deployment's token keys by id; the active one signs, every one verifies."""
+
+    def __init__(self, active: str, specs: dict[str, dict[str, Any]]) -> None:
+        self.active = active
+        self.specs = specs
+        self._keys = {kid: _load_key(kid, spec) for kid, spec in specs.items()}
+        if active not in self._keys:
+            raise ValueError(f"active token key {active!r} is not in the key file")
+
+    @staticmethod
+    def new_spec(alg: str = "HS256") -> dict[str, Any]:
+        """Return a fresh key of the algorithm, as stored in the key file."""
+        if alg == "HS256":
+            return {"alg": alg, "secret": base64.b64encode(secrets.token_bytes(32)).decode()}
+        if alg == "EdDSA":
+            private = Ed25519PrivateKey.generate()
+            return {
+                "alg": alg,
+                "private_key": private.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ).decode(),
+                "public_key": private.public_key()
+                .public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+                .decode(),
+            }
+        raise ValueError(f"unsupported token algorithm {alg!r}")
+
+    @classmethod
+    def generate(cls, alg: str = "HS256") -> TokenKeys:
+        """Make a key set with one fresh key."""
+        kid = f"t{secrets.token_hex(4)}"
+        return cls(kid, {kid: cls.new_spec(alg)})
+
+    @classmethod
+    def loads(cls, text: str) -> TokenKeys:
+        """Read a key set from the key file's text."""
+        data = json.loads(text)
+        return cls(data["active"], dict(data["keys"]))
+
+    def dumps(self) -> str:
+        """Serialise the key set for its file."""
+        return json.dumps({"active": self.active, "keys": self.specs}, indent=1, sort_keys=True)
+
+    def public_only(self) -> TokenKeys:
+        """Return the verify-only part (EdDSA keys without their private half)."""
+        specs = {}
+        for kid, spec in self.specs.items():
+            if spec["alg"] != "EdDSA":
+                raise ValueError("an HS256 key cannot be split into a public part")
+            specs[kid] = {"alg": "EdDSA", "public_key": spec["public_key"]}
+        return TokenKeys(self.active, specs)
+
+    def rotated(self, alg: str | None = None) -> TokenKeys:
+        """Return the key set with a new active key; old keys still verify."""
+        kid = f"t{secrets.token_hex(4)}"
+        spec = self.new_spec(alg or self.specs[self.active]["alg"])
+        return TokenKeys(kid, {**self.specs, kid: spec})
+
+    @classmethod
+    def load_or_create(cls, path: Path, alg: str = "HS256") -> TokenKeys:
+        """Read the key file, creating it (mode 0600) with a fresh key if it is missing."""
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            keys = cls.generate(alg)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return cls.loads(path.read_text(encoding="utf-8"))
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(keys.dumps())
+            return keys
+        return cls.loads(path.read_text(encoding="utf-8"))
+
+    def save(self, path: Path) -> None:
+        """Write the key set to path atomically, mode 0600."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self.dumps())
+        temporary.replace(path)
+
+    def issue(
+        self,
+        *,
+        agency_id: str,
+        agency_type: str,
+        region: str | None,
+        role: Role | str,
+        subject: str,
+        now: datetime,
+        ttl: timedelta = DEFAULT_TTL,
+    ) -> str:
+        """Sign a token for a person of an agency."""
+        key = self._keys[self.active]
+        if key.signing is None:
+            raise ValueError("this key file can verify tokens but not issue them")
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": subject,
+            "agency_id": agency_id,
+            "agency_type": AgencyType(agency_type).value,
+            "region": region,
+            "role": Role(role).value,
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int((now + ttl).timestamp()),
+            "jti": secrets.token_hex(8),
+        }
+        return jwt.encode(claims, key.signing, algorithm=key.alg, headers={"kid": key.kid})
+
+    def verify(self, token: str, *, now: datetime) -> Principal:
+        """Check a token's signature, audience, times and claims; return its principal."""
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._keys.get(str(header.get("kid")))
+            if key is None or header.get("alg") != key.alg:
+                raise InvalidToken("unknown signing key")
+            # Times are checked below against the injected clock, not the system clock.
+            claims = jwt.decode(
+                token,
+                key.verifying,
+                algorithms=[key.alg],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "require": ["exp", "iat", "sub", "iss", "aud"],
+                },
+            )
+        except jwt.PyJWTError as error:
+            raise InvalidToken(type(error).__name__) from None
+        moment = now.timestamp()
+        if moment > float(claims["exp"]) + LEEWAY.total_seconds():
+            raise InvalidToken("expired")
+        if moment < float(claims.get("nbf", claims["iat"])) - LEEWAY.total_seconds():
+            raise InvalidToken("not yet valid")
+        try:
+            return Principal(
+                subject=str(claims["sub"]),
+                agency_id=str(claims["agency_id"]),
+                agency_type=AgencyType(claims["agency_type"]).value,
+                region=claims.get("region"),
+                role=Role(claims["role"]),
+                token_id=str(claims.get("jti", "")),
+            )
+        except (KeyError, ValueError):
+            raise InvalidToken("claims") from None
+
+
+def token_key_file(var_dir: Path, configured: Path | None = None) -> Path:
+    """Return the deployment's token key file: configured, QORGAU_TOKEN_KEY_FILE, or var/keys."""
+    if configured is not None:
+        return configured
+    env = os.environ.get(TOKEN_KEY_ENV)
+    return Path(env) if env else var_dir / "keys" / "token.key"
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+
+class TokenVerifier:
+    """Verifies bearer tokens with the deployment keys and the injected clock."""
+
+    def __init__(self, keys: TokenKeys, clock: Clock) -> None:
+        self.keys = keys
+        self.clock = clock
+
+    def principal_of(self, authorization: str | None) -> Principal:
+        """Return the caller named by an Authorization header, or raise InvalidToken."""
+        if not authorization:
+            raise InvalidToken("no token")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken("not a bearer token")
+        return self.keys.verify(token.strip(), now=self.clock.now())
+
+
+_STATE_KEY = "principal"
+_UNAUTHORIZED = json.dumps({"detail": "a valid bearer token is required"}).encode()
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class RequireToken:
+    """ASGI middleware: no HTTP request passes without a valid token, open paths aside."""
+
+    def __init__(
+        self, app: ASGIApp, *, verifier: TokenVerifier, open_paths: frozenset[str]
+    ) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Verify the token of an HTTP request, or answer 401."""
+        if scope["type"] != "http" or scope.get("path") in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        raw = headers.get(b"authorization")
+        try:
+            principal = self.verifier.principal_of(raw.decode("latin-1") if raw else None)
+        except InvalidToken:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"www-authenticate", b'Bearer realm="qorgau"'),
+                        (b"content-length", str(len(_UNAUTHORIZED)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": _UNAUTHORIZED})
+            return
+        scope.setdefault("state", {})[_STATE_KEY] = principal
+        await self.app(scope, receive, send)
+
+
+def install(app: Any, verifier: TokenVerifier, *, open_paths: Iterable[str] = ("/health",)) -> None:
+    """Require a valid token on every route of a FastAPI app (the docs too), open paths aside."""
+    app.add_middleware(RequireToken, verifier=verifier, open_paths=frozenset(open_paths))
+
+
+def principal(request: Request) -> Principal:
+    """FastAPI dependency: the verified caller (the app must run `install`)."""
+    found = getattr(request.state, _STATE_KEY, None)
+    if not isinstance(found, Principal):
+        raise HTTPException(status_code=401, detail="a valid bearer token is required")
+    return found
+
+
+# --- relations to a case ---------------------------------------------------------------------
+
+
+class Relation(StrEnum):
+    """How an agency comes to relate to a case (and so may see it)."""
+
+    REPORTER = "reporter"
+    REFERRAL = "referral"
+    OBLIGATION = "obligation"
+    PLAN_LINE = "plan_line"
+    RECIPIENT = "recipient"
+
+
+class CaseRelations(Protocol):
+    """The relation check every service answers: how does an agency relate to a case?"""
+
+    def relations(self, *, case_id: str, agency_id: str) -> frozenset[str]:
+        """Return the agency's relations to the case (empty: it may not see the case)."""
+        ...
+
+
+class CaseAccess(SQLModel, table=True):
+    """One relation of an agency to a case, learned from an event or an action of this service."""
+
+    __tablename__ = "case_access"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    agency_id: str = Field(primary_key=True, max_length=80)
+    relation: str = Field(primary_key=True, max_length=20)
+    source: str = Field(max_length=80)
+    granted_at: datetime = Field(sa_type=AwareDateTime())  # type: ignore[call-overload]
+
+
+def grant(
+    session: Session,
+    *,
+    case_id: str,
+    agency_id: str,
+    relation: Relation | str,
+    source: str,
+    now: datetime,
+) -> bool:
+    """Record a relation in the caller's transaction; False if it was already known."""
+    known = session.get(CaseAccess, (case_id, agency_id, str(relation)))
+    if known is not None:
+        return False
+    session.add(
+        CaseAccess(
+            case_id=case_id,
+            agency_id=agency_id,
+            relation=str(relation),
+            source=source,
+            granted_at=now,
+        )
+    )
+    session.flush()
+    return True
+
+
+def relations_of(session: Session, *, case_id: str, agency_id: str) -> frozenset[str]:
+    """Return an agency's relations to a case."""
+    rows = session.exec(
+        select(CaseAccess.relation).where(
+            CaseAccess.case_id == case_id, CaseAccess.agency_id == agency_id
+        )
+    ).all()
+    return frozenset(rows)
+
+
+def agencies_of(session: Session, *, case_id: str) -> dict[str, frozenset[str]]:
+    """Return every agency related to a case, with its relations."""
+    found: dict[str, set[str]] = {}
+    rows = session.exec(
+        select(CaseAccess).where(CaseAccess.case_id == case_id).order_by(col(CaseAccess.agency_id))
+    ).all()
+    for row in rows:
+        found.setdefault(row.agency_id, set()).add(row.relation)
+    return {agency: frozenset(rels) for agency, rels in found.items()}
+
+
+class SqlCaseRelations:
+    """The relation check over a service's own `case_access` table."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def relations(self, *, case_id: str, agency_id: str) -> frozenset[str]:
+        """Return the agency's relations to the case."""
+        with unit_of_work(self.engine) as session:
+            return relations_of(session, case_id=case_id, agency_id=agency_id)
+
+
+def create_case_access_table() -> None:
+    """Create the case_access table (for a service's Alembic migration)."""
+    from alembic import op
+
+    op.create_table(
+        "case_access",
+        sa.Column("case_id", sa.String(36), primary_key=True),
+        sa.Column("agency_id", sa.String(80), primary_key=True),
+        sa.Column("relation", sa.String(20), primary_key=True),
+        sa.Column("source", sa.String(80), nullable=False),
+        sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_case_access_agency_id", "case_access", ["agency_id"])
+
+
+def drop_case_access_table() -> None:
+    """Drop what create_case_access_table made."""
+    from alembic import op
+
+    op.drop_index("ix_case_access_agency_id", "case_access")
+    op.drop_table("case_access")

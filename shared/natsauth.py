@@ -1,0 +1,230 @@
+"""NATS permissions generated from the agency directory: who may publish and read what.
+
+One account, one user per party, every user restricted by allow-lists (nats-server
+`authorization { users: [...] }`):
+
+- a service publishes only its own subjects (`qorgau.<service>.>`, routing also delivers on
+  `qorgau.agency.>`), dead letters on `qorgau.dlq.>`, and runs only the durable pull consumers
+  it declares;
+- an agency reads only its own deliveries, `qorgau.agency.<agency_id>.>`, through one JetStream
+  consumer named by its agency id on the AGENCY stream, and publishes only its answers on its
+  own subjects (`qorgau.agency.<agency_id>.referral_acknowledged.v1`, ...): routing trusts the
+  subject to name the answering agency, and these permissions are what make that safe;
+- the integrator reads the case streams (never AGENCY, never DLQ) through consumers named
+  `integrator`; the operator reads every stream through consumers named `operator`;
+- the admin provisions streams (the `qorgau streams` step), nothing else uses it.
+
+Every user gets its own reply inbox prefix (`_INBOX_<user>`): pulled messages and PubAcks are
+delivered to inbox subjects, so a shared `_INBOX.>` would let any user read the others'
+deliveries. Clients connect with `inbox_prefix_for(url)` (shared.bus does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from shared.contracts.envelope import SUBJECT_TOKEN
+from shared.streams import PREFIX, STREAMS
+
+__all__ = [
+    "ADMIN",
+    "CASE_STREAMS",
+    "INTEGRATOR",
+    "OPERATOR",
+    "Consumer",
+    "NatsUser",
+    "agency_user",
+    "authorization_config",
+    "build_users",
+    "credentials_url",
+    "inbox_prefix",
+    "inbox_prefix_for",
+    "load_or_create_passwords",
+    "reader_user",
+    "service_user",
+    "user_of",
+]
+
+ADMIN = "admin"
+INTEGRATOR = "integrator"
+OPERATOR = "operator"
+RESERVED = frozenset({ADMIN, INTEGRATOR, OPERATOR})
+
+# Case events carry no personal data; AGENCY holds each agency's own work and DLQ holds copies
+# of failed messages of any subject: neither is public.
+CASE_STREAMS: tuple[str, ...] = tuple(s.name for s in STREAMS if s.name not in {"AGENCY", "DLQ"})
+ALL_STREAMS: tuple[str, ...] = tuple(s.name for s in STREAMS)
+
+_JS = "$JS.API"
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A durable JetStream consumer a service declares: the stream and the consumer's name."""
+
+    stream: str
+    durable: str
+
+
+@dataclass(frozen=True)
+class NatsUser:
+    """One NATS user and the subjects it may publish to and subscribe to."""
+
+    name: str
+    password: str
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+
+
+def inbox_prefix(user: str | None) -> str:
+    """Return the reply inbox prefix of a user (the default one for an anonymous connection)."""
+    return f"_INBOX_{user}" if user else "_INBOX"
+
+
+def user_of(url: str) -> str | None:
+    """Return the user named in a NATS URL, if any."""
+    parts = urlsplit(url)
+    return unquote(parts.username) if parts.username else None
+
+
+def inbox_prefix_for(url: str) -> str:
+    """Return the inbox prefix a client connecting with this URL must use."""
+    return inbox_prefix(user_of(url))
+
+
+def credentials_url(url: str, user: str, password: str) -> str:
+    """Return the NATS URL with a user and password in it."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[-1]
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _consumer_api(stream: str, name: str, *, filters: Sequence[str] = (">",)) -> list[str]:
+    # The consumer's name is part of every API subject, so a user can only create, read from
+    # and ack its own consumers, never take messages off another party's consumer.
+    allowed = [
+        f"{_JS}.CONSUMER.INFO.{stream}.{name}",
+        f"{_JS}.CONSUMER.MSG.NEXT.{stream}.{name}",
+        f"{_JS}.CONSUMER.DELETE.{stream}.{name}",
+        # Acks: the reply subject of each delivered message (v1 and v2 forms).
+        f"$JS.ACK.{stream}.{name}.>",
+        f"$JS.ACK.*.*.{stream}.{name}.>",
+    ]
+    for subject_filter in filters:
+        # The filter subject travels in the API subject (nats-server 2.9+): the server refuses
+        # a request whose body filters on anything else.
+        allowed.append(f"{_JS}.CONSUMER.CREATE.{stream}.{name}.{subject_filter}")
+    return allowed
+
+
+def service_user(
+    service: str, consumers: Iterable[Consumer], *, password: str, delivers: bool = False
+) -> NatsUser:
+    """Return the user of a service: its own subjects, dead letters, its own consumers."""
+    publish = [f"{PREFIX}.{service}.>", f"{PREFIX}.dlq.>", f"{_JS}.INFO"]
+    if delivers:
+        publish.append(f"{PREFIX}.agency.>")
+    for consumer in sorted(set(consumers), key=lambda c: (c.stream, c.durable)):
+        publish += _consumer_api(consumer.stream, consumer.durable)
+        publish.append(f"{_JS}.CONSUMER.CREATE.{consumer.stream}.{consumer.durable}")
+    return NatsUser(service, password, tuple(publish), (f"{inbox_prefix(service)}.>",))
+
+
+def agency_user(agency_id: str, *, password: str, answers: Sequence[str] = ()) -> NatsUser:
+    """Return an agency's user: its own deliveries through its own consumer, its own answers."""
+    if not SUBJECT_TOKEN.match(agency_id) or agency_id in RESERVED:
+        raise ValueError(f"agency id {agency_id!r} cannot name a NATS user")
+    own = f"{PREFIX}.agency.{agency_id}.>"
+    publish = [
+        f"{_JS}.INFO",
+        f"{_JS}.STREAM.INFO.AGENCY",
+        *_consumer_api("AGENCY", agency_id, filters=(own,)),
+        # Answers ("referral_acknowledged.v1"), never a delivery's name.
+        *(f"{PREFIX}.agency.{agency_id}.{answer}" for answer in answers),
+    ]
+    return NatsUser(agency_id, password, tuple(publish), (f"{inbox_prefix(agency_id)}.>", own))
+
+
+def reader_user(name: str, streams: Sequence[str], *, password: str) -> NatsUser:
+    """Return a read-only user of whole streams, through consumers named after the user."""
+    publish = [f"{_JS}.INFO", f"{_JS}.STREAM.NAMES"]
+    subscribe = [f"{inbox_prefix(name)}.>"]
+    by_name = {spec.name: spec for spec in STREAMS}
+    for stream in streams:
+        publish.append(f"{_JS}.STREAM.INFO.{stream}")
+        publish += _consumer_api(stream, name)
+        publish.append(f"{_JS}.CONSUMER.CREATE.{stream}.{name}")
+        subscribe += list(by_name[stream].subjects)
+    return NatsUser(name, password, tuple(publish), tuple(subscribe))
+
+
+def build_users(
+    *,
+    agency_ids: Iterable[str],
+    services: Mapping[str, Iterable[Consumer]],
+    passwords: Mapping[str, str],
+    delivering_services: Iterable[str] = ("routing",),
+    agency_answers: Sequence[str] = (),
+) -> list[NatsUser]:
+    """Return every user of the platform: admin, services, readers, one per agency."""
+    delivering = set(delivering_services)
+    users = [NatsUser(ADMIN, passwords[ADMIN], (), ())]
+    for service, consumers in sorted(services.items()):
+        users.append(
+            service_user(
+                service, consumers, password=passwords[service], delivers=service in delivering
+            )
+        )
+    users.append(reader_user(INTEGRATOR, CASE_STREAMS, password=passwords[INTEGRATOR]))
+    users.append(reader_user(OPERATOR, ALL_STREAMS, password=passwords[OPERATOR]))
+    taken = {u.name for u in users}
+    for agency_id in sorted(set(agency_ids)):
+        if agency_id in taken:
+            raise ValueError(f"agency id {agency_id!r} collides with a platform user")
+        users.append(agency_user(agency_id, password=passwords[agency_id], answers=agency_answers))
+    return users
+
+
+def _list(subjects: Sequence[str]) -> str:
+    return "[" + ", ".join(json.dumps(s) for s in subjects) + "]"
+
+
+def authorization_config(users: Sequence[NatsUser]) -> str:
+    """Return the nats-server `authorization` block for the users."""
+    lines = ["authorization {", "  users: ["]
+    for user in users:
+        entry = f"    {{user: {json.dumps(user.name)}, password: {json.dumps(user.password)}"
+        if user.name != ADMIN:
+            # An empty allow-list still denies everything: nothing is allowed by default.
+            entry += (
+                f", permissions: {{publish: {{allow: {_list(user.publish)}}}, "
+                f"subscribe: {{allow: {_list(user.subscribe)}}}}}"
+            )
+        lines.append(entry + "}")
+    lines += ["  ]", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def load_or_create_passwords(path: Path, names: Iterable[str]) -> dict[str, str]:
+    """Read the users' passwords, generating (once) those missing; the file is mode 0600."""
+    known: dict[str, str] = {}
+    if path.exists():
+        known = dict(json.loads(path.read_text(encoding="utf-8")))
+    missing = [name for name in names if name not in known]
+    if missing or not path.exists():
+        for name in missing:
+            known[name] = secrets.token_urlsafe(24)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(known, handle, indent=1, sort_keys=True)
+        temporary.replace(path)
+    return known
