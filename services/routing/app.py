@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from fastapi import FastAPI
 
-from services.routing import api, subscribers
+from services.routing import api, catalogue, subscribers
 from services.routing.config import RoutingSettings
-from services.routing.handlers import RoutingDeps, seed_directory
+from services.routing.handlers import RoutingDeps, check_unacknowledged, seed_directory
 from shared.clock import Clock, SystemClock
 from shared.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+def ack_timer(
+    deps: RoutingDeps, *, interval: float, wake_relay: Callable[[], None]
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Return the loop that raises referral_unacknowledged for overdue referrals."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                if await asyncio.to_thread(check_unacknowledged, deps=deps):
+                    wake_relay()
+            except Exception as error:
+                # Logged and tried again next round: the due column keeps every overdue row.
+                log.error("acknowledgement timer failed: %s", type(error).__name__)
+            await asyncio.sleep(interval)
+
+    return loop
 
 
 def build(
@@ -21,10 +46,18 @@ def build(
         engine=runtime.engine,
         clock=runtime.clock,
         tracer=runtime.tracer_provider.get_tracer("qorgau.routing"),
+        rules=catalogue.load(settings.catalogue),
+        ack_timeout=settings.ack_timeout,
     )
     seed_directory(deps=deps, path=settings.seed_directory)
     subscribers.register(runtime.broker, deps, wake_relay=runtime.relay.wake)
-    app = runtime.http_app(title="Qorgau routing", routers=[api.router(deps)])
+    runtime.run_in_background(
+        "ack-timer",
+        ack_timer(deps, interval=settings.ack_poll_interval, wake_relay=runtime.relay.wake),
+    )
+    app = runtime.http_app(
+        title="Qorgau routing", routers=[api.router(deps, wake_relay=runtime.relay.wake)]
+    )
     return runtime, app
 
 

@@ -1,38 +1,120 @@
-"""The obligation catalogue: rows of REGULATIONS.md as data, loaded from catalogue.json."""
+"""The obligation catalogue: rows of REGULATIONS.md as data, loaded from catalogue.json.
+
+Each entry is one version of one row: its code, trigger, conditions, who acts, to whom, the
+term (the compact form of shared.calendar.Term, or "none" where the text sets no term), the
+legal basis, and the dates it is in force. An amended regulation is a new version of the row
+with its own `effective_from`; the old version gets an `effective_to`.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from services.routing.domain import Row, Target
+from services.routing.domain import (
+    NO_TERM,
+    RECEIVER,
+    REPORTER,
+    Conditions,
+    Kind,
+    Row,
+    Rules,
+    TargetSpec,
+)
+from shared.calendar import Term
 
 CATALOGUE_FILE = Path(__file__).parent / "seed" / "catalogue.json"
 
 
+def _set(value: Any) -> frozenset[str]:
+    return frozenset(str(v) for v in value or ())
+
+
 def _row(entry: dict[str, Any]) -> Row:
-    targets = tuple(
-        Target(str(t["agency_type"]), tuple(t.get("fallbacks", ()))) for t in entry["targets"]
-    )
+    trigger = entry.get("trigger", {"on": "report"})
+    when = entry.get("when", {})
     to = entry.get("effective_to")
     return Row(
         code=str(entry["code"]),
+        version=int(entry.get("version", 1)),
         legal_basis=str(entry["legal_basis"]),
-        scope=frozenset(entry["scope"]),
-        targets=targets,
+        what=str(entry.get("what", "")),
+        kind=Kind(entry["carried_out"]),
         term=str(entry["term"]),
-        reporter_types=frozenset(entry.get("reporter_types", ())),
-        flags=frozenset(entry.get("flags", ())),
-        effective_from=date.fromisoformat(str(entry.get("effective_from", "2000-01-01"))),
+        trigger=str(trigger["on"]),
+        received_by=trigger.get("by"),
+        actor=str(entry.get("actor", REPORTER)),
+        actor_also_reporter_types=_set(entry.get("actor_also_reporter_types")),
+        when=Conditions(
+            subjects=_set(when.get("subjects")),
+            scope=_set(when.get("scope")),
+            concerns=_set(when.get("concerns")),
+            reporter_types=_set(when.get("reporter_types")),
+            not_reporter_types=_set(when.get("not_reporter_types")),
+            flags=_set(when.get("flags")),
+        ),
+        targets=tuple(
+            TargetSpec(str(t["agency_type"]), bool(t.get("judgement", False)))
+            for t in entry.get("targets", ())
+        ),
+        involves=entry.get("involves"),
+        effective_from=date.fromisoformat(str(entry["effective_from"])),
         effective_to=date.fromisoformat(str(to)) if to else None,
     )
 
 
+def parse(data: dict[str, Any]) -> Rules:
+    """Build the rules from the catalogue's JSON document, checking what code relies on."""
+    rows = tuple(_row(entry) for entry in data["rows"])
+    stand_ins: dict[str, tuple[str, ...]] = {}
+    for entry in data.get("stand_ins", ()):
+        kind = str(entry["agency_type"])
+        stand_ins[kind] = (*stand_ins.get(kind, ()), str(entry["stand_in"]))
+    rules = Rules(
+        rows=rows,
+        stand_ins=stand_ins,
+        supervisors={str(e["agency_type"]): str(e["supervisor"]) for e in data["supervisors"]},
+        last_resort=str(data["last_resort"]),
+        national_types=_set(data["national_types"]),
+    )
+    _check(rules)
+    return rules
+
+
+def _check(rules: Rules) -> None:
+    for row in rules.rows:
+        if row.term != NO_TERM:
+            Term.parse(row.term)
+        if row.trigger not in {"report", "received"}:
+            raise ValueError(f"{row.code}: unknown trigger {row.trigger!r}")
+        if (row.trigger == "received") != (row.received_by is not None):
+            raise ValueError(f"{row.code}: a 'received' trigger names the receiving type")
+        if row.actor == RECEIVER and row.trigger != "received":
+            raise ValueError(f"{row.code}: only a 'received' row is owed by the receiver")
+        if row.kind is Kind.TRANSFER and not row.targets:
+            raise ValueError(f"{row.code}: a transfer names its targets")
+        if row.effective_to is not None and row.effective_to <= row.effective_from:
+            raise ValueError(f"{row.code} v{row.version}: ends before it starts")
+    by_code: dict[str, list[Row]] = {}
+    for row in rules.rows:
+        by_code.setdefault(row.code, []).append(row)
+    for code, versions in by_code.items():
+        ordered = sorted(versions, key=lambda r: r.effective_from)
+        for before, after in itertools.pairwise(ordered):
+            if before.effective_to is None or before.effective_to > after.effective_from:
+                raise ValueError(f"{code}: versions {before.version} and {after.version} overlap")
+
+
+def read(path: Path) -> Rules:
+    """Read a catalogue file."""
+    return parse(json.loads(path.read_text(encoding="utf-8")))
+
+
 @cache
-def load(path: Path = CATALOGUE_FILE) -> tuple[Row, ...]:
-    """Read the catalogue's rows that routing opens when a report arrives."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return tuple(_row(entry) for entry in data["on_report"])
+def load(path: Path = CATALOGUE_FILE) -> Rules:
+    """Read the shipped catalogue (once per process)."""
+    return read(path)

@@ -1,30 +1,127 @@
-"""Routing's subscriptions: the only file that binds subjects to handlers."""
+"""Routing's subscriptions: the only file that binds subjects to handlers.
+
+Agencies answer referrals on their own subjects (AGENCY stream),
+`qorgau.agency.<agency_id>.referral_acknowledged.v1` and `...referral_declined.v1`: the subject's
+agency token is the answering agency, so routing reads it from the subject, not the payload.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
 
-from services.routing.handlers import RoutingDeps, on_report_received
+from services.routing.handlers import (
+    RoutingDeps,
+    on_agency_acknowledgement,
+    on_agency_decline,
+    on_obligation_escalated,
+    on_report_joined,
+    on_report_received,
+)
 from shared.bus import durable_subscriber
-from shared.contracts.intake import ReportReceived
+from shared.contracts.deadlines import ObligationEscalated
+from shared.contracts.intake import ReportJoined, ReportReceived
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
-from shared.contracts.routing import ReferralIssued
+from shared.contracts.routing import (
+    AgencyAcknowledgement,
+    AgencyChanged,
+    AgencyDecline,
+    AgencyRegistered,
+    ReferralAcknowledged,
+    ReferralAnswerRejected,
+    ReferralDeclined,
+    ReferralEscalated,
+    ReferralIssued,
+    ReferralRerouted,
+    ReferralUnacknowledged,
+)
+from shared.streams import PREFIX
 
 # What routing publishes (through its outbox), for the event catalogue.
-PUBLISHES = (ReferralIssued, ObligationOpened, ObligationFulfilled, ObligationCancelled)
+PUBLISHES = (
+    ReferralIssued,
+    ReferralAcknowledged,
+    ReferralDeclined,
+    ReferralRerouted,
+    ReferralEscalated,
+    ReferralUnacknowledged,
+    ReferralAnswerRejected,
+    AgencyRegistered,
+    AgencyChanged,
+    ObligationOpened,
+    ObligationFulfilled,
+    ObligationCancelled,
+)
 # What routing delivers on each agency's own subject.
-DELIVERS = (ReferralIssued,)
+DELIVERS = (ReferralIssued, ReferralUnacknowledged, ReferralAnswerRejected)
+# What agencies' systems publish on their own subjects for routing.
+ANSWERS = (AgencyAcknowledgement, AgencyDecline)
 
 
-def register(broker: NatsBroker, deps: RoutingDeps, *, wake_relay: object = None) -> None:
+def answer_subject(event: type[AgencyAcknowledgement] | type[AgencyDecline]) -> str:
+    """Return the subject filter of an answer from any agency."""
+    return f"{PREFIX}.agency.*.{event.NAME}.v{event.VERSION}"
+
+
+def _answering_agency(message: NatsMessage) -> str:
+    # qorgau.agency.<agency_id>.<event>.v<N>
+    return str(message.raw_message.subject).split(".")[2]
+
+
+def register(
+    broker: NatsBroker, deps: RoutingDeps, *, wake_relay: Callable[[], None] | None = None
+) -> None:
     """Bind routing's subjects to its handlers."""
+
+    def woken() -> None:
+        if wake_relay is not None:
+            wake_relay()
 
     @durable_subscriber(
         broker, ReportReceived.subject(), service="routing", purpose="report-received"
     )
     async def report_received(event: ReportReceived) -> None:
         await asyncio.to_thread(on_report_received, event, deps=deps)
-        if callable(wake_relay):
-            wake_relay()
+        woken()
+
+    @durable_subscriber(broker, ReportJoined.subject(), service="routing", purpose="report-joined")
+    async def report_joined(event: ReportJoined) -> None:
+        await asyncio.to_thread(on_report_joined, event, deps=deps)
+        woken()
+
+    @durable_subscriber(
+        broker,
+        ObligationEscalated.subject(),
+        service="routing",
+        purpose="obligation-escalated",
+    )
+    async def obligation_escalated(event: ObligationEscalated) -> None:
+        await asyncio.to_thread(on_obligation_escalated, event, deps=deps)
+        woken()
+
+    @durable_subscriber(
+        broker,
+        answer_subject(AgencyAcknowledgement),
+        service="routing",
+        purpose="agency-acknowledgements",
+    )
+    async def acknowledged(event: AgencyAcknowledgement, message: NatsMessage) -> None:
+        await asyncio.to_thread(
+            on_agency_acknowledgement,
+            event,
+            subject_agency_id=_answering_agency(message),
+            deps=deps,
+        )
+        woken()
+
+    @durable_subscriber(
+        broker, answer_subject(AgencyDecline), service="routing", purpose="agency-declines"
+    )
+    async def declined(event: AgencyDecline, message: NatsMessage) -> None:
+        await asyncio.to_thread(
+            on_agency_decline, event, subject_agency_id=_answering_agency(message), deps=deps
+        )
+        woken()

@@ -1,0 +1,252 @@
+"""Routing end to end: a report reaches agencies, declines are re-routed or escalated, never lost.
+
+The platform runs as real processes (`qorgau up`). Agencies read their deliveries from the
+AGENCY stream and answer on their own subjects, as their systems would, over the platform's
+NATS (as their own NATS user where the platform runs with users).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from shared.contracts.routing import AgencyAcknowledgement, AgencyDecline
+from shared.telemetry import read_spans
+from tests.e2e.conftest import Platform, wait_for
+
+pytestmark = pytest.mark.e2e
+
+CRR = "kz-75-child-rights-regional"
+GUARDIANSHIP = "kz-75-guardianship"
+POLICE = "kz-75-police"
+PROSECUTOR = "kz-75-prosecutor"
+
+
+def nats_url(platform: Platform, agency_id: str) -> str:
+    """The platform's NATS as an agency's user, or as `qorgau up` printed it without users."""
+    if (platform.var_dir / "keys" / "nats-users.json").exists() and hasattr(platform, "nats_url"):
+        return str(platform.nats_url(agency_id))
+    found = re.search(r"^\s*nats\s+(nats://\S+)", platform.output.read_text(), re.MULTILINE)
+    assert found, platform.output.read_text()
+    return found.group(1)
+
+
+def inbox_prefix(url: str) -> str:
+    """Each NATS user reads replies on its own inbox subjects (shared.natsauth)."""
+    user = re.match(r"nats://([^:@/]+)(?::[^@]*)?@", url)
+    return f"_INBOX_{user.group(1)}" if user else "_INBOX"
+
+
+async def _deliveries(url: str, agency_id: str) -> list[tuple[str, dict[str, Any]]]:
+    prefix = inbox_prefix(url)
+    nc = await nats.connect(url, inbox_prefix=prefix, allow_reconnect=False, connect_timeout=5)
+    try:
+        js = nc.jetstream(timeout=5)
+        # The agency's own consumer (named by its id) on its own subjects, read from the start.
+        await js.add_consumer(
+            "AGENCY",
+            ConsumerConfig(
+                name=agency_id,
+                filter_subject=f"qorgau.agency.{agency_id}.>",
+                ack_policy=AckPolicy.NONE,
+                deliver_policy=DeliverPolicy.ALL,
+                inactive_threshold=60,
+            ),
+        )
+        try:
+            sub = await js.pull_subscribe_bind(
+                durable=None, stream="AGENCY", name=agency_id, inbox_prefix=f"{prefix}.".encode()
+            )
+            pending = (await js.consumer_info("AGENCY", agency_id)).num_pending
+            found: list[tuple[str, dict[str, Any]]] = []
+            while len(found) < pending:
+                for msg in await sub.fetch(min(100, pending - len(found)), timeout=5):
+                    found.append((msg.subject, json.loads(msg.data)))
+            return found
+        finally:
+            await js.delete_consumer("AGENCY", agency_id)
+    finally:
+        await nc.close()
+
+
+def deliveries(platform: Platform, agency_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every message the platform delivered on an agency's subjects, as the agency reads them."""
+    return asyncio.run(_deliveries(nats_url(platform, agency_id), agency_id))
+
+
+async def _answer(url: str, subject: str, event: Any) -> None:
+    nc = await nats.connect(
+        url, inbox_prefix=inbox_prefix(url), allow_reconnect=False, connect_timeout=5
+    )
+    try:
+        js = nc.jetstream(timeout=5)
+        await js.publish(
+            subject,
+            event.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": str(event.event_id)},
+        )
+    finally:
+        await nc.close()
+
+
+def answer(platform: Platform, agency_id: str, name: str, event: Any) -> None:
+    """Publish an agency's answer on its own subject, as its system does."""
+    subject = f"qorgau.agency.{agency_id}.{name}.v1"
+    asyncio.run(_answer(nats_url(platform, agency_id), subject, event))
+
+
+def school_report() -> dict[str, Any]:
+    return {
+        "reporter": {"agency_type": "education_org", "agency_id": "school-17", "region": "KZ-75"},
+        "channel": "duties",
+        "received_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+        "subject": {"kind": "minor", "full_name": "Timur Bekov", "birth_date": "2014-09-01"},
+        "concerns": ["violence"],
+        "signs": ["injuries"],
+    }
+
+
+def referrals(platform: Platform, http: httpx.Client, case_id: str) -> list[dict[str, Any]]:
+    answer_ = http.get(f"{platform.url('routing')}/v1/cases/{case_id}/referrals")
+    assert answer_.status_code == 200, answer_.text
+    rows: list[dict[str, Any]] = answer_.json()["referrals"]
+    return rows
+
+
+def one(rows: list[dict[str, Any]], code: str, to: str) -> dict[str, Any]:
+    found = [r for r in rows if r["code"] == code and r["to_agency_id"] == to]
+    assert len(found) == 1, rows
+    return found[0]
+
+
+def test_declines_are_rerouted_or_escalated_and_delivered_to_the_new_agency(
+    platform: Platform, http: httpx.Client
+) -> None:
+    posted = http.post(f"{platform.url('intake')}/v1/reports", json=school_report())
+    assert posted.status_code == 201, posted.text
+    case_id = posted.json()["case_id"]
+    rows = wait_for(
+        lambda: referrals(platform, http, case_id),
+        lambda got: len([r for r in got if r["code"] == "R1"]) == 3,
+    )
+    crr = one(rows, "R1", CRR)
+    police = one(rows, "R1", POLICE)
+    # The regional body has its referral on its own subject.
+    mine = wait_for(
+        lambda: deliveries(platform, CRR),
+        lambda got: crr["referral_id"] in {m["referral_id"] for _, m in got},
+    )
+    assert (f"qorgau.agency.{CRR}.referral_issued.v1", "R1") in {
+        (s, m["code"]) for s, m in mine if m["referral_id"] == crr["referral_id"]
+    }
+
+    # 1. The regional body declines over HTTP: the guardianship body stands in (p.8).
+    declined = http.post(
+        f"{platform.url('routing')}/v1/referrals/{crr['referral_id']}/decline",
+        json={"agency_id": CRR, "reason": "wrong_district"},
+    )
+    assert declined.status_code == 200, declined.text
+    rerouted = declined.json()["replacement"]
+    assert (rerouted["to_agency_id"], rerouted["acting_for"], rerouted["status"]) == (
+        GUARDIANSHIP,
+        "child_rights_regional",
+        "issued",
+    )
+    rows = referrals(platform, http, case_id)
+    assert one(rows, "R1", CRR)["status"] == "rerouted"
+    assert one(rows, "R1", GUARDIANSHIP)["replaces_referral_id"] == crr["referral_id"]
+    on_guardianship = wait_for(
+        lambda: deliveries(platform, GUARDIANSHIP),
+        lambda got: rerouted["referral_id"] in {m["referral_id"] for _, m in got},
+    )
+    delivered = next(m for _, m in on_guardianship if m["referral_id"] == rerouted["referral_id"])
+    assert (delivered["code"], delivered["acting_for"], delivered["replaces_referral_id"]) == (
+        "R1",
+        "child_rights_regional",
+        crr["referral_id"],
+    )
+
+    # 2. The police decline over NATS, on their own subject: no other police in the region,
+    # so the referral is escalated to the regional prosecutor, and never vanishes.
+    answer(
+        platform,
+        POLICE,
+        "referral_declined",
+        AgencyDecline(
+            occurred_at=datetime.now(UTC),
+            case_id=uuid.UUID(case_id),
+            correlation_id=uuid.uuid4(),
+            referral_id=uuid.UUID(police["referral_id"]),
+            reason="not_competent",
+        ),
+    )
+    rows = wait_for(
+        lambda: referrals(platform, http, case_id),
+        lambda got: one(got, "R1", POLICE)["status"] == "escalated",
+    )
+    escalation = one(rows, "R1", PROSECUTOR)
+    assert (escalation["purpose"], escalation["replaces_referral_id"]) == (
+        "escalation",
+        police["referral_id"],
+    )
+    assert one(rows, "R1", POLICE)["answered_via"] == "nats"
+    on_prosecutor = wait_for(
+        lambda: deliveries(platform, PROSECUTOR),
+        lambda got: escalation["referral_id"] in {m["referral_id"] for _, m in got},
+    )
+    assert {m["purpose"] for _, m in on_prosecutor} == {"escalation"}
+
+    # 3. The guardianship body accepts over NATS.
+    answer(
+        platform,
+        GUARDIANSHIP,
+        "referral_acknowledged",
+        AgencyAcknowledgement(
+            occurred_at=datetime.now(UTC),
+            case_id=uuid.UUID(case_id),
+            correlation_id=uuid.uuid4(),
+            referral_id=uuid.UUID(rerouted["referral_id"]),
+        ),
+    )
+    wait_for(
+        lambda: referrals(platform, http, case_id),
+        lambda got: one(got, "R1", GUARDIANSHIP)["status"] == "acknowledged",
+    )
+    inbox = http.get(f"{platform.url('routing')}/v1/agencies/{GUARDIANSHIP}/inbox").json()
+    assert rerouted["referral_id"] not in {r["referral_id"] for r in inbox["referrals"]}
+
+    # What the regional body owed on receipt now runs for the guardianship body, and the
+    # deadlines service counts it.
+    obligations_url = f"{platform.url('deadlines')}/v1/cases/{case_id}/obligations"
+    wait_for(
+        lambda: http.get(obligations_url).json().get("obligations", []),
+        lambda got: any(o["code"] == "R8" and o["actor_agency_id"] == GUARDIANSHIP for o in got),
+    )
+
+    # Each re-route and escalation is a routing decision, traced with its row and agencies.
+    def decisions() -> list[dict[str, Any]]:
+        return [
+            s["attributes"]
+            for s in read_spans(platform.var_dir)
+            if s["name"] == "routing.decide R1"
+            and s.get("attributes", {}).get("qorgau.case_id") == case_id
+        ]
+
+    traced = wait_for(
+        decisions,
+        lambda got: {"reroute", "escalate"} <= {a.get("qorgau.decision") for a in got},
+    )
+    assert {
+        (a["qorgau.decision"], a["qorgau.agency_id"])
+        for a in traced
+        if a["qorgau.decision"] != "transfer"
+    } == {("reroute", GUARDIANSHIP), ("escalate", PROSECUTOR)}

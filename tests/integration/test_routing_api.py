@@ -1,0 +1,212 @@
+"""Routing's HTTP API on real databases: directory, answers, read side, refusals by field."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+
+from services.routing import api, handlers
+from shared.runtime import field_errors
+from tests.integration.test_routing_handlers import (
+    CRR,
+    GUARDIANSHIP,
+    POLICE,
+    PROSECUTOR,
+    Routing,
+    make_routing,
+    report,
+)
+
+with warnings.catch_warnings():
+    # Starlette's notice that its TestClient moves to another package: not ours to act on.
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+@pytest.fixture
+def routing(migrated_engine: Callable[[str], Engine]) -> Routing:
+    return make_routing(migrated_engine("routing"))
+
+
+@pytest.fixture
+def client(routing: Routing) -> Iterator[TestClient]:
+    app = FastAPI()
+
+    # As shared.runtime's http_app answers: one message per bad field.
+    @app.exception_handler(RequestValidationError)
+    async def by_field(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": field_errors(error.errors())}, status_code=422)
+
+    app.include_router(api.router(routing.deps))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def fields(answer: Any) -> list[str]:
+    return sorted(p["field"] for p in answer.json()["detail"])
+
+
+AGENCY = {
+    "agency_id": "kz-75-police-medeu",
+    "agency_type": "police",
+    "region": "KZ-75",
+    "district": "Medeu",
+    "name_kk": "Медеу ауданының полиция басқармасы",
+    "name_ru": "Управление полиции Медеуского района",
+    "name_en": "Police department, Medeu district",
+}
+
+
+def test_the_directory_is_kept_over_http(client: TestClient, routing: Routing) -> None:
+    created = client.post("/v1/agencies", json=AGENCY)
+    assert created.status_code == 201, created.text
+    assert created.json()["active"] is True
+    assert client.post("/v1/agencies", json=AGENCY).status_code == 409
+
+    listed = client.get("/v1/agencies", params={"region": "KZ-75", "type": "police"}).json()
+    assert [a["agency_id"] for a in listed["agencies"]] == [POLICE, "kz-75-police-medeu"]
+
+    changed = client.put("/v1/agencies/kz-75-police-medeu", json={"active": False})
+    assert changed.status_code == 200 and changed.json()["active"] is False
+    active = client.get("/v1/agencies", params={"type": "police", "active": True}).json()
+    assert "kz-75-police-medeu" not in {a["agency_id"] for a in active["agencies"]}
+    assert client.get("/v1/agencies/kz-75-police-medeu").json()["district"] == "Medeu"
+    assert client.get("/v1/agencies/nobody").status_code == 404
+    assert client.put("/v1/agencies/nobody", json={"active": False}).status_code == 404
+    events = [m["subject"] for m in routing.outbox(prefix="qorgau.routing.agency_")]
+    assert events == ["qorgau.routing.agency_registered.v1", "qorgau.routing.agency_changed.v1"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**AGENCY, "agency_type": "school"}, "agency_type"),
+        ({**AGENCY, "region": "KZ-99"}, "region"),
+        ({**AGENCY, "agency_id": "Police 1"}, "agency_id"),
+        ({**AGENCY, "region": None}, "region"),
+        ({**AGENCY, "agency_type": "ombudsman_national"}, "region"),
+        ({**AGENCY, "name_en": ""}, "name_en"),
+    ],
+    ids=[
+        "unknown-type",
+        "unknown-region",
+        "bad-id",
+        "regional-without-region",
+        "national-with-region",
+        "empty-name",
+    ],
+)
+def test_a_bad_agency_is_refused_by_field_and_changes_nothing(
+    client: TestClient, routing: Routing, body: dict[str, Any], field: str
+) -> None:
+    answer = client.post("/v1/agencies", json=body)
+    assert answer.status_code == 422, answer.text
+    assert fields(answer) == [field]
+    assert client.get("/v1/agencies/kz-75-police-medeu").status_code == 404
+    assert routing.outbox(prefix="qorgau.routing.agency_") == []
+
+
+def test_national_bodies_stay_one_per_country(client: TestClient) -> None:
+    second = {
+        **AGENCY,
+        "agency_id": "kz-ombudsman-2",
+        "agency_type": "ombudsman_national",
+        "region": None,
+    }
+    assert client.post("/v1/agencies", json=second).status_code == 409
+    assert client.post("/v1/agencies", json={**second, "active": False}).status_code == 201
+    assert client.put("/v1/agencies/kz-ombudsman-2", json={"active": True}).status_code == 409
+
+
+def test_referrals_are_answered_over_http(client: TestClient, routing: Routing) -> None:
+    event = report()
+    handlers.on_report_received(event, deps=routing.deps)
+    case = client.get(f"/v1/cases/{event.case_id}/referrals").json()
+    by_target = {(r["code"], r["to_agency_id"]): r for r in case["referrals"]}
+    police = by_target[("R1", POLICE)]
+    crr = by_target[("R1", CRR)]
+    inbox = client.get(f"/v1/agencies/{POLICE}/inbox").json()["referrals"]
+    assert [r["referral_id"] for r in inbox] == [police["referral_id"]]
+
+    url = f"/v1/referrals/{police['referral_id']}"
+    assert client.post(f"{url}/acknowledge", json={"agency_id": CRR}).status_code == 403
+    assert client.post("/v1/referrals/nope/acknowledge", json={"agency_id": CRR}).status_code == 404
+    assert fields(client.post(f"{url}/acknowledge", json={})) == ["agency_id"]
+    routing.clock.advance(timedelta(minutes=7))
+    done = client.post(f"{url}/acknowledge", json={"agency_id": POLICE})
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["answered_via"]) == ("acknowledged", "http")
+    assert client.post(f"{url}/acknowledge", json={"agency_id": POLICE}).status_code == 409
+    assert client.get(f"/v1/agencies/{POLICE}/inbox").json()["referrals"] == []
+
+    crr_url = f"/v1/referrals/{crr['referral_id']}/decline"
+    assert fields(client.post(crr_url, json={"agency_id": CRR})) == ["reason"]
+    assert fields(client.post(crr_url, json={"agency_id": CRR, "reason": "busy"})) == ["reason"]
+    declined = client.post(crr_url, json={"agency_id": CRR, "reason": "not_competent"})
+    assert declined.status_code == 200, declined.text
+    assert declined.json()["declined"]["status"] == "rerouted"
+    replacement = declined.json()["replacement"]
+    assert (replacement["to_agency_id"], replacement["acting_for"]) == (
+        GUARDIANSHIP,
+        "child_rights_regional",
+    )
+    assert client.post(crr_url, json={"agency_id": CRR, "reason": "other"}).status_code == 409
+    one = client.get(f"/v1/referrals/{replacement['referral_id']}").json()
+    assert one["replaces_referral_id"] == crr["referral_id"]
+    assert replacement["referral_id"] in {
+        r["referral_id"]
+        for r in client.get(f"/v1/agencies/{GUARDIANSHIP}/inbox").json()["referrals"]
+    }
+    obligations = client.get(f"/v1/cases/{event.case_id}/routing-obligations").json()
+    assert {
+        o["code"] for o in obligations["obligations"] if o["actor_agency_id"] == GUARDIANSHIP
+    } >= {
+        "R8",
+        "R19",
+    }
+
+
+def test_the_last_resort_cannot_decline(client: TestClient, routing: Routing) -> None:
+    event = report()
+    handlers.on_report_received(event, deps=routing.deps)
+    referrals = client.get(f"/v1/cases/{event.case_id}/referrals").json()["referrals"]
+    police = next(r for r in referrals if r["to_agency_id"] == POLICE and r["code"] == "R1")
+    escalated = client.post(
+        f"/v1/referrals/{police['referral_id']}/decline",
+        json={"agency_id": POLICE, "reason": "not_competent"},
+    ).json()
+    assert escalated["declined"]["status"] == "escalated"
+    assert escalated["replacement"]["to_agency_id"] == PROSECUTOR
+    refused = client.post(
+        f"/v1/referrals/{escalated['replacement']['referral_id']}/decline",
+        json={"agency_id": PROSECUTOR, "reason": "not_competent"},
+    )
+    assert refused.status_code == 409
+    assert "no agency is left" in refused.json()["detail"]
+
+
+def test_an_agency_makes_the_transfer_it_had_to_judge(client: TestClient, routing: Routing) -> None:
+    event = report()
+    handlers.on_report_received(event, deps=routing.deps)
+    obligations = client.get(f"/v1/cases/{event.case_id}/routing-obligations").json()
+    g2 = next(o for o in obligations["obligations"] if o["code"] == "G2")
+    assert (g2["actor_agency_id"], g2["target_agency_type"], g2["status"]) == (
+        "school-17",
+        "local_executive",
+        "open",
+    )
+    url = f"/v1/obligations/{g2['obligation_id']}/refer"
+    assert client.post(url, json={"agency_id": POLICE}).status_code == 403
+    made = client.post(url, json={"agency_id": "school-17"})
+    assert made.status_code == 201, made.text
+    assert (made.json()["to_agency_id"], made.json()["code"]) == ("kz-75-local-executive", "G2")
+    assert client.post(url, json={"agency_id": "school-17"}).status_code == 409
+    assert client.post("/v1/obligations/nope/refer", json={"agency_id": "x"}).status_code == 404
