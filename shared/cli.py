@@ -199,6 +199,7 @@ def _service_settings(service: str) -> Any:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Check each service's audit chain; exit non-zero naming any changed or removed entry."""
     from shared import audit
+    from shared.access import audit_key
     from shared.crypto import KeyRing
     from shared.db import make_engine
 
@@ -225,7 +226,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
                 failed = True
                 continue
             ring = KeyRing.load_or_create(key_file)
-            problems = audit.verify(engine, key=ring.derived_key("audit-chain"))
+            problems = audit.verify(engine, key=audit_key(ring))
         finally:
             engine.dispose()
         if problems:

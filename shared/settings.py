@@ -34,12 +34,20 @@ class ServiceSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("data_key_file", "QORGAU_DATA_KEY_FILE")
     )
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    token_key_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("token_key_file", "QORGAU_TOKEN_KEY_FILE"),
+    )
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to SQLite under the var directory."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.var_dir / f'{self.service_name}.db').resolve()}"
+
+    def resolved_token_key_file(self) -> Path:
+        """Return the file of the deployment keys that sign and verify tokens."""
+        return self.token_key_file or (self.var_dir / "keys" / "token.key")
 
     def resolved_data_key_file(self) -> Path:
         """Return the file holding the keys that encrypt personal data at rest."""

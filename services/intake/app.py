@@ -8,12 +8,10 @@ from services.intake import api, subscribers
 from services.intake.config import IntakeSettings
 from services.intake.handlers import IntakeDeps
 from shared import auth
+from shared.access import audit_key
 from shared.clock import Clock, SystemClock
 from shared.crypto import FieldCipher, KeyRing
 from shared.runtime import ServiceRuntime
-
-# The audit chain's key is derived from the service's data keys, kept outside the database.
-AUDIT_KEY_PURPOSE = "audit-chain"
 
 
 def build(
@@ -27,7 +25,7 @@ def build(
         engine=runtime.engine,
         clock=runtime.clock,
         cipher=FieldCipher(ring),
-        audit_key=ring.derived_key(AUDIT_KEY_PURPOSE),
+        audit_key=audit_key(ring),
         wake_relay=runtime.relay.wake,
     )
     subscribers.register(runtime.broker, deps)

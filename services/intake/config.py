@@ -1,11 +1,7 @@
 """Intake settings (prefix INTAKE_)."""
 
-from pathlib import Path
-
-from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.auth import token_key_file
 from shared.settings import ServiceSettings
 
 
@@ -16,11 +12,3 @@ class IntakeSettings(ServiceSettings):
 
     service_name: str = "intake"
     http_port: int = 8101
-    token_key_file: Path | None = Field(
-        default=None,
-        validation_alias=AliasChoices("token_key_file", "QORGAU_TOKEN_KEY_FILE"),
-    )
-
-    def resolved_token_key_file(self) -> Path:
-        """Return the file of the deployment keys that sign and verify tokens."""
-        return token_key_file(self.var_dir, self.token_key_file)

@@ -19,6 +19,7 @@ from services.intake import domain, repository
 from services.intake.tables import Case, Report, Subject
 from shared import audit
 from shared import iin as iin_rules
+from shared.access import Gatekeeper
 from shared.agencies import AgencyType, is_region
 from shared.auth import AGENCY_ROLES, DRAFT, Principal, Refused, Relation, Role, grant
 from shared.clock import ALMATY, Clock
@@ -161,34 +162,17 @@ def refuse(
     deps: IntakeDeps, who: Principal, *, action: str, case_id: str | None, reason: str
 ) -> Refused:
     """Record a refusal in the audit log and return the exception to raise."""
-    audit.record(
-        deps.engine,
-        audit.Access(
-            actor=who.subject,
-            role=who.role.value,
-            agency_id=who.agency_id,
-            agency_type=who.agency_type,
-            case_id=case_id,
-            action=action,
-            outcome=audit.REFUSED,
-            reason=reason[:200],
-        ),
-        key=deps.audit_key,
-        now=deps.clock.now(),
-    )
-    log.warning(
-        "refused: action=%s agency=%s role=%s case=%s", action, who.agency_id, who.role, case_id
-    )
-    return Refused(reason)
+    return _gate(deps).refuse(who, action=action, case_id=case_id, reason=reason)
+
+
+def _gate(deps: IntakeDeps) -> Gatekeeper:
+    return Gatekeeper(deps.engine, deps.audit_key, deps.clock)
 
 
 def _check_role(
     deps: IntakeDeps, who: Principal, roles: frozenset[Role], *, action: str, case_id: str | None
 ) -> None:
-    try:
-        who.require(roles)
-    except Refused as refused:
-        raise refuse(deps, who, action=action, case_id=case_id, reason=refused.reason) from None
+    _gate(deps).require_role(who, roles, action=action, case_id=case_id)
 
 
 def reporter_of(report: ReportIn, who: Principal, *, deps: IntakeDeps) -> ReportIn:

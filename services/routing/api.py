@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -13,19 +13,21 @@ from starlette.concurrency import run_in_threadpool
 from services.routing import domain, handlers, repository
 from services.routing.handlers import AgencyChange, AgencyIn, RoutingDeps
 from services.routing.tables import AgencyRow, Referral, RoutingObligation
+from shared.access import Gatekeeper, forbidden
 from shared.agencies import AgencyType
+from shared.auth import APPROVE, DRAFT, Principal, Refused, Role, principal
 from shared.contracts.routing import DeclineReason
 from shared.db import unit_of_work
 
-AGENCY_ID = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")
+AGENCY_ID = Field(default=None, min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")
 
 
 class Answer(BaseModel):
-    """An agency's answer to a referral; the agency is named in the body until issue 5."""
+    """An agency's answer to a referral; the agency is the token's (a body agency_id must match)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    agency_id: str = AGENCY_ID
+    agency_id: str | None = AGENCY_ID
 
 
 class DeclineIn(Answer):
@@ -119,9 +121,41 @@ def _answered(call: Callable[[], Any]) -> Any:
         raise _error(409, str(error)) from None
 
 
-def router(deps: RoutingDeps, *, wake_relay: Callable[[], None] | None = None) -> APIRouter:
-    """Build routing's routes."""
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def router(
+    deps: RoutingDeps, *, gate: Gatekeeper, wake_relay: Callable[[], None] | None = None
+) -> APIRouter:
+    """Build routing's routes; every one needs a token, and case data a relation to the case."""
     routes = APIRouter()
+
+    def related(who: Principal, case_id: str) -> bool:
+        if who.role is Role.OPERATOR:
+            return True
+        with unit_of_work(deps.engine) as session:
+            return repository.agency_relates_to_case(
+                session, case_id=case_id, agency_id=who.agency_id
+            )
+
+    def gated_case(who: Principal, case_id: str, action: str) -> None:
+        # An agency sees a case only if it sent or received it or holds a duty on it.
+        allowed = related(who, case_id)
+        reason = "the agency has no referral or obligation on this case"
+        gate.require(who, allowed, action=action, case_id=case_id, reason=reason)
+
+    def answering(who: Principal, body: Answer, roles: frozenset[Role], action: str) -> str:
+        gate.require_role(who, roles, action=action)
+        if body.agency_id is not None and body.agency_id != who.agency_id:
+            reason = "agency_id names another agency than the token's"
+            raise gate.refuse(who, action=action, case_id=None, reason=reason)
+        return who.agency_id
+
+    async def checked(call: Callable[[], Any]) -> Any:
+        try:
+            return await run_in_threadpool(call)
+        except Refused as refused:
+            raise forbidden(refused) from None
 
     def woken() -> None:
         if wake_relay is not None:
@@ -161,53 +195,66 @@ def router(deps: RoutingDeps, *, wake_relay: Callable[[], None] | None = None) -
             return _agency(found) if found is not None else None
 
     @routes.get("/v1/cases/{case_id}/referrals")
-    async def case_referrals(case_id: str) -> dict[str, Any]:
+    async def case_referrals(case_id: str, who: Caller) -> dict[str, Any]:
+        await checked(lambda: gated_case(who, case_id, "case.referrals.read"))
         return {"case_id": case_id, "referrals": await run_in_threadpool(_case, case_id)}
 
     @routes.get("/v1/cases/{case_id}/routing-obligations")
-    async def case_obligations(case_id: str) -> dict[str, Any]:
+    async def case_obligations(case_id: str, who: Caller) -> dict[str, Any]:
+        await checked(lambda: gated_case(who, case_id, "case.obligations.read"))
         rows = await run_in_threadpool(_case_obligations, case_id)
         return {"case_id": case_id, "obligations": rows}
 
     @routes.get("/v1/agencies/{agency_id}/inbox")
-    async def agency_inbox(agency_id: str) -> dict[str, Any]:
+    async def agency_inbox(agency_id: str, who: Caller) -> dict[str, Any]:
+        own = who.agency_id == agency_id or who.role is Role.OPERATOR
+        reason = "an agency reads only its own inbox"
+        await checked(
+            lambda: gate.require(who, own, action="inbox.read", case_id=None, reason=reason)
+        )
         return {"agency_id": agency_id, "referrals": await run_in_threadpool(_inbox, agency_id)}
 
     @routes.get("/v1/referrals/{referral_id}")
-    async def referral(referral_id: str) -> dict[str, Any]:
+    async def referral(referral_id: str, who: Caller) -> dict[str, Any]:
         found = await run_in_threadpool(_referral_of, referral_id)
         if found is None:
             raise _error(404, "not found: referral")
+        await checked(lambda: gated_case(who, found["case_id"], "referral.read"))
         return found
 
     @routes.post("/v1/referrals/{referral_id}/acknowledge")
-    async def acknowledge(referral_id: str, body: Answer) -> dict[str, Any]:
+    async def acknowledge(referral_id: str, body: Answer, who: Caller) -> dict[str, Any]:
+        agency_id = await checked(lambda: answering(who, body, DRAFT, "referral.acknowledge"))
         done = await run_in_threadpool(
             _answered,
-            lambda: handlers.acknowledge_referral(referral_id, body.agency_id, deps=deps),
+            lambda: handlers.acknowledge_referral(referral_id, agency_id, deps=deps),
         )
         woken()
         return _referral(done)
 
     @routes.post("/v1/referrals/{referral_id}/decline")
-    async def decline(referral_id: str, body: DeclineIn) -> dict[str, Any]:
+    async def decline(referral_id: str, body: DeclineIn, who: Caller) -> dict[str, Any]:
+        # Refusing a case is a decision: the head's, not a caseworker's draft.
+        agency_id = await checked(lambda: answering(who, body, APPROVE, "referral.decline"))
         done = await run_in_threadpool(
             _answered,
-            lambda: handlers.decline_referral(referral_id, body.agency_id, body.reason, deps=deps),
+            lambda: handlers.decline_referral(referral_id, agency_id, body.reason, deps=deps),
         )
         woken()
         return {"declined": _referral(done.declined), "replacement": _referral(done.replacement)}
 
     @routes.post("/v1/obligations/{obligation_id}/refer", status_code=201)
-    async def refer(obligation_id: str, body: Answer) -> dict[str, Any]:
+    async def refer(obligation_id: str, body: Answer, who: Caller) -> dict[str, Any]:
+        agency_id = await checked(lambda: answering(who, body, DRAFT, "obligation.refer"))
         done = await run_in_threadpool(
-            _answered, lambda: handlers.refer(obligation_id, body.agency_id, deps=deps)
+            _answered, lambda: handlers.refer(obligation_id, agency_id, deps=deps)
         )
         woken()
         return _referral(done)
 
     @routes.get("/v1/agencies")
     async def list_agencies(
+        who: Caller,
         region: str | None = None,
         agency_type: AgencyType | None = Query(default=None, alias="type"),  # noqa: B008
         active: bool | None = None,
@@ -217,20 +264,23 @@ def router(deps: RoutingDeps, *, wake_relay: Callable[[], None] | None = None) -
         return {"agencies": rows}
 
     @routes.get("/v1/agencies/{agency_id}")
-    async def get_agency(agency_id: str) -> dict[str, Any]:
+    async def get_agency(agency_id: str, who: Caller) -> dict[str, Any]:
         found = await run_in_threadpool(_agency_of, agency_id)
         if found is None:
             raise _error(404, "not found: agency")
         return found
 
     @routes.post("/v1/agencies", status_code=201)
-    async def create_agency(body: AgencyIn) -> JSONResponse:
+    async def create_agency(body: AgencyIn, who: Caller) -> JSONResponse:
+        # The directory decides where cases go: only an operator changes it.
+        await checked(lambda: gate.require_role(who, {Role.OPERATOR}, action="agency.create"))
         row = await run_in_threadpool(_answered, lambda: handlers.register_agency(body, deps=deps))
         woken()
         return JSONResponse(_agency(row), status_code=201)
 
     @routes.put("/v1/agencies/{agency_id}")
-    async def change_agency(agency_id: str, body: AgencyChange) -> dict[str, Any]:
+    async def change_agency(agency_id: str, body: AgencyChange, who: Caller) -> dict[str, Any]:
+        await checked(lambda: gate.require_role(who, {Role.OPERATOR}, action="agency.change"))
         row = await run_in_threadpool(
             _answered, lambda: handlers.change_agency(agency_id, body, deps=deps)
         )

@@ -12,7 +12,10 @@ from fastapi import FastAPI
 from services.routing import api, catalogue, subscribers
 from services.routing.config import RoutingSettings
 from services.routing.handlers import RoutingDeps, check_unacknowledged, seed_directory
+from shared import auth
+from shared.access import Gatekeeper, audit_key
 from shared.clock import Clock, SystemClock
+from shared.crypto import KeyRing
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -55,9 +58,14 @@ def build(
         "ack-timer",
         ack_timer(deps, interval=settings.ack_poll_interval, wake_relay=runtime.relay.wake),
     )
+    ring = KeyRing.load_or_create(settings.resolved_data_key_file())
+    gate = Gatekeeper(runtime.engine, audit_key(ring), runtime.clock)
     app = runtime.http_app(
-        title="Qorgau routing", routers=[api.router(deps, wake_relay=runtime.relay.wake)]
+        title="Qorgau routing",
+        routers=[api.router(deps, gate=gate, wake_relay=runtime.relay.wake)],
     )
+    keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
+    auth.install(app, auth.TokenVerifier(keys, runtime.clock))
     return runtime, app
 
 

@@ -163,3 +163,25 @@ def open_obligations_via(session: Session, *, referral_id: str) -> list[RoutingO
             )
         ).all()
     )
+
+
+def agency_relates_to_case(session: Session, *, case_id: str, agency_id: str) -> bool:
+    """Tell whether an agency sent or received a referral, or holds an obligation, on a case."""
+    referral = session.exec(
+        select(Referral.referral_id).where(
+            Referral.case_id == case_id,
+            or_(col(Referral.to_agency_id) == agency_id, col(Referral.from_agency_id) == agency_id),
+        )
+    ).first()
+    if referral is not None:
+        return True
+    duty = session.exec(
+        select(RoutingObligation.obligation_id).where(
+            RoutingObligation.case_id == case_id,
+            or_(
+                col(RoutingObligation.actor_agency_id) == agency_id,
+                col(RoutingObligation.target_agency_id) == agency_id,
+            ),
+        )
+    ).first()
+    return duty is not None

@@ -116,7 +116,10 @@ def school_report() -> dict[str, Any]:
 
 
 def referrals(platform: Platform, http: httpx.Client, case_id: str) -> list[dict[str, Any]]:
-    answer_ = http.get(f"{platform.url('routing')}/v1/cases/{case_id}/referrals")
+    answer_ = http.get(
+        f"{platform.url('routing')}/v1/cases/{case_id}/referrals",
+        headers=platform.auth("kz-child-rights-national", "operator"),
+    )
     assert answer_.status_code == 200, answer_.text
     rows: list[dict[str, Any]] = answer_.json()["referrals"]
     return rows
@@ -152,7 +155,8 @@ def test_declines_are_rerouted_or_escalated_and_delivered_to_the_new_agency(
     # 1. The regional body declines over HTTP: the guardianship body stands in (p.8).
     declined = http.post(
         f"{platform.url('routing')}/v1/referrals/{crr['referral_id']}/decline",
-        json={"agency_id": CRR, "reason": "wrong_district"},
+        json={"reason": "wrong_district"},
+        headers=platform.auth(CRR, "head"),
     )
     assert declined.status_code == 200, declined.text
     rerouted = declined.json()["replacement"]
@@ -221,7 +225,10 @@ def test_declines_are_rerouted_or_escalated_and_delivered_to_the_new_agency(
         lambda: referrals(platform, http, case_id),
         lambda got: one(got, "R1", GUARDIANSHIP)["status"] == "acknowledged",
     )
-    inbox = http.get(f"{platform.url('routing')}/v1/agencies/{GUARDIANSHIP}/inbox").json()
+    inbox = http.get(
+        f"{platform.url('routing')}/v1/agencies/{GUARDIANSHIP}/inbox",
+        headers=platform.auth(GUARDIANSHIP),
+    ).json()
     assert rerouted["referral_id"] not in {r["referral_id"] for r in inbox["referrals"]}
 
     # What the regional body owed on receipt now runs for the guardianship body, and the

@@ -120,14 +120,20 @@ def test_report_reaches_r1_agencies_and_obligations_are_tracked(
     assert targets["police"]["target_agency_id"] == "kz-75-police"
     assert targets["child_rights_regional"]["target_agency_id"] == "kz-75-child-rights-regional"
 
-    referrals = http.get(f"{platform.url('routing')}/v1/cases/{case_id}/referrals").json()
+    referrals = http.get(
+        f"{platform.url('routing')}/v1/cases/{case_id}/referrals",
+        headers=platform.auth("kz-75-police"),
+    ).json()
     delivered = {r["to_agency_id"] for r in referrals["referrals"] if r["code"] == "R1"}
     assert delivered == {
         "kz-75-police",
         "kz-75-child-rights-regional",
         "kz-75-ombudsman-regional",
     }
-    inbox = http.get(f"{platform.url('routing')}/v1/agencies/kz-75-police/inbox").json()
+    inbox = http.get(
+        f"{platform.url('routing')}/v1/agencies/kz-75-police/inbox",
+        headers=platform.auth("kz-75-police"),
+    ).json()
     assert case_id in {r["case_id"] for r in inbox["referrals"]}
 
     # One trace covers the HTTP request, intake, routing and deadlines.

@@ -22,6 +22,7 @@ from services.intake import app as intake_app
 from services.intake.config import IntakeSettings
 from services.intake.handlers import IntakeDeps, obligation_opened, referral_issued
 from shared import audit
+from shared.access import audit_key
 from shared.auth import Role, TokenKeys
 from shared.clock import FixedClock
 from shared.contracts.obligations import ObligationOpened
@@ -136,7 +137,7 @@ async def intake(db_url: str, tmp_path: Path) -> AsyncIterator[Intake]:
         engine=runtime.engine,
         clock=clock,
         cipher=FieldCipher(ring),
-        audit_key=ring.derived_key(intake_app.AUDIT_KEY_PURPOSE),
+        audit_key=audit_key(ring),
     )
     keys = TokenKeys.load_or_create(settings.resolved_token_key_file())
     transport = httpx.ASGITransport(app=app)

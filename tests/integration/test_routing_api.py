@@ -14,10 +14,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from services.routing import api, handlers
+from shared import audit, auth
+from shared.access import Gatekeeper
+from shared.db import unit_of_work
 from shared.runtime import field_errors
 from tests.integration.test_routing_handlers import (
     CRR,
     GUARDIANSHIP,
+    NOW,
     POLICE,
     PROSECUTOR,
     Routing,
@@ -36,6 +40,45 @@ def routing(migrated_engine: Callable[[str], Engine]) -> Routing:
     return make_routing(migrated_engine("routing"))
 
 
+KEYS = auth.TokenKeys.generate()
+AUDIT_KEY = b"routing-audit-test-key-000000000"
+AGENCY_TYPES = {
+    POLICE: "police",
+    CRR: "child_rights_regional",
+    GUARDIANSHIP: "guardianship",
+    PROSECUTOR: "prosecutor",
+    "school-17": "education_org",
+    "kz-71-police": "police",
+}
+
+
+def bearer(agency_id: str, role: str = "head", routing: Routing | None = None) -> dict[str, str]:
+    """The Authorization header of a person of an agency."""
+    now = routing.clock.now() if routing is not None else NOW
+    token = KEYS.issue(
+        agency_id=agency_id,
+        agency_type=AGENCY_TYPES[agency_id],
+        region="KZ-71" if agency_id == "kz-71-police" else "KZ-75",
+        role=role,
+        subject=f"person-of-{agency_id}",
+        now=now,
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+OPERATOR = {
+    "Authorization": "Bearer "
+    + KEYS.issue(
+        agency_id="kz-child-rights-national",
+        agency_type="child_rights_national",
+        region=None,
+        role="operator",
+        subject="operator-1",
+        now=NOW,
+    )
+}
+
+
 @pytest.fixture
 def client(routing: Routing) -> Iterator[TestClient]:
     app = FastAPI()
@@ -45,8 +88,10 @@ def client(routing: Routing) -> Iterator[TestClient]:
     async def by_field(_request: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": field_errors(error.errors())}, status_code=422)
 
-    app.include_router(api.router(routing.deps))
-    with TestClient(app) as test_client:
+    gate = Gatekeeper(routing.engine, AUDIT_KEY, routing.clock)
+    app.include_router(api.router(routing.deps, gate=gate))
+    auth.install(app, auth.TokenVerifier(KEYS, routing.clock))
+    with TestClient(app, headers=OPERATOR) as test_client:
         yield test_client
 
 
@@ -137,20 +182,32 @@ def test_referrals_are_answered_over_http(client: TestClient, routing: Routing) 
     assert [r["referral_id"] for r in inbox] == [police["referral_id"]]
 
     url = f"/v1/referrals/{police['referral_id']}"
-    assert client.post(f"{url}/acknowledge", json={"agency_id": CRR}).status_code == 403
-    assert client.post("/v1/referrals/nope/acknowledge", json={"agency_id": CRR}).status_code == 404
-    assert fields(client.post(f"{url}/acknowledge", json={})) == ["agency_id"]
+    crr_head = bearer(CRR)
+    police_head = bearer(POLICE, routing=routing)
+    assert client.post(f"{url}/acknowledge", json={}, headers=crr_head).status_code == 403
+    missing = client.post("/v1/referrals/nope/acknowledge", json={}, headers=crr_head)
+    assert missing.status_code == 404
+    # A body naming another agency than the token's is refused.
+    claimed = client.post(f"{url}/acknowledge", json={"agency_id": POLICE}, headers=crr_head)
+    assert claimed.status_code == 403
+    assert fields(client.post(f"{url}/acknowledge", json={"agency_id": "Bad Id"})) == ["agency_id"]
     routing.clock.advance(timedelta(minutes=7))
-    done = client.post(f"{url}/acknowledge", json={"agency_id": POLICE})
+    police_head = bearer(POLICE, routing=routing)
+    done = client.post(f"{url}/acknowledge", json={}, headers=police_head)
     assert done.status_code == 200, done.text
     assert (done.json()["status"], done.json()["answered_via"]) == ("acknowledged", "http")
-    assert client.post(f"{url}/acknowledge", json={"agency_id": POLICE}).status_code == 409
+    assert client.post(f"{url}/acknowledge", json={}, headers=police_head).status_code == 409
     assert client.get(f"/v1/agencies/{POLICE}/inbox").json()["referrals"] == []
 
     crr_url = f"/v1/referrals/{crr['referral_id']}/decline"
-    assert fields(client.post(crr_url, json={"agency_id": CRR})) == ["reason"]
-    assert fields(client.post(crr_url, json={"agency_id": CRR, "reason": "busy"})) == ["reason"]
-    declined = client.post(crr_url, json={"agency_id": CRR, "reason": "not_competent"})
+    crr_head = bearer(CRR, routing=routing)
+    assert fields(client.post(crr_url, json={}, headers=crr_head)) == ["reason"]
+    assert fields(client.post(crr_url, json={"reason": "busy"}, headers=crr_head)) == ["reason"]
+    # Declining is the head's decision; a caseworker is refused.
+    caseworker = bearer(CRR, role="caseworker", routing=routing)
+    drafted = client.post(crr_url, json={"reason": "not_competent"}, headers=caseworker)
+    assert drafted.status_code == 403
+    declined = client.post(crr_url, json={"reason": "not_competent"}, headers=crr_head)
     assert declined.status_code == 200, declined.text
     assert declined.json()["declined"]["status"] == "rerouted"
     replacement = declined.json()["replacement"]
@@ -158,7 +215,7 @@ def test_referrals_are_answered_over_http(client: TestClient, routing: Routing) 
         GUARDIANSHIP,
         "child_rights_regional",
     )
-    assert client.post(crr_url, json={"agency_id": CRR, "reason": "other"}).status_code == 409
+    assert client.post(crr_url, json={"reason": "other"}, headers=crr_head).status_code == 409
     one = client.get(f"/v1/referrals/{replacement['referral_id']}").json()
     assert one["replaces_referral_id"] == crr["referral_id"]
     assert replacement["referral_id"] in {
@@ -181,13 +238,15 @@ def test_the_last_resort_cannot_decline(client: TestClient, routing: Routing) ->
     police = next(r for r in referrals if r["to_agency_id"] == POLICE and r["code"] == "R1")
     escalated = client.post(
         f"/v1/referrals/{police['referral_id']}/decline",
-        json={"agency_id": POLICE, "reason": "not_competent"},
+        json={"reason": "not_competent"},
+        headers=bearer(POLICE, routing=routing),
     ).json()
     assert escalated["declined"]["status"] == "escalated"
     assert escalated["replacement"]["to_agency_id"] == PROSECUTOR
     refused = client.post(
         f"/v1/referrals/{escalated['replacement']['referral_id']}/decline",
-        json={"agency_id": PROSECUTOR, "reason": "not_competent"},
+        json={"reason": "not_competent"},
+        headers=bearer(PROSECUTOR, routing=routing),
     )
     assert refused.status_code == 409
     assert "no agency is left" in refused.json()["detail"]
@@ -204,9 +263,66 @@ def test_an_agency_makes_the_transfer_it_had_to_judge(client: TestClient, routin
         "open",
     )
     url = f"/v1/obligations/{g2['obligation_id']}/refer"
-    assert client.post(url, json={"agency_id": POLICE}).status_code == 403
-    made = client.post(url, json={"agency_id": "school-17"})
+    school = bearer("school-17", routing=routing)
+    assert client.post(url, json={}, headers=bearer(POLICE, routing=routing)).status_code == 403
+    made = client.post(url, json={}, headers=school)
     assert made.status_code == 201, made.text
     assert (made.json()["to_agency_id"], made.json()["code"]) == ("kz-75-local-executive", "G2")
-    assert client.post(url, json={"agency_id": "school-17"}).status_code == 409
-    assert client.post("/v1/obligations/nope/refer", json={"agency_id": "x"}).status_code == 404
+    assert client.post(url, json={}, headers=school).status_code == 409
+    assert client.post("/v1/obligations/nope/refer", json={}, headers=school).status_code == 404
+
+
+def test_every_route_needs_a_token(client: TestClient, routing: Routing) -> None:
+    event = report()
+    handlers.on_report_received(event, deps=routing.deps)
+    no_token = {"Authorization": ""}
+    for path in (
+        f"/v1/cases/{event.case_id}/referrals",
+        f"/v1/agencies/{POLICE}/inbox",
+        "/v1/agencies",
+    ):
+        assert client.get(path, headers=no_token).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "status"),
+    [
+        (POLICE, "/v1/cases/{case}/referrals", 200),
+        ("school-17", "/v1/cases/{case}/referrals", 200),
+        ("kz-71-police", "/v1/cases/{case}/referrals", 403),
+        ("kz-71-police", "/v1/cases/{case}/routing-obligations", 403),
+        (POLICE, "/v1/agencies/kz-75-police/inbox", 200),
+        (CRR, "/v1/agencies/kz-75-police/inbox", 403),
+        (POLICE, "/v1/agencies", 200),
+    ],
+    ids=[
+        "police-with-referral",
+        "reporter",
+        "police-of-another-region",
+        "obligations-of-another-region",
+        "own-inbox",
+        "another-agency-inbox",
+        "directory",
+    ],
+)
+def test_who_is_let_in_and_who_is_refused(
+    client: TestClient, routing: Routing, who: str, path: str, status: int
+) -> None:
+    event = report()
+    handlers.on_report_received(event, deps=routing.deps)
+    answer = client.get(path.format(case=event.case_id), headers=bearer(who, routing=routing))
+    assert answer.status_code == status, answer.text
+    with unit_of_work(routing.engine) as session:
+        entries = audit.entries(session, case_id=str(event.case_id))
+        recorded = [e.agency_id for e in entries if e.outcome == audit.REFUSED]
+    # A refusal on a case is recorded in the audit log under that case.
+    if status == 403 and "{case}" in path:
+        assert recorded == [who]
+    else:
+        assert recorded == []
+
+
+def test_only_an_operator_changes_the_directory(client: TestClient) -> None:
+    refused = client.post("/v1/agencies", json=AGENCY, headers=bearer(POLICE))
+    assert refused.status_code == 403
+    assert client.get("/v1/agencies/kz-75-police-medeu").status_code == 404

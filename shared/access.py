@@ -1,0 +1,77 @@
+"""The gate every service's API passes: roles, refusals recorded in the audit log, 403 answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from fastapi import HTTPException
+from sqlalchemy import Engine
+
+from shared import audit
+from shared.auth import Principal, Refused, Role
+from shared.clock import Clock
+from shared.crypto import KeyRing
+
+log = logging.getLogger(__name__)
+
+# The audit chain's key is derived from the service's data keys, kept outside the database.
+AUDIT_KEY_PURPOSE = "audit-chain"
+
+
+def audit_key(ring: KeyRing) -> bytes:
+    """Return the key that chains a service's audit entries."""
+    return ring.derived_key(AUDIT_KEY_PURPOSE)
+
+
+@dataclass
+class Gatekeeper:
+    """Decides nothing itself: records each refusal (and each allowed read) and raises."""
+
+    engine: Engine
+    key: bytes
+    clock: Clock
+
+    def refuse(self, who: Principal, *, action: str, case_id: str | None, reason: str) -> Refused:
+        """Record a refusal in the audit log and return the exception to raise."""
+        audit.record(
+            self.engine,
+            audit.Access(
+                actor=who.subject,
+                role=who.role.value,
+                agency_id=who.agency_id,
+                agency_type=who.agency_type,
+                case_id=case_id,
+                action=action,
+                outcome=audit.REFUSED,
+                reason=reason[:200],
+            ),
+            key=self.key,
+            now=self.clock.now(),
+        )
+        log.warning(
+            "refused: action=%s agency=%s role=%s case=%s", action, who.agency_id, who.role, case_id
+        )
+        return Refused(reason)
+
+    def require_role(
+        self, who: Principal, roles: Iterable[Role], *, action: str, case_id: str | None = None
+    ) -> None:
+        """Refuse (recorded) unless the caller has one of the roles."""
+        try:
+            who.require(roles)
+        except Refused as refused:
+            raise self.refuse(who, action=action, case_id=case_id, reason=refused.reason) from None
+
+    def require(
+        self, who: Principal, allowed: bool, *, action: str, case_id: str | None, reason: str
+    ) -> None:
+        """Refuse (recorded) unless allowed holds."""
+        if not allowed:
+            raise self.refuse(who, action=action, case_id=case_id, reason=reason)
+
+
+def forbidden(refused: Refused) -> HTTPException:
+    """Answer a refusal: 403 with its reason (which never carries personal data)."""
+    return HTTPException(status_code=403, detail=refused.reason)
