@@ -45,5 +45,10 @@ streams: $(STAMP)
 asyncapi: $(STAMP)
 	$(BIN)/qorgau asyncapi --write docs/asyncapi.json
 
+# Not part of `make test`: loads 1,000,000 obligations on SQLite and PostgreSQL (tens of minutes
+# on a small machine). Smaller: make bench-deadlines BENCH_ARGS="--size 100000".
+bench-deadlines: $(STAMP)
+	$(BIN)/python -m bench.deadlines $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

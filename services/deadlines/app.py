@@ -1,15 +1,42 @@
-"""Deadlines' composition root: settings -> tracing -> engine -> broker -> routers -> relay."""
+"""Deadlines' composition root: settings -> engine -> broker -> routers -> relay -> poller."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import FastAPI
 
 from services.deadlines import api, subscribers
 from services.deadlines.config import DeadlinesSettings
-from services.deadlines.handlers import DeadlinesDeps
-from shared.calendar import CalendarOverrides, WorkingCalendar
+from services.deadlines.handlers import DeadlinesDeps, fire_due, load_overrides_file
+from shared.calendar import CalendarOverrides
 from shared.clock import Clock, SystemClock
 from shared.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+def poller(
+    deps: DeadlinesDeps, *, interval: float, wake_relay: Callable[[], None]
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """The timer loop: every interval, fire what fell due (after a restart, all of it at once)."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                report = await asyncio.to_thread(fire_due, deps=deps)
+                if report.count:
+                    wake_relay()
+            except Exception as error:
+                # Logged and retried at the next tick: the database is the source of truth, so
+                # nothing is lost while it is unreachable.
+                log.error("deadlines poller failed: %s", type(error).__name__)
+            await asyncio.sleep(interval)
+
+    return loop
 
 
 def build(
@@ -18,15 +45,25 @@ def build(
     """Wire the deadlines service."""
     settings = settings or DeadlinesSettings()
     runtime = ServiceRuntime.build(settings, clock=clock or SystemClock())
-    overrides = (
-        CalendarOverrides.from_file(settings.calendar_overrides_file)
-        if settings.calendar_overrides_file
-        else None
+    deps = DeadlinesDeps(
+        engine=runtime.engine,
+        clock=runtime.clock,
+        policy=settings.policy(),
+        tracer=runtime.tracer_provider.get_tracer("qorgau.deadlines"),
     )
-    calendar = WorkingCalendar(overrides=overrides, immediate_grace=settings.immediate_grace)
-    deps = DeadlinesDeps(engine=runtime.engine, clock=runtime.clock, calendar=calendar)
+    if settings.calendar_overrides_file:
+        # The file's day transfers join the calendar table; open terms they move are re-counted.
+        change = load_overrides_file(
+            deps=deps, overrides=CalendarOverrides.from_file(settings.calendar_overrides_file)
+        )
+        log.info("calendar overrides file: %d day(s) new", len(change.changed_days))
     subscribers.register(runtime.broker, deps, wake_relay=runtime.relay.wake)
-    app = runtime.http_app(title="Qorgau deadlines", routers=[api.router(deps)])
+    runtime.run_in_background(
+        "poller", poller(deps, interval=settings.poll_interval, wake_relay=runtime.relay.wake)
+    )
+    app = runtime.http_app(
+        title="Qorgau deadlines", routers=[api.router(deps, wake_relay=runtime.relay.wake)]
+    )
     return runtime, app
 
 

@@ -1,10 +1,16 @@
-"""Deadlines settings (prefix DEADLINES_)."""
+"""Deadlines settings (prefix DEADLINES_); durations are ISO 8601, e.g. PT15M, PT1H."""
 
 from datetime import timedelta
 from pathlib import Path
 
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.deadlines.counting import WarningPolicy, parse_term
+from services.deadlines.domain import DEFAULT_CHAIN, DEFAULT_SUPERVISOR, EscalationChain
+from services.deadlines.handlers import Policy
+from shared.agencies import AgencyType
+from shared.calendar import Term
 from shared.settings import ServiceSettings
 
 
@@ -17,4 +23,52 @@ class DeadlinesSettings(ServiceSettings):
     http_port: int = 8103
     # "Immediately" is breached after this grace (REGULATIONS.md "Time").
     immediate_grace: timedelta = timedelta(minutes=15)
+    # The government's yearly day transfers, as {"days_off": [...], "working_days": [...]}.
     calendar_overrides_file: Path | None = None
+    # Issue 4: a breach fires within 2 seconds of its due time.
+    poll_interval: float = Field(default=0.5, gt=0, le=1.5)
+    poll_batch: int = Field(default=500, ge=1, le=10_000)
+    # The due-soon point: before a term in hours; n working days before the last day of a
+    # term in days (0: the start of the last working day).
+    warn_before_hours: timedelta = timedelta(hours=1)
+    warn_working_days_before: int = Field(default=0, ge=0, le=30)
+    # The supervisor's term once a breach is escalated to it.
+    escalation_term: str = "working_days:1"
+    # Agency type -> the type that supervises it (null: the top of a chain); JSON in the
+    # environment, replacing the default map. Types not listed climb to escalation_default.
+    escalation_chain: dict[str, str | None] = Field(default_factory=lambda: dict(DEFAULT_CHAIN))
+    escalation_default: str | None = DEFAULT_SUPERVISOR
+    escalation_max_level: int = Field(default=5, ge=1, le=20)
+
+    @field_validator("escalation_term")
+    @classmethod
+    def _term(cls, value: str) -> str:
+        if parse_term(value) is None:
+            raise ValueError("an escalation needs a term, not 'none'")
+        return value
+
+    @model_validator(mode="after")
+    def _chain(self) -> "DeadlinesSettings":
+        self.chain().validate(t.value for t in AgencyType)
+        return self
+
+    def chain(self) -> EscalationChain:
+        """The escalation chain these settings describe (raises on a loop)."""
+        return EscalationChain(
+            supervisors=dict(self.escalation_chain),
+            default=self.escalation_default,
+            max_level=self.escalation_max_level,
+        )
+
+    def policy(self) -> Policy:
+        """The deployment's choices, as the handlers take them."""
+        return Policy(
+            warning=WarningPolicy(
+                before_hours=self.warn_before_hours,
+                working_days_before=self.warn_working_days_before,
+            ),
+            chain=self.chain(),
+            escalation_term=Term.parse(self.escalation_term),
+            immediate_grace=self.immediate_grace,
+            batch=self.poll_batch,
+        )

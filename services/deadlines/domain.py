@@ -1,13 +1,15 @@
-"""Deadlines' rules: an obligation's states and the steps allowed between them.
+"""Deadlines' rules: an obligation's states, escalation, and the compliance figures.
 
-Standard library only. Due times come from shared.calendar, which counts terms as
-REGULATIONS.md "Time" says.
+Standard library only. Due times are counted in services.deadlines.counting (on the shared
+calendar), as REGULATIONS.md "Time" says.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -24,7 +26,8 @@ class IllegalTransition(ValueError):
     """A step the lifecycle does not allow (it raises; it never silently does nothing)."""
 
 
-# open -> met | breached | cancelled; breached -> met (met late is still recorded).
+# open -> met | breached | cancelled; breached -> met (met late is still recorded). A breach is
+# a fact of the record: cancelling the obligation afterwards would erase it, so it may not.
 ALLOWED: dict[Status, frozenset[Status]] = {
     Status.OPEN: frozenset({Status.MET, Status.BREACHED, Status.CANCELLED}),
     Status.BREACHED: frozenset({Status.MET}),
@@ -48,8 +51,174 @@ class Fulfilment:
     on_time: bool
 
 
-def meet(current: Status, *, met_at: datetime, due_at: datetime) -> Fulfilment:
-    """Meet an obligation; an action at or before the due time is on time."""
-    if met_at.tzinfo is None or due_at.tzinfo is None:
+def meet(current: Status, *, met_at: datetime, due_at: datetime | None) -> Fulfilment:
+    """Meet an obligation; an action at or before the due time (or with no term) is on time."""
+    if met_at.tzinfo is None or (due_at is not None and due_at.tzinfo is None):
         raise ValueError("met_at and due_at must be timezone-aware")
-    return Fulfilment(step(current, Status.MET), met_at <= due_at)
+    # Judged by when the act was done, not when the news arrived: an act done before due_at
+    # but reported after the poller breached it is on time, and the breach stays on record.
+    on_time = due_at is None or met_at <= due_at
+    return Fulfilment(step(current, Status.MET), on_time)
+
+
+def breach(current: Status, *, due_at: datetime | None, now: datetime) -> Status:
+    """Breach an open obligation whose due time has passed; raise otherwise."""
+    if due_at is None:
+        raise IllegalTransition("an obligation with no term is never breached")
+    if now < due_at:
+        raise IllegalTransition(f"not due until {due_at.isoformat()}")
+    return step(current, Status.BREACHED)
+
+
+def cancel(current: Status, *, reason: str) -> Status:
+    """Cancel an open obligation; a reason is required (e.g. the report joined another case)."""
+    if not reason or not reason.strip():
+        raise ValueError("a cancellation needs a reason")
+    return step(current, Status.CANCELLED)
+
+
+# --- escalation ---------------------------------------------------------------------------
+
+# Who supervises whom (issue 4, "Escalation"): the actor's national body where there is one,
+# and the regional prosecutor's office, which supervises legality, for statutory terms. None
+# marks the top of a chain.
+DEFAULT_CHAIN: Mapping[str, str | None] = {
+    "child_rights_regional": "child_rights_national",
+    "guardianship": "child_rights_national",
+    "child_rights_national": "prosecutor",
+    "ombudsman_regional": "ombudsman_national",
+    "ombudsman_national": "prosecutor",
+    "prosecutor": None,
+}
+DEFAULT_SUPERVISOR = "prosecutor"
+
+
+@dataclass(frozen=True)
+class EscalationChain:
+    """Who a breach climbs to: a mapping of agency type to its supervisor, and a default."""
+
+    supervisors: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_CHAIN))
+    default: str | None = DEFAULT_SUPERVISOR
+    max_level: int = 5
+
+    def __post_init__(self) -> None:
+        if self.max_level < 1:
+            raise ValueError("escalation max_level must be at least 1")
+        # Every chain must end: follow it from every type it names and refuse a cycle now,
+        # at start-up, rather than climb forever at the first breach.
+        for start in {*self.supervisors, *(v for v in self.supervisors.values() if v)}:
+            seen = [start]
+            current = self.supervisor_of(start)
+            while current is not None:
+                if current in seen:
+                    path = " -> ".join([*seen, current])
+                    raise ValueError(f"escalation chain loops: {path}")
+                seen.append(current)
+                current = self.supervisor_of(current)
+
+    def supervisor_of(self, agency_type: str) -> str | None:
+        """The agency type that supervises agency_type, or None at the top."""
+        if agency_type in self.supervisors:
+            return self.supervisors[agency_type]
+        return self.default if self.default != agency_type else None
+
+    def validate(self, known: Iterable[str]) -> None:
+        """Raise ValueError naming any agency type the chain uses that is not in known."""
+        codes = set(known)
+        used = {*self.supervisors, *(v for v in self.supervisors.values() if v)}
+        if self.default:
+            used.add(self.default)
+        unknown = sorted(used - codes)
+        if unknown:
+            raise ValueError(f"escalation chain: unknown agency type(s) {', '.join(unknown)}")
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """What a breach leads to: the next level and its supervisor, or the end of the chain."""
+
+    level: int
+    supervisor_agency_type: str | None
+
+    @property
+    def ends(self) -> bool:
+        """True when there is no one higher to escalate to."""
+        return self.supervisor_agency_type is None
+
+
+def escalate(chain: EscalationChain, *, actor_agency_type: str, level: int) -> Escalation:
+    """Decide where the breach of an obligation at `level` (0 = the original duty) climbs."""
+    if level >= chain.max_level:
+        return Escalation(level + 1, None)
+    return Escalation(level + 1, chain.supervisor_of(actor_agency_type))
+
+
+# --- compliance ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What compliance needs of one obligation: its due time, when it was met, its status."""
+
+    due_at: datetime
+    met_at: datetime | None
+    status: Status
+
+
+@dataclass(frozen=True)
+class Figures:
+    """An agency's record over a period: on-time share, lateness, breaches still open."""
+
+    obligations: int
+    met_on_time: int
+    late: int
+    pending: int
+    on_time_percent: float | None
+    median_lateness_seconds: float | None
+    p90_lateness_seconds: float | None
+    open_breaches: int
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100) with linear interpolation; None for no values."""
+    if not values:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError("q must be within 0 and 100")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def figures(outcomes: Iterable[Outcome], *, now: datetime) -> Figures:
+    """Compute an agency's figures; lateness counts late obligations, unmet ones up to now."""
+    on_time = late = pending = open_breaches = total = 0
+    lateness: list[float] = []
+    for o in outcomes:
+        if o.status is Status.CANCELLED:
+            continue
+        total += 1
+        if o.status is Status.MET and o.met_at is not None and o.met_at <= o.due_at:
+            on_time += 1
+        elif o.status is Status.MET and o.met_at is not None:
+            late += 1
+            lateness.append((o.met_at - o.due_at) / timedelta(seconds=1))
+        elif o.status is Status.BREACHED or o.due_at <= now:
+            # Breached and still unmet: late by now, and the lateness keeps growing.
+            late += 1
+            open_breaches += 1
+            lateness.append(max((now - o.due_at) / timedelta(seconds=1), 0.0))
+        else:
+            pending += 1
+    decided = on_time + late
+    return Figures(
+        obligations=total,
+        met_on_time=on_time,
+        late=late,
+        pending=pending,
+        on_time_percent=round(100 * on_time / decided, 2) if decided else None,
+        median_lateness_seconds=percentile(lateness, 50),
+        p90_lateness_seconds=percentile(lateness, 90),
+        open_breaches=open_breaches,
+    )

@@ -2,22 +2,311 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from services.deadlines.tables import Obligation
+from services.deadlines.tables import (
+    CalendarOverride,
+    CalendarState,
+    Obligation,
+    PollerState,
+    TimelineEntry,
+)
+from shared.db import AwareDateTime
+from shared.outbox import OutboxRow
+
+OPEN = "open"
+BREACHED = "breached"
+OBLIGATIONS: sa.Table = Obligation.__table__  # type: ignore[attr-defined]
+OUTBOX: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
+TIMELINE: sa.Table = TimelineEntry.__table__  # type: ignore[attr-defined]
+AWARE = AwareDateTime()
 
 
-def get(session: Session, *, obligation_id: str) -> Obligation | None:
-    """Return an obligation by id."""
-    return session.get(Obligation, obligation_id)
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def get(session: Session, *, obligation_id: str, lock: bool = False) -> Obligation | None:
+    """Return an obligation by id; lock=True holds its row until commit (PostgreSQL)."""
+    query = select(Obligation).where(Obligation.obligation_id == obligation_id)
+    if lock:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def of_series(session: Session, *, series_id: str, lock: bool = False) -> list[Obligation]:
+    """Return every occurrence of a producer's obligation, first occurrence first."""
+    query = (
+        select(Obligation)
+        .where(Obligation.series_id == series_id, Obligation.escalation_level == 0)
+        .order_by(col(Obligation.occurrence))
+    )
+    if lock:
+        query = query.with_for_update()
+    return list(session.exec(query).all())
+
+
+def escalations_of(session: Session, *, obligation_id: str, lock: bool = False) -> list[Obligation]:
+    """Return the escalations opened by the breach of an obligation, whatever their status."""
+    query = select(Obligation).where(Obligation.escalates_obligation_id == obligation_id)
+    if lock:
+        query = query.with_for_update()
+    return list(session.exec(query).all())
+
+
+def _order() -> tuple[Any, ...]:
+    return (
+        col(Obligation.due_at).asc().nulls_last(),
+        col(Obligation.code),
+        col(Obligation.escalation_level),
+        col(Obligation.obligation_id),
+    )
 
 
 def of_case(session: Session, *, case_id: str) -> list[Obligation]:
-    """Return a case's obligations, earliest due first."""
+    """Return a case's obligations, earliest due first, those with no term last."""
+    return list(
+        session.exec(select(Obligation).where(Obligation.case_id == case_id).order_by(*_order()))
+    )
+
+
+def of_agency(
+    session: Session, *, agency_id: str, status: str | None, now: datetime, limit: int
+) -> list[Obligation]:
+    """Return an agency's obligations: all, open, breached (unmet), or open and due soon."""
+    query = select(Obligation).where(Obligation.actor_agency_id == agency_id)
+    if status == "due_soon":
+        query = query.where(
+            Obligation.status == OPEN,
+            col(Obligation.warn_at) <= now,
+            col(Obligation.due_at) > now,
+        )
+    elif status is not None:
+        query = query.where(Obligation.status == status)
+    return list(session.exec(query.order_by(*_order()).limit(limit)))
+
+
+def claim_due(session: Session, *, now: datetime, limit: int, skip_locked: bool) -> list[Any]:
+    """Return open obligations due by now, earliest first, locked (skipping others' locks).
+
+    Plain rows, not ORM objects: the poller writes them back in one statement per batch.
+    """
+    query = (
+        sa.select(OBLIGATIONS)
+        .where(OBLIGATIONS.c.status == OPEN, OBLIGATIONS.c.due_at <= now)
+        .order_by(OBLIGATIONS.c.due_at)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return list(session.execute(query).all())
+
+
+def claim_warnings(session: Session, *, now: datetime, limit: int, skip_locked: bool) -> list[Any]:
+    """Return open, unwarned obligations past their due-soon point and not yet due, locked."""
+    query = (
+        sa.select(OBLIGATIONS)
+        .where(
+            OBLIGATIONS.c.status == OPEN,
+            OBLIGATIONS.c.warned == sa.false(),
+            OBLIGATIONS.c.warn_at <= now,
+            OBLIGATIONS.c.due_at > now,
+        )
+        .order_by(OBLIGATIONS.c.warn_at)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return list(session.execute(query).all())
+
+
+def mark_breached(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Set each row's obligation breached ({b_id, b_breached_at, b_fired_at}), in one statement."""
+    if rows:
+        session.connection().execute(
+            sa.update(OBLIGATIONS)
+            .where(OBLIGATIONS.c.obligation_id == sa.bindparam("b_id"))
+            .values(
+                status=BREACHED,
+                breached_at=sa.bindparam("b_breached_at", type_=AWARE),
+                fired_at=sa.bindparam("b_fired_at", type_=AWARE),
+            ),
+            list(rows),
+        )
+
+
+def mark_warned(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Record each row's due-soon warning ({b_id, b_warned_at}), in one statement."""
+    if rows:
+        session.connection().execute(
+            sa.update(OBLIGATIONS)
+            .where(OBLIGATIONS.c.obligation_id == sa.bindparam("b_id"))
+            .values(warned=True, warned_at=sa.bindparam("b_warned_at", type_=AWARE)),
+            list(rows),
+        )
+
+
+def insert_obligations(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert obligations given as complete column dicts, in one statement."""
+    if rows:
+        session.connection().execute(sa.insert(OBLIGATIONS), list(rows))
+
+
+def stage_outbox(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert outbox rows (as shared.outbox.stage writes them) in one statement."""
+    if rows:
+        session.connection().execute(sa.insert(OUTBOX), list(rows))
+
+
+def anything_to_fire(session: Session, *, now: datetime) -> bool:
+    """Tell cheaply (two index probes, no lock) whether a breach or a warning is waiting."""
+    due = session.exec(
+        select(Obligation.obligation_id)
+        .where(Obligation.status == OPEN, col(Obligation.due_at) <= now)
+        .limit(1)
+    ).first()
+    if due is not None:
+        return True
+    warn = session.exec(
+        select(Obligation.obligation_id)
+        .where(
+            Obligation.status == OPEN,
+            Obligation.warned == False,  # noqa: E712 - SQL, not Python
+            col(Obligation.warn_at) <= now,
+        )
+        .limit(1)
+    ).first()
+    return warn is not None
+
+
+def tick_poller(session: Session, *, now: datetime) -> None:
+    """Write the poller's row: on SQLite this takes the write lock for the whole poll."""
+    session.execute(
+        sa.update(PollerState).where(col(PollerState.name) == "poller").values(ticked_at=now)
+    )
+
+
+def poller_ticked_at(session: Session) -> datetime | None:
+    """When the poller last fired something."""
+    state = session.get(PollerState, "poller")
+    return state.ticked_at if state else None
+
+
+def open_day_terms_touching(
+    session: Session, *, first: datetime, last: datetime, lock: bool
+) -> list[Obligation]:
+    """Open obligations whose term (started_at to due_at) overlaps [first, last).
+
+    These are the only ones a day transfer within [first, last) can move.
+    """
+    query = (
+        select(Obligation)
+        .where(
+            Obligation.status == OPEN,
+            col(Obligation.due_at).is_not(None),
+            col(Obligation.started_at) < last,
+            col(Obligation.due_at) > first,
+        )
+        .order_by(col(Obligation.obligation_id))
+    )
+    if lock:
+        query = query.with_for_update()
+    return list(session.exec(query).all())
+
+
+# --- calendar -----------------------------------------------------------------------------
+
+
+def calendar_version(session: Session, *, share_lock: bool = False) -> int:
+    """The calendar's version; share_lock waits for (and holds off) a calendar change."""
+    query = select(CalendarState.version).where(CalendarState.id == 1)
+    if share_lock and _is_postgres(session):
+        query = query.with_for_update(read=True)
+    return int(session.exec(query).one())
+
+
+def lock_calendar(session: Session) -> CalendarState:
+    """Take the calendar row for a change: one change at a time, openings wait for it."""
+    # A write first: it locks the row on PostgreSQL and takes SQLite's write lock, so what is
+    # read next cannot be changed by anyone else before this transaction commits.
+    session.execute(
+        sa.update(CalendarState)
+        .where(col(CalendarState.id) == 1)
+        .values(version=CalendarState.version)
+    )
+    return session.exec(select(CalendarState).where(CalendarState.id == 1)).one()
+
+
+def overrides(session: Session) -> list[CalendarOverride]:
+    """Every day transfer in force, by date."""
+    return list(session.exec(select(CalendarOverride).order_by(col(CalendarOverride.day))))
+
+
+def override(session: Session, *, day: date) -> CalendarOverride | None:
+    """The day transfer of one date, if any."""
+    return session.get(CalendarOverride, day)
+
+
+# --- timeline -----------------------------------------------------------------------------
+
+
+def add_timeline(session: Session, entries: Sequence[dict[str, Any]]) -> None:
+    """Insert timeline entries in one statement."""
+    if entries:
+        session.connection().execute(sa.insert(TIMELINE), list(entries))
+
+
+def timeline(session: Session, *, case_id: str) -> list[TimelineEntry]:
+    """A case's events in the order they happened."""
     return list(
         session.exec(
-            select(Obligation)
-            .where(Obligation.case_id == case_id)
-            .order_by(col(Obligation.due_at), col(Obligation.code), col(Obligation.obligation_id))
-        ).all()
+            select(TimelineEntry)
+            .where(TimelineEntry.case_id == case_id)
+            .order_by(col(TimelineEntry.occurred_at), col(TimelineEntry.id))
+        )
     )
+
+
+def obligations_by_id(session: Session, *, ids: Iterable[str]) -> dict[str, Obligation]:
+    """The obligations with the given ids, by id."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = session.exec(select(Obligation).where(col(Obligation.obligation_id).in_(wanted)))
+    return {o.obligation_id: o for o in rows}
+
+
+# --- compliance ---------------------------------------------------------------------------
+
+
+def compliance_rows(
+    session: Session,
+    *,
+    region: str | None,
+    agency_type: str | None,
+    due_from: datetime | None,
+    due_to: datetime | None,
+) -> list[Any]:
+    """Obligations with a due time in [due_from, due_to), not cancelled, as plain rows."""
+    query = sa.select(
+        col(Obligation.actor_agency_id),
+        col(Obligation.actor_agency_type),
+        col(Obligation.region),
+        col(Obligation.due_at),
+        col(Obligation.met_at),
+        col(Obligation.status),
+    ).where(col(Obligation.due_at).is_not(None), col(Obligation.status) != "cancelled")
+    if region is not None:
+        query = query.where(col(Obligation.region) == region)
+    if agency_type is not None:
+        query = query.where(col(Obligation.actor_agency_type) == agency_type)
+    if due_from is not None:
+        query = query.where(col(Obligation.due_at) >= due_from)
+    if due_to is not None:
+        query = query.where(col(Obligation.due_at) < due_to)
+    return list(session.execute(query).all())
