@@ -6,9 +6,9 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -20,7 +20,9 @@ from services.deadlines.handlers import (
     parse_days,
 )
 from services.deadlines.tables import Obligation, TimelineEntry
+from shared.access import Gatekeeper, forbidden
 from shared.agencies import AgencyType, is_region
+from shared.auth import Principal, Refused, Role, principal
 from shared.clock import ALMATY
 from shared.db import unit_of_work
 
@@ -117,9 +119,35 @@ def _moment(text: str, *, end: bool) -> datetime:
     return moment
 
 
-def router(deps: DeadlinesDeps, *, wake_relay: Callable[[], None] = lambda: None) -> APIRouter:
-    """Build deadlines' routes."""
+Caller = Annotated[Principal, Depends(principal)]
+OPERATORS = frozenset({Role.OPERATOR})
+
+
+def router(
+    deps: DeadlinesDeps, *, gate: Gatekeeper, wake_relay: Callable[[], None] = lambda: None
+) -> APIRouter:
+    """Build deadlines' routes; every one needs a token, and case data a relation to the case."""
     routes = APIRouter()
+
+    def gated_case(who: Principal, case_id: str, action: str) -> None:
+        # An agency sees a case only if it holds an obligation on it, or is its target.
+        if who.role is Role.OPERATOR:
+            return
+        with unit_of_work(deps.engine) as session:
+            held = repository.agency_holds_case(session, case_id=case_id, agency_id=who.agency_id)
+        reason = "the agency holds no obligation on this case"
+        gate.require(who, held, action=action, case_id=case_id, reason=reason)
+
+    def gated_agency(who: Principal, agency_id: str) -> None:
+        own = who.agency_id == agency_id or who.role is Role.OPERATOR
+        reason = "an agency reads only its own obligations"
+        gate.require(who, own, action="agency.obligations.read", case_id=None, reason=reason)
+
+    async def checked(call: Callable[[], Any]) -> None:
+        try:
+            await run_in_threadpool(call)
+        except Refused as refused:
+            raise forbidden(refused) from None
 
     def _case(case_id: str) -> list[dict[str, Any]]:
         now = deps.clock.now()
@@ -128,7 +156,8 @@ def router(deps: DeadlinesDeps, *, wake_relay: Callable[[], None] = lambda: None
             return [obligation_view(o, now=now) for o in rows]
 
     @routes.get("/v1/cases/{case_id}/obligations")
-    async def case_obligations(case_id: str) -> dict[str, Any]:
+    async def case_obligations(case_id: str, who: Caller) -> dict[str, Any]:
+        await checked(lambda: gated_case(who, case_id, "case.obligations.read"))
         return {"case_id": case_id, "obligations": await run_in_threadpool(_case, case_id)}
 
     def _timeline(case_id: str) -> list[dict[str, Any]]:
@@ -140,7 +169,8 @@ def router(deps: DeadlinesDeps, *, wake_relay: Callable[[], None] = lambda: None
             return [timeline_view(e, touched.get(e.obligation_id or "")) for e in entries]
 
     @routes.get("/v1/cases/{case_id}/timeline")
-    async def case_timeline(case_id: str) -> dict[str, Any]:
+    async def case_timeline(case_id: str, who: Caller) -> dict[str, Any]:
+        await checked(lambda: gated_case(who, case_id, "case.timeline.read"))
         return {"case_id": case_id, "events": await run_in_threadpool(_timeline, case_id)}
 
     def _agency(agency_id: str, status: str | None, limit: int) -> list[dict[str, Any]]:
@@ -152,7 +182,10 @@ def router(deps: DeadlinesDeps, *, wake_relay: Callable[[], None] = lambda: None
             return [obligation_view(o, now=now) for o in rows]
 
     @routes.get("/v1/agencies/{agency_id}/obligations", response_model=None)
-    async def agency_obligations(agency_id: str, request: Request) -> dict[str, Any] | JSONResponse:
+    async def agency_obligations(
+        agency_id: str, request: Request, who: Caller
+    ) -> dict[str, Any] | JSONResponse:
+        await checked(lambda: gated_agency(who, agency_id))
         status = request.query_params.get("status") or None
         problems: dict[str, str] = {}
         if status is not None and status not in AGENCY_STATUSES:
@@ -202,7 +235,9 @@ def router(deps: DeadlinesDeps, *, wake_relay: Callable[[], None] = lambda: None
         return answer
 
     @routes.get("/v1/compliance", response_model=None)
-    async def compliance(request: Request) -> dict[str, Any] | JSONResponse:
+    async def compliance(request: Request, who: Caller) -> dict[str, Any] | JSONResponse:
+        # Figures across agencies are for operators who supervise them.
+        await checked(lambda: gate.require_role(who, OPERATORS, action="compliance.read"))
         query = request.query_params
         problems: dict[str, str] = {}
         region = query.get("region") or None
@@ -248,11 +283,13 @@ def router(deps: DeadlinesDeps, *, wake_relay: Callable[[], None] = lambda: None
         }
 
     @routes.get("/v1/calendar/overrides")
-    async def get_overrides() -> dict[str, Any]:
+    async def get_overrides(who: Caller) -> dict[str, Any]:
         return await run_in_threadpool(_overrides)
 
     @routes.post("/v1/calendar/overrides", response_model=None)
-    async def post_overrides(request: Request) -> dict[str, Any] | JSONResponse:
+    async def post_overrides(request: Request, who: Caller) -> dict[str, Any] | JSONResponse:
+        # The calendar moves every open term: only an operator changes it.
+        await checked(lambda: gate.require_role(who, OPERATORS, action="calendar.change"))
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _unprocessable({"body": f"request body over {MAX_BODY_BYTES} bytes"})
@@ -285,7 +322,8 @@ def router(deps: DeadlinesDeps, *, wake_relay: Callable[[], None] = lambda: None
         }
 
     @routes.delete("/v1/calendar/overrides/{day}", response_model=None)
-    async def delete_override(day: str) -> dict[str, Any] | JSONResponse:
+    async def delete_override(day: str, who: Caller) -> dict[str, Any] | JSONResponse:
+        await checked(lambda: gate.require_role(who, OPERATORS, action="calendar.change"))
         problems: dict[str, str] = {}
         days = parse_days([day], "day", problems)
         if problems:

@@ -12,8 +12,11 @@ from fastapi import FastAPI
 from services.deadlines import api, subscribers
 from services.deadlines.config import DeadlinesSettings
 from services.deadlines.handlers import DeadlinesDeps, fire_due, load_overrides_file
+from shared import auth
+from shared.access import Gatekeeper, audit_key
 from shared.calendar import CalendarOverrides
 from shared.clock import Clock, SystemClock
+from shared.crypto import KeyRing
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -61,9 +64,14 @@ def build(
     runtime.run_in_background(
         "poller", poller(deps, interval=settings.poll_interval, wake_relay=runtime.relay.wake)
     )
+    ring = KeyRing.load_or_create(settings.resolved_data_key_file())
+    gate = Gatekeeper(runtime.engine, audit_key(ring), runtime.clock)
     app = runtime.http_app(
-        title="Qorgau deadlines", routers=[api.router(deps, wake_relay=runtime.relay.wake)]
+        title="Qorgau deadlines",
+        routers=[api.router(deps, gate=gate, wake_relay=runtime.relay.wake)],
     )
+    keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
+    auth.install(app, auth.TokenVerifier(keys, runtime.clock))
     return runtime, app
 
 

@@ -310,3 +310,17 @@ def compliance_rows(
     if due_to is not None:
         query = query.where(col(Obligation.due_at) < due_to)
     return list(session.execute(query).all())
+
+
+def agency_holds_case(session: Session, *, case_id: str, agency_id: str) -> bool:
+    """Tell whether an agency acts on, or is the target of, an obligation of a case."""
+    found = session.exec(
+        select(Obligation.obligation_id).where(
+            Obligation.case_id == case_id,
+            sa.or_(
+                col(Obligation.actor_agency_id) == agency_id,
+                col(Obligation.target_agency_id) == agency_id,
+            ),
+        )
+    ).first()
+    return found is not None

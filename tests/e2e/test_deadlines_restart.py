@@ -27,6 +27,7 @@ import httpx
 import nats
 import pytest
 
+from shared.auth import TokenKeys
 from shared.contracts.obligations import ObligationOpened
 from shared.natsserver import NatsServer
 from tests.e2e.conftest import free_port, wait_for
@@ -91,7 +92,21 @@ class Deadlines:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def obligations(self, case_id: uuid.UUID) -> list[dict[str, Any]]:
-        answer = httpx.get(f"{self.url}/v1/cases/{case_id}/obligations", timeout=5)
+        # The service created the deployment's token key on start; an operator reads any case.
+        keys = TokenKeys.loads((self.var_dir / "keys" / "token.key").read_text())
+        token = keys.issue(
+            agency_id="kz-child-rights-national",
+            agency_type="child_rights_national",
+            region=None,
+            role="operator",
+            subject="operator-1",
+            now=datetime.now(UTC),
+        )
+        answer = httpx.get(
+            f"{self.url}/v1/cases/{case_id}/obligations",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
         return list(answer.json()["obligations"])
 
 

@@ -235,7 +235,11 @@ def test_declines_are_rerouted_or_escalated_and_delivered_to_the_new_agency(
     # deadlines service counts it.
     obligations_url = f"{platform.url('deadlines')}/v1/cases/{case_id}/obligations"
     wait_for(
-        lambda: http.get(obligations_url).json().get("obligations", []),
+        lambda: (
+            http.get(obligations_url, headers=platform.auth(GUARDIANSHIP))
+            .json()
+            .get("obligations", [])
+        ),
         lambda got: any(o["code"] == "R8" and o["actor_agency_id"] == GUARDIANSHIP for o in got),
     )
 

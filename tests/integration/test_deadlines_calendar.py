@@ -9,10 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from services.deadlines import api
 from services.deadlines.handlers import (
     DeadlinesDeps,
     apply_calendar_change,
@@ -23,6 +21,7 @@ from services.deadlines.handlers import (
 )
 from shared.calendar import CalendarOverrides
 from shared.clock import ALMATY
+from tests.integration.deadlines_http import operator_client
 from tests.integration.test_deadlines_lifecycle import (
     T0,
     clock,
@@ -43,10 +42,7 @@ def deps(migrated_engine: Callable[[str], Engine]) -> DeadlinesDeps:
 
 @pytest.fixture
 async def client(deps: DeadlinesDeps) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    app.include_router(api.router(deps))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://deadlines") as client:
+    async with operator_client(deps) as client:
         yield client
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from services.deadlines import api
@@ -21,9 +20,12 @@ from services.deadlines.handlers import (
     on_obligation_fulfilled,
     on_obligation_opened,
 )
+from shared import audit
 from shared.clock import ALMATY
 from shared.contracts.intake import ReportReceived
 from shared.contracts.routing import ReferralIssued
+from shared.db import unit_of_work
+from tests.integration.deadlines_http import bearer, operator_client
 from tests.integration.test_deadlines_lifecycle import (
     T0,
     cancelled,
@@ -41,10 +43,7 @@ def deps(migrated_engine: Callable[[str], Engine]) -> DeadlinesDeps:
 
 @pytest.fixture
 async def client(deps: DeadlinesDeps) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    app.include_router(api.router(deps))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://deadlines") as client:
+    async with operator_client(deps) as client:
         yield client
 
 
@@ -306,3 +305,73 @@ async def test_bad_compliance_filters_are_named(
 
 def test_times_answer_in_almaty() -> None:
     assert api._time(datetime(2026, 11, 20, 5, 0, tzinfo=ALMATY)) == "2026-11-20T05:00:00+05:00"
+
+
+# --- who may see what -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("agency_id", "agency_type", "role", "path", "status"),
+    [
+        ("kz-75-police", "police", "caseworker", "/v1/cases/{case}/obligations", 200),
+        ("kz-75-police", "police", "caseworker", "/v1/cases/{case}/timeline", 200),
+        ("kz-71-police", "police", "caseworker", "/v1/cases/{case}/obligations", 403),
+        ("kz-71-police", "police", "caseworker", "/v1/cases/{case}/timeline", 403),
+        ("kz-75-police", "police", "caseworker", "/v1/agencies/kz-75-police/obligations", 200),
+        ("kz-71-police", "police", "head", "/v1/agencies/kz-75-police/obligations", 403),
+        ("kz-75-police", "police", "head", "/v1/compliance", 403),
+        ("kz-75-police", "police", "caseworker", "/v1/calendar/overrides", 200),
+    ],
+    ids=[
+        "actor-reads-case",
+        "actor-reads-timeline",
+        "stranger-case",
+        "stranger-timeline",
+        "own-obligations",
+        "another-agency-obligations",
+        "compliance-needs-operator",
+        "calendar-readable",
+    ],
+)
+async def test_who_is_let_in_and_who_is_refused(
+    deps: DeadlinesDeps,
+    client: httpx.AsyncClient,
+    agency_id: str,
+    agency_type: str,
+    role: str,
+    path: str,
+    status: int,
+) -> None:
+    case_id = uuid.uuid4()
+    on_obligation_opened(
+        opened(term="none", code="R16", actor="police", actor_id="kz-75-police", case_id=case_id),
+        deps=deps,
+    )
+    answer = await client.get(
+        path.format(case=case_id), headers=bearer(deps, agency_id, agency_type, role)
+    )
+    assert answer.status_code == status, answer.text
+    with unit_of_work(deps.engine) as session:
+        refused = [
+            e.agency_id
+            for e in audit.entries(session, case_id=str(case_id))
+            if e.outcome == audit.REFUSED
+        ]
+    # A refusal on a case is recorded in deadlines' audit log under that case.
+    assert refused == ([agency_id] if status == 403 and "{case}" in path else [])
+
+
+async def test_no_route_answers_without_a_token(client: httpx.AsyncClient) -> None:
+    for path in ("/v1/cases/x/obligations", "/v1/compliance", "/v1/calendar/overrides"):
+        assert (await client.get(path, headers={"Authorization": ""})).status_code == 401
+
+
+async def test_only_an_operator_changes_the_calendar(
+    deps: DeadlinesDeps, client: httpx.AsyncClient
+) -> None:
+    head = bearer(deps, "kz-75-police", "police", "head")
+    answer = await client.post(
+        "/v1/calendar/overrides", json={"days_off": ["2026-12-31"]}, headers=head
+    )
+    assert answer.status_code == 403
+    assert (await client.get("/v1/calendar/overrides")).json()["days_off"] == []
