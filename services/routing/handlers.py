@@ -649,6 +649,20 @@ def _acknowledge(
         ),
         now=now,
     )
+    if referral.escalation_obligation_id is not None:
+        # The supervisor taking up a breach is the act its escalation asked for: met, so it
+        # stops climbing (deadlines counts whether it was in time).
+        stage(
+            session,
+            ObligationFulfilled(
+                **(envelope or _envelope_of(referral, now)),
+                obligation_id=uuid.UUID(referral.escalation_obligation_id),
+                code=referral.code,
+                met_at=now,
+                met_by_agency_id=agency_id,
+            ),
+            now=now,
+        )
     return referral
 
 

@@ -556,6 +556,19 @@ def test_a_deadlines_escalation_is_delivered_to_the_supervisor(routing: Routing)
         str(escalated.escalation_obligation_id),
         r8.obligation_id,
     )
+    # The supervisor takes it up: the escalation obligation is met, by that agency.
+    routing.clock.advance(timedelta(hours=2))
+    handlers.acknowledge_referral(
+        escalation["referral_id"], "kz-child-rights-national", deps=routing.deps
+    )
+    met = [
+        m
+        for m in routing.outbox(subject="qorgau.routing.obligation_fulfilled.v1")
+        if m["obligation_id"] == str(escalated.escalation_obligation_id)
+    ]
+    assert [(m["met_by_agency_id"], m["met_by_platform"], m["met_at"]) for m in met] == [
+        ("kz-child-rights-national", False, routing.clock.now().isoformat().replace("+00:00", "Z"))
+    ]
     # A supervisor type the region lacks falls to its national body, then the last resort.
     handlers.on_obligation_escalated(
         escalated.model_copy(
