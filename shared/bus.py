@@ -350,7 +350,7 @@ def make_broker(
         "reconnect_time_wait": 2,
         "connect_timeout": 5,
         # Safety net for a JetStream subscriber declared without durable_subscriber: the
-        # default (REJECT_ON_ERROR) would terminate a failed message, never redelivering it.
+        # default (reject on error) would terminate a failed message, never redelivering it.
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         # Each NATS user may read only its own inbox subjects (shared.natsauth).
         "inbox_prefix": inbox_prefix_for(url),
@@ -400,7 +400,7 @@ def durable_subscriber(
         # Pulled messages arrive on the connection's own inbox subjects (shared.natsauth).
         inbox_prefix=_inbox_prefix(broker),
         # The framework's policy: a handler that raises gets its message nacked, never
-        # terminated (REJECT_ON_ERROR, the default) nor acked before it is handled (ACK_FIRST).
+        # terminated (reject on error, the default) nor acked before it is handled (ack first).
         ack_policy=AckPolicy.NACK_ON_ERROR,
         config=ConsumerConfig(
             durable_name=durable,
