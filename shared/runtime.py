@@ -114,6 +114,21 @@ class ServiceRuntime:
         """Run a loop (a poller, say) for the life of the HTTP server; cancelled at shutdown."""
         self._background.append((name, loop))
 
+    def run_every(self, name: str, interval: float, step: Callable[[], object]) -> None:
+        """Run a blocking step every interval; wake the relay when it did something."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    if await asyncio.to_thread(step):
+                        self.relay.wake()
+                except Exception as error:
+                    # Logged and tried again next round: the database keeps what is due.
+                    log.error("%s %s failed: %s", self.service, name, type(error).__name__)
+                await asyncio.sleep(interval)
+
+        self.run_in_background(name, loop)
+
     def health(self) -> dict[str, Any]:
         """Report NATS and database state."""
         db_ok = database_ok(self.engine)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -20,26 +17,6 @@ from shared.crypto import KeyRing
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
-
-
-def poller(
-    deps: DeadlinesDeps, *, interval: float, wake_relay: Callable[[], None]
-) -> Callable[[], Coroutine[Any, Any, None]]:
-    """The timer loop: every interval, fire what fell due (after a restart, all of it at once)."""
-
-    async def loop() -> None:
-        while True:
-            try:
-                report = await asyncio.to_thread(fire_due, deps=deps)
-                if report.count:
-                    wake_relay()
-            except Exception as error:
-                # Logged and retried at the next tick: the database is the source of truth, so
-                # nothing is lost while it is unreachable.
-                log.error("deadlines poller failed: %s", type(error).__name__)
-            await asyncio.sleep(interval)
-
-    return loop
 
 
 def build(
@@ -61,9 +38,8 @@ def build(
         )
         log.info("calendar overrides file: %d day(s) new", len(change.changed_days))
     subscribers.register(runtime.broker, deps, wake_relay=runtime.relay.wake)
-    runtime.run_in_background(
-        "poller", poller(deps, interval=settings.poll_interval, wake_relay=runtime.relay.wake)
-    )
+    # The timer: what fell due fires at the next tick (after a restart, all of it at once).
+    runtime.run_every("poller", settings.poll_interval, lambda: fire_due(deps=deps).count)
     ring = KeyRing.load_or_create(settings.resolved_data_key_file())
     gate = Gatekeeper(runtime.engine, audit_key(ring), runtime.clock)
     app = runtime.http_app(

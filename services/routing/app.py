@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
-
 from fastapi import FastAPI
 
 from services.routing import api, catalogue, subscribers
@@ -17,26 +12,6 @@ from shared.access import Gatekeeper, audit_key
 from shared.clock import Clock, SystemClock
 from shared.crypto import KeyRing
 from shared.runtime import ServiceRuntime
-
-log = logging.getLogger(__name__)
-
-
-def ack_timer(
-    deps: RoutingDeps, *, interval: float, wake_relay: Callable[[], None]
-) -> Callable[[], Coroutine[Any, Any, None]]:
-    """Return the loop that raises referral_unacknowledged for overdue referrals."""
-
-    async def loop() -> None:
-        while True:
-            try:
-                if await asyncio.to_thread(check_unacknowledged, deps=deps):
-                    wake_relay()
-            except Exception as error:
-                # Logged and tried again next round: the due column keeps every overdue row.
-                log.error("acknowledgement timer failed: %s", type(error).__name__)
-            await asyncio.sleep(interval)
-
-    return loop
 
 
 def build(
@@ -54,9 +29,9 @@ def build(
     )
     seed_directory(deps=deps, path=settings.seed_directory)
     subscribers.register(runtime.broker, deps, wake_relay=runtime.relay.wake)
-    runtime.run_in_background(
-        "ack-timer",
-        ack_timer(deps, interval=settings.ack_poll_interval, wake_relay=runtime.relay.wake),
+    # Referrals left unanswered past ROUTING_ACK_TIMEOUT raise referral_unacknowledged.
+    runtime.run_every(
+        "ack-timer", settings.ack_poll_interval, lambda: check_unacknowledged(deps=deps)
     )
     ring = KeyRing.load_or_create(settings.resolved_data_key_file())
     gate = Gatekeeper(runtime.engine, audit_key(ring), runtime.clock)
