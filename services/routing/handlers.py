@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -979,62 +979,71 @@ def _rejected(
         session.commit()
 
 
+def _apply_agency_answer(
+    event: AgencyAcknowledgement | AgencyDecline,
+    *,
+    subject_agency_id: str,
+    kind: str,
+    apply: Callable[[Session, dict[str, Any] | None, datetime], object],
+    deps: RoutingDeps,
+) -> None:
+    # The answering agency is the one whose subject carried the answer, never a body field.
+    consumer = f"routing-agency_{'acknowledgement' if kind == 'acknowledge' else 'decline'}"
+    now = deps.clock.now()
+    try:
+        with unit_of_work(deps.engine) as session:
+            if not claim(session, consumer=consumer, event_id=str(event.event_id), now=now):
+                return
+            referral = repository.get_referral(session, referral_id=str(event.referral_id))
+            envelope = (
+                {**_envelope_of(referral, now), "causation_id": event.event_id}
+                if referral is not None
+                else None
+            )
+            apply(session, envelope, now)
+            session.commit()
+    except (UnknownReferral, domain.RoutingError) as error:
+        _rejected(event, subject_agency_id, kind, error, consumer=consumer, deps=deps)
+
+
 def on_agency_acknowledgement(
     event: AgencyAcknowledgement, *, subject_agency_id: str, deps: RoutingDeps
 ) -> None:
     """Apply an acknowledgement an agency published on its own subject."""
-    consumer = "routing-agency_acknowledgement"
-    now = deps.clock.now()
-    try:
-        with unit_of_work(deps.engine) as session:
-            if not claim(session, consumer=consumer, event_id=str(event.event_id), now=now):
-                return
-            referral = repository.get_referral(session, referral_id=str(event.referral_id))
-            envelope = (
-                {**_envelope_of(referral, now), "causation_id": event.event_id}
-                if referral is not None
-                else None
-            )
-            _acknowledge(
-                session,
-                str(event.referral_id),
-                subject_agency_id,
-                via="nats",
-                envelope=envelope,
-                now=now,
-            )
-            session.commit()
-    except (UnknownReferral, domain.RoutingError) as error:
-        _rejected(event, subject_agency_id, "acknowledge", error, consumer=consumer, deps=deps)
+    _apply_agency_answer(
+        event,
+        subject_agency_id=subject_agency_id,
+        kind="acknowledge",
+        apply=lambda session, envelope, now: _acknowledge(
+            session,
+            str(event.referral_id),
+            subject_agency_id,
+            via="nats",
+            envelope=envelope,
+            now=now,
+        ),
+        deps=deps,
+    )
 
 
 def on_agency_decline(event: AgencyDecline, *, subject_agency_id: str, deps: RoutingDeps) -> None:
     """Apply a decline an agency published on its own subject: re-route or escalate it."""
-    consumer = "routing-agency_decline"
-    now = deps.clock.now()
-    try:
-        with unit_of_work(deps.engine) as session:
-            if not claim(session, consumer=consumer, event_id=str(event.event_id), now=now):
-                return
-            referral = repository.get_referral(session, referral_id=str(event.referral_id))
-            envelope = (
-                {**_envelope_of(referral, now), "causation_id": event.event_id}
-                if referral is not None
-                else None
-            )
-            _decline(
-                session,
-                str(event.referral_id),
-                subject_agency_id,
-                event.reason,
-                via="nats",
-                envelope=envelope,
-                deps=deps,
-                now=now,
-            )
-            session.commit()
-    except (UnknownReferral, domain.RoutingError) as error:
-        _rejected(event, subject_agency_id, "decline", error, consumer=consumer, deps=deps)
+    _apply_agency_answer(
+        event,
+        subject_agency_id=subject_agency_id,
+        kind="decline",
+        apply=lambda session, envelope, now: _decline(
+            session,
+            str(event.referral_id),
+            subject_agency_id,
+            event.reason,
+            via="nats",
+            envelope=envelope,
+            deps=deps,
+            now=now,
+        ),
+        deps=deps,
+    )
 
 
 # -- a transfer that needed a person's judgement --------------------------------------------
