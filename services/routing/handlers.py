@@ -140,6 +140,20 @@ def _directory_envelope(now: datetime) -> dict[str, Any]:
     return {"occurred_at": now, "correlation_id": uuid.uuid4(), "producer": "routing"}
 
 
+def _entry(row: AgencyRow) -> dict[str, Any]:
+    """The directory entry's state, as the directory events carry it."""
+    return {
+        "directory_agency_id": row.agency_id,
+        "agency_type": row.agency_type,
+        "region": row.region,
+        "district": row.district,
+        "name_kk": row.name_kk,
+        "name_ru": row.name_ru,
+        "name_en": row.name_en,
+        "active": row.active,
+    }
+
+
 def _check_entry(session: Session, row: AgencyRow, rules: domain.Rules) -> None:
     agency = domain.Agency(row.agency_id, row.agency_type, row.region, row.active)
     others = repository.agencies_of_type(session, agency_type=row.agency_type)
@@ -159,14 +173,7 @@ def register_agency(data: AgencyIn, *, deps: RoutingDeps) -> AgencyRow:
             session,
             AgencyRegistered(
                 **_directory_envelope(now),
-                directory_agency_id=row.agency_id,
-                agency_type=row.agency_type,
-                region=row.region,
-                district=row.district,
-                name_kk=row.name_kk,
-                name_ru=row.name_ru,
-                name_en=row.name_en,
-                active=row.active,
+                **_entry(row),
             ),
             now=now,
         )
@@ -196,14 +203,7 @@ def change_agency(agency_id: str, change: AgencyChange, *, deps: RoutingDeps) ->
             session,
             AgencyChanged(
                 **_directory_envelope(now),
-                directory_agency_id=row.agency_id,
-                agency_type=row.agency_type,
-                region=row.region,
-                district=row.district,
-                name_kk=row.name_kk,
-                name_ru=row.name_ru,
-                name_en=row.name_en,
-                active=row.active,
+                **_entry(row),
                 changed=tuple(changed),
             ),
             now=now,

@@ -167,11 +167,8 @@ class ReferralAnswerRejected(Event):
     status: str | None = None
 
 
-class AgencyRegistered(Event):
-    """An agency was added to the directory."""
-
-    SERVICE: ClassVar[str] = "routing"
-    NAME: ClassVar[str] = "agency_registered"
+class DirectoryEntry(Event):
+    """The state of one directory entry, as the directory events carry it."""
 
     # The agency the entry describes (the envelope's agency_id names a producer, if any).
     directory_agency_id: str
@@ -184,20 +181,19 @@ class AgencyRegistered(Event):
     active: bool
 
 
-class AgencyChanged(Event):
+class AgencyRegistered(DirectoryEntry):
+    """An agency was added to the directory."""
+
+    SERVICE: ClassVar[str] = "routing"
+    NAME: ClassVar[str] = "agency_registered"
+
+
+class AgencyChanged(DirectoryEntry):
     """An agency of the directory changed (incl. deactivated); the event carries its new state."""
 
     SERVICE: ClassVar[str] = "routing"
     NAME: ClassVar[str] = "agency_changed"
 
-    directory_agency_id: str
-    agency_type: str
-    region: str | None = None
-    district: str | None = None
-    name_kk: str
-    name_ru: str
-    name_en: str
-    active: bool
     changed: tuple[str, ...] = ()
 
 
