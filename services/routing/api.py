@@ -7,17 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from services.routing import domain, handlers, repository
-from services.routing.handlers import AgencyChange, AgencyIn, RoutingDeps
-from services.routing.tables import AgencyRow, Referral, RoutingObligation
+from services.routing import domain, handlers, views
+from services.routing.handlers import RoutingDeps
+from services.routing.views import agency_view, referral_view
 from shared.access import Gatekeeper, forbidden
-from shared.agencies import AgencyType
+from shared.agencies import AgencyType, is_region
 from shared.auth import APPROVE, DRAFT, Principal, Refused, Role, principal
 from shared.contracts.routing import DeclineReason
-from shared.db import unit_of_work
 
 AGENCY_ID = Field(default=None, min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")
 
@@ -36,69 +35,43 @@ class DeclineIn(Answer):
     reason: DeclineReason
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+def _known_region(value: str | None) -> str | None:
+    if value is not None and not is_region(value):
+        raise ValueError("unknown region: use an ISO 3166-2 code of Kazakhstan, e.g. KZ-75")
+    return value
 
 
-def _referral(r: Referral) -> dict[str, Any]:
-    return {
-        "referral_id": r.referral_id,
-        "case_id": r.case_id,
-        "report_id": r.report_id,
-        "code": r.code,
-        "legal_basis": r.legal_basis,
-        "purpose": r.purpose,
-        "from_agency_type": r.from_agency_type,
-        "from_agency_id": r.from_agency_id,
-        "to_agency_type": r.to_agency_type,
-        "to_agency_id": r.to_agency_id,
-        "acting_for": r.role if r.role and r.role != r.to_agency_type else None,
-        "region": r.region,
-        "status": r.status,
-        "issued_at": r.issued_at.isoformat(),
-        "ack_due_at": _iso(r.ack_due_at),
-        "answered_at": _iso(r.answered_at),
-        "answered_via": r.answered_via,
-        "decline_reason": r.decline_reason,
-        "unacknowledged_at": _iso(r.unacknowledged_at),
-        "obligation_id": r.obligation_id,
-        "replaces_referral_id": r.replaces_referral_id,
-        "escalation_obligation_id": r.escalation_obligation_id,
-    }
+class AgencyIn(BaseModel):
+    """An agency to add to the directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agency_id: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")
+    agency_type: AgencyType
+    region: str | None = None
+    district: str | None = Field(default=None, max_length=120)
+    name_kk: str = Field(min_length=1, max_length=300)
+    name_ru: str = Field(min_length=1, max_length=300)
+    name_en: str = Field(min_length=1, max_length=300)
+    active: bool = True
+
+    _region = field_validator("region")(_known_region)
 
 
-def _obligation(o: RoutingObligation) -> dict[str, Any]:
-    return {
-        "obligation_id": o.obligation_id,
-        "case_id": o.case_id,
-        "code": o.code,
-        "legal_basis": o.legal_basis,
-        "kind": o.kind,
-        "actor_agency_type": o.actor_agency_type,
-        "actor_agency_id": o.actor_agency_id,
-        "target_agency_type": o.target_agency_type,
-        "target_agency_id": o.target_agency_id,
-        "term": o.term,
-        "started_at": o.started_at.isoformat(),
-        "status": o.status,
-        "met_at": _iso(o.met_at),
-        "met_by_platform": o.met_by_platform,
-        "met_by_agency_id": o.met_by_agency_id,
-        "via_referral_id": o.via_referral_id,
-    }
+class AgencyChange(BaseModel):
+    """What changes in an agency of the directory; fields left out stay as they are."""
 
+    model_config = ConfigDict(extra="forbid")
 
-def _agency(a: AgencyRow) -> dict[str, Any]:
-    return {
-        "agency_id": a.agency_id,
-        "agency_type": a.agency_type,
-        "region": a.region,
-        "district": a.district,
-        "name_kk": a.name_kk,
-        "name_ru": a.name_ru,
-        "name_en": a.name_en,
-        "active": a.active,
-    }
+    agency_type: AgencyType | None = None
+    region: str | None = None
+    district: str | None = Field(default=None, max_length=120)
+    name_kk: str | None = Field(default=None, min_length=1, max_length=300)
+    name_ru: str | None = Field(default=None, min_length=1, max_length=300)
+    name_en: str | None = Field(default=None, min_length=1, max_length=300)
+    active: bool | None = None
+
+    _region = field_validator("region")(_known_region)
 
 
 def _error(status: int, message: str, field: str | None = None) -> HTTPException:
@@ -106,7 +79,7 @@ def _error(status: int, message: str, field: str | None = None) -> HTTPException
     return HTTPException(status_code=status, detail=detail)
 
 
-def _answered(call: Callable[[], Any]) -> Any:
+def _refusals_as_http(call: Callable[[], Any]) -> Any:
     """Run a handler, turning the domain's refusals into HTTP answers."""
     try:
         return call()
@@ -133,10 +106,7 @@ def router(
     def related(who: Principal, case_id: str) -> bool:
         if who.role is Role.OPERATOR:
             return True
-        with unit_of_work(deps.engine) as session:
-            return repository.agency_relates_to_case(
-                session, case_id=case_id, agency_id=who.agency_id
-            )
+        return views.agency_relates_to_case(deps.engine, case_id=case_id, agency_id=who.agency_id)
 
     def gated_case(who: Principal, case_id: str, action: str) -> None:
         # An agency sees a case only if it sent or received it or holds a duty on it.
@@ -157,52 +127,25 @@ def router(
         except Refused as refused:
             raise forbidden(refused) from None
 
-    def woken() -> None:
+    def wake_relay_now() -> None:
+        # What the handler staged goes out now, not at the relay's next poll.
         if wake_relay is not None:
             wake_relay()
-
-    def _case(case_id: str) -> list[dict[str, Any]]:
-        with unit_of_work(deps.engine) as session:
-            return [_referral(r) for r in repository.referrals_of_case(session, case_id=case_id)]
-
-    def _case_obligations(case_id: str) -> list[dict[str, Any]]:
-        with unit_of_work(deps.engine) as session:
-            rows = repository.obligations_of_case(session, case_id=case_id)
-            return [_obligation(o) for o in rows]
-
-    def _inbox(agency_id: str) -> list[dict[str, Any]]:
-        with unit_of_work(deps.engine) as session:
-            rows = repository.open_referrals_of_agency(session, agency_id=agency_id)
-            return [_referral(r) for r in rows]
-
-    def _referral_of(referral_id: str) -> dict[str, Any] | None:
-        with unit_of_work(deps.engine) as session:
-            found = repository.get_referral(session, referral_id=referral_id)
-            return _referral(found) if found is not None else None
-
-    def _agencies(
-        region: str | None, agency_type: str | None, active: bool | None
-    ) -> list[dict[str, Any]]:
-        with unit_of_work(deps.engine) as session:
-            rows = repository.agencies(
-                session, region=region, agency_type=agency_type, active=active
-            )
-            return [_agency(a) for a in rows]
-
-    def _agency_of(agency_id: str) -> dict[str, Any] | None:
-        with unit_of_work(deps.engine) as session:
-            found = repository.get_agency(session, agency_id=agency_id)
-            return _agency(found) if found is not None else None
 
     @routes.get("/v1/cases/{case_id}/referrals")
     async def case_referrals(case_id: str, who: Caller) -> dict[str, Any]:
         await checked(lambda: gated_case(who, case_id, "case.referrals.read"))
-        return {"case_id": case_id, "referrals": await run_in_threadpool(_case, case_id)}
+        return {
+            "case_id": case_id,
+            "referrals": await run_in_threadpool(
+                lambda: views.case_referrals(deps.engine, case_id=case_id)
+            ),
+        }
 
     @routes.get("/v1/cases/{case_id}/routing-obligations")
     async def case_obligations(case_id: str, who: Caller) -> dict[str, Any]:
         await checked(lambda: gated_case(who, case_id, "case.obligations.read"))
-        rows = await run_in_threadpool(_case_obligations, case_id)
+        rows = await run_in_threadpool(lambda: views.case_obligations(deps.engine, case_id=case_id))
         return {"case_id": case_id, "obligations": rows}
 
     @routes.get("/v1/agencies/{agency_id}/inbox")
@@ -212,11 +155,18 @@ def router(
         await checked(
             lambda: gate.require(who, own, action="inbox.read", case_id=None, reason=reason)
         )
-        return {"agency_id": agency_id, "referrals": await run_in_threadpool(_inbox, agency_id)}
+        return {
+            "agency_id": agency_id,
+            "referrals": await run_in_threadpool(
+                lambda: views.inbox(deps.engine, agency_id=agency_id)
+            ),
+        }
 
     @routes.get("/v1/referrals/{referral_id}")
     async def referral(referral_id: str, who: Caller) -> dict[str, Any]:
-        found = await run_in_threadpool(_referral_of, referral_id)
+        found = await run_in_threadpool(
+            lambda: views.referral(deps.engine, referral_id=referral_id)
+        )
         if found is None:
             raise _error(404, "not found: referral")
         await checked(lambda: gated_case(who, found["case_id"], "referral.read"))
@@ -226,31 +176,34 @@ def router(
     async def acknowledge(referral_id: str, body: Answer, who: Caller) -> dict[str, Any]:
         agency_id = await checked(lambda: answering(who, body, DRAFT, "referral.acknowledge"))
         done = await run_in_threadpool(
-            _answered,
+            _refusals_as_http,
             lambda: handlers.acknowledge_referral(referral_id, agency_id, deps=deps),
         )
-        woken()
-        return _referral(done)
+        wake_relay_now()
+        return referral_view(done)
 
     @routes.post("/v1/referrals/{referral_id}/decline")
     async def decline(referral_id: str, body: DeclineIn, who: Caller) -> dict[str, Any]:
         # Refusing a case is a decision: the head's, not a caseworker's draft.
         agency_id = await checked(lambda: answering(who, body, APPROVE, "referral.decline"))
         done = await run_in_threadpool(
-            _answered,
+            _refusals_as_http,
             lambda: handlers.decline_referral(referral_id, agency_id, body.reason, deps=deps),
         )
-        woken()
-        return {"declined": _referral(done.declined), "replacement": _referral(done.replacement)}
+        wake_relay_now()
+        return {
+            "declined": referral_view(done.declined),
+            "replacement": referral_view(done.replacement),
+        }
 
     @routes.post("/v1/obligations/{obligation_id}/refer", status_code=201)
     async def refer(obligation_id: str, body: Answer, who: Caller) -> dict[str, Any]:
         agency_id = await checked(lambda: answering(who, body, DRAFT, "obligation.refer"))
         done = await run_in_threadpool(
-            _answered, lambda: handlers.refer(obligation_id, agency_id, deps=deps)
+            _refusals_as_http, lambda: handlers.refer(obligation_id, agency_id, deps=deps)
         )
-        woken()
-        return _referral(done)
+        wake_relay_now()
+        return referral_view(done)
 
     @routes.get("/v1/agencies")
     async def list_agencies(
@@ -260,12 +213,14 @@ def router(
         active: bool | None = None,
     ) -> dict[str, Any]:
         kind = agency_type.value if agency_type is not None else None
-        rows = await run_in_threadpool(_agencies, region, kind, active)
+        rows = await run_in_threadpool(
+            lambda: views.agencies(deps.engine, region=region, agency_type=kind, active=active)
+        )
         return {"agencies": rows}
 
     @routes.get("/v1/agencies/{agency_id}")
     async def get_agency(agency_id: str, who: Caller) -> dict[str, Any]:
-        found = await run_in_threadpool(_agency_of, agency_id)
+        found = await run_in_threadpool(lambda: views.agency(deps.engine, agency_id=agency_id))
         if found is None:
             raise _error(404, "not found: agency")
         return found
@@ -274,17 +229,19 @@ def router(
     async def create_agency(body: AgencyIn, who: Caller) -> JSONResponse:
         # The directory decides where cases go: only an operator changes it.
         await checked(lambda: gate.require_role(who, {Role.OPERATOR}, action="agency.create"))
-        row = await run_in_threadpool(_answered, lambda: handlers.register_agency(body, deps=deps))
-        woken()
-        return JSONResponse(_agency(row), status_code=201)
+        row = await run_in_threadpool(
+            _refusals_as_http, lambda: handlers.register_agency(body, deps=deps)
+        )
+        wake_relay_now()
+        return JSONResponse(agency_view(row), status_code=201)
 
     @routes.put("/v1/agencies/{agency_id}")
     async def change_agency(agency_id: str, body: AgencyChange, who: Caller) -> dict[str, Any]:
         await checked(lambda: gate.require_role(who, {Role.OPERATOR}, action="agency.change"))
         row = await run_in_threadpool(
-            _answered, lambda: handlers.change_agency(agency_id, body, deps=deps)
+            _refusals_as_http, lambda: handlers.change_agency(agency_id, body, deps=deps)
         )
-        woken()
-        return _agency(row)
+        wake_relay_now()
+        return agency_view(row)
 
     return routes

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -375,6 +375,41 @@ def escalation_referral_id(escalation_obligation_id: str) -> str:
     return str(uuid.uuid5(IDS, f"escalation|{escalation_obligation_id}"))
 
 
+def action_key(code: str, actor: Party, target_type: str | None = None) -> str:
+    """Return the key of the duty an actor owes under a row (towards a target type, if any)."""
+    return f"{code}@{actor.key}" + (f">{target_type}" if target_type else "")
+
+
+def action_duty(
+    *,
+    case_id: str,
+    code: str,
+    legal_basis: str,
+    term: str,
+    actor: Party,
+    target_type: str | None,
+    started_at: datetime,
+    via_referral_id: str | None,
+    delivery: Delivery | None = None,
+) -> Duty:
+    """Return the action an agency owes under a row: an obligation the platform never meets."""
+    key = action_key(code, actor, target_type)
+    return Duty(
+        key=key,
+        obligation_id=obligation_id_for(case_id, key),
+        code=code,
+        legal_basis=legal_basis,
+        kind=Kind.ACTION,
+        term=term,
+        actor=actor,
+        target=Party(target_type) if target_type else None,
+        started_at=started_at,
+        delivery=delivery,
+        met_by_platform=False,
+        via_referral_id=via_referral_id,
+    )
+
+
 @dataclass
 class _Decider:
     case: CaseFacts
@@ -457,7 +492,7 @@ class _Decider:
                 self._transfer(row, actor, target.agency_type, started, via_id)
 
     def _unresolved_actor(self, row: Row, started: datetime) -> None:
-        key = f"{row.code}@type:{row.actor}"
+        key = action_key(row.code, Party(row.actor))
         if key in self.applied:
             return
         self._add(
@@ -496,7 +531,7 @@ class _Decider:
         is_reporter: bool,
         target_type: str | None,
     ) -> None:
-        key = f"{row.code}@{actor.key}" + (f">{target_type}" if target_type else "")
+        key = action_key(row.code, actor, target_type)
         if key in self.applied:
             return
         delivery = None
@@ -515,19 +550,16 @@ class _Decider:
                 )
                 via_id = delivery.referral_id
         self._add(
-            Duty(
-                key=key,
-                obligation_id=obligation_id_for(self.case.case_id, key),
+            action_duty(
+                case_id=self.case.case_id,
                 code=row.code,
                 legal_basis=row.legal_basis,
-                kind=Kind.ACTION,
                 term=row.term,
                 actor=actor,
-                target=Party(target_type) if target_type else None,
+                target_type=target_type,
                 started_at=started,
-                delivery=delivery,
-                met_by_platform=False,
                 via_referral_id=via_id,
+                delivery=delivery,
             )
         )
 
@@ -538,21 +570,24 @@ class _Decider:
         if key in self.applied:
             return
         found = candidates(target_type, self.case.region, self.directory, self.rules)
+        transfer = Duty(
+            key=key,
+            obligation_id=obligation_id_for(self.case.case_id, key),
+            code=row.code,
+            legal_basis=row.legal_basis,
+            kind=Kind.TRANSFER,
+            term=row.term,
+            actor=actor,
+            target=Party(target_type),
+            started_at=started,
+            delivery=None,
+            met_by_platform=False,
+            via_referral_id=via_id,
+        )
         if not found:
             self._add(
-                Duty(
-                    key=key,
-                    obligation_id=obligation_id_for(self.case.case_id, key),
-                    code=row.code,
-                    legal_basis=row.legal_basis,
-                    kind=Kind.TRANSFER,
-                    term=row.term,
-                    actor=actor,
-                    target=Party(target_type),
-                    started_at=started,
-                    delivery=None,
-                    met_by_platform=False,
-                    via_referral_id=via_id,
+                replace(
+                    transfer,
                     unresolved=target_type,
                     escalation=self._escalation(key, target_type),
                 )
@@ -564,21 +599,12 @@ class _Decider:
             self.applied.add(key)
             return
         referral_id = referral_id_for(self.case.case_id, key)
-        delivery = Delivery(referral_id, agency, target_type, "transfer")
         self._add(
-            Duty(
-                key=key,
-                obligation_id=obligation_id_for(self.case.case_id, key),
-                code=row.code,
-                legal_basis=row.legal_basis,
-                kind=Kind.TRANSFER,
-                term=row.term,
-                actor=actor,
+            replace(
+                transfer,
                 target=Party(agency.agency_type, agency.agency_id),
-                started_at=started,
-                delivery=delivery,
+                delivery=Delivery(referral_id, agency, target_type, "transfer"),
                 met_by_platform=True,
-                via_referral_id=via_id,
             )
         )
 
@@ -724,6 +750,53 @@ def after_decline(
         kind, agency = found
         return NextStep(ReferralStatus.ESCALATED, agency, kind)
     raise NoAgencyLeft(f"no agency is left to take a declined {role} referral in {region}")
+
+
+def escalation_recipient(
+    role: str, region: str, directory: Sequence[Agency], rules: Rules
+) -> tuple[str, Agency]:
+    """Return who receives a breach's escalation, and the type it acts as.
+
+    The supervising type's agency in the region (or a stand-in), else its national body, else
+    the region's last resort. Raises NoAgencyLeft when nobody is left.
+    """
+    agency = resolve(role, region, directory, rules)
+    if agency is not None:
+        return role, agency
+    found = escalation_target(role, region, directory, rules)
+    if found is None:
+        raise NoAgencyLeft(f"no {role} in {region}, nor anybody above")
+    return found
+
+
+def check_referable(
+    *,
+    code: str,
+    status: str,
+    actor_agency_id: str | None,
+    target_agency_type: str | None,
+    agency_id: str,
+) -> str:
+    """Return the type an open obligation asks its actor to refer to; raise unless it may.
+
+    Only the agency that owes the obligation may meet it, and only while it is open and names
+    a type to refer to.
+    """
+    if actor_agency_id != agency_id:
+        raise NotAddressee("only the agency that owes the obligation may meet it")
+    if status != "open" or not target_agency_type:
+        raise IllegalTransition(f"obligation {code} is {status}, or names nobody to refer to")
+    return target_agency_type
+
+
+def referral_recipient(
+    agency_type: str, region: str, directory: Sequence[Agency], rules: Rules
+) -> Agency:
+    """Return the agency a referral an agency decided on goes to; raise NoAgencyLeft if none."""
+    agency = resolve(agency_type, region, directory, rules)
+    if agency is None:
+        raise NoAgencyLeft(f"no {agency_type} in {region} to refer to")
+    return agency
 
 
 # -- the directory's own rules ----------------------------------------------------------------

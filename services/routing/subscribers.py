@@ -76,7 +76,8 @@ def register(
 ) -> None:
     """Bind routing's subjects to its handlers."""
 
-    def woken() -> None:
+    def wake_relay_now() -> None:
+        # What the handler staged goes out now, not at the relay's next poll.
         if wake_relay is not None:
             wake_relay()
 
@@ -85,12 +86,12 @@ def register(
     )
     async def report_received(event: ReportReceived) -> None:
         await asyncio.to_thread(on_report_received, event, deps=deps)
-        woken()
+        wake_relay_now()
 
     @durable_subscriber(broker, ReportJoined.subject(), service="routing", purpose="report-joined")
     async def report_joined(event: ReportJoined) -> None:
         await asyncio.to_thread(on_report_joined, event, deps=deps)
-        woken()
+        wake_relay_now()
 
     @durable_subscriber(
         broker,
@@ -100,7 +101,7 @@ def register(
     )
     async def obligation_escalated(event: ObligationEscalated) -> None:
         await asyncio.to_thread(on_obligation_escalated, event, deps=deps)
-        woken()
+        wake_relay_now()
 
     @durable_subscriber(
         broker,
@@ -115,7 +116,7 @@ def register(
             subject_agency_id=_answering_agency(message),
             deps=deps,
         )
-        woken()
+        wake_relay_now()
 
     @durable_subscriber(
         broker, answer_subject(AgencyDecline), service="routing", purpose="agency-declines"
@@ -124,4 +125,4 @@ def register(
         await asyncio.to_thread(
             on_agency_decline, event, subject_agency_id=_answering_agency(message), deps=deps
         )
-        woken()
+        wake_relay_now()

@@ -16,8 +16,9 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from services.routing import domain, handlers, repository
+from services.routing.api import AgencyChange, AgencyIn
 from services.routing.config import SEED_DIRECTORY
-from services.routing.handlers import AgencyChange, AgencyIn, RoutingDeps
+from services.routing.handlers import RoutingDeps
 from services.routing.tables import Referral, RoutingObligation
 from shared.clock import FixedClock
 from shared.contracts.deadlines import ObligationEscalated
