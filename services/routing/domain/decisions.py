@@ -236,23 +236,42 @@ class _Decider:
         key = action_key(row.code, Party(row.actor))
         if key in self.applied:
             return
+        owed = self._row_duty(
+            row, key, kind=row.kind, actor=Party(row.actor), started=started, via_id=None
+        )
         self._add(
-            Duty(
-                key=key,
-                obligation_id=obligation_id_for(self.case.case_id, key),
-                code=row.code,
-                legal_basis=row.legal_basis,
-                kind=row.kind,
-                term=row.term,
-                actor=Party(row.actor),
-                target=None,
-                started_at=started,
-                delivery=None,
-                met_by_platform=False,
-                via_referral_id=None,
+            replace(
+                owed,
                 unresolved=row.actor,
                 escalation=self._escalation(key, row.actor),
             )
+        )
+
+    def _row_duty(
+        self,
+        row: Row,
+        key: str,
+        *,
+        kind: Kind,
+        actor: Party,
+        started: datetime,
+        via_id: str | None,
+        target: Party | None = None,
+    ) -> Duty:
+        """Return a duty a row opens in this case, delivered to nobody yet."""
+        return Duty(
+            key=key,
+            obligation_id=obligation_id_for(self.case.case_id, key),
+            code=row.code,
+            legal_basis=row.legal_basis,
+            kind=kind,
+            term=row.term,
+            actor=actor,
+            target=target,
+            started_at=started,
+            delivery=None,
+            met_by_platform=False,
+            via_referral_id=via_id,
         )
 
     def _agency(self, party: Party) -> Agency:
@@ -311,19 +330,14 @@ class _Decider:
         if key in self.applied:
             return
         found = candidates(target_type, self.case.region, self.directory, self.rules)
-        transfer = Duty(
-            key=key,
-            obligation_id=obligation_id_for(self.case.case_id, key),
-            code=row.code,
-            legal_basis=row.legal_basis,
+        transfer = self._row_duty(
+            row,
+            key,
             kind=Kind.TRANSFER,
-            term=row.term,
             actor=actor,
+            started=started,
+            via_id=via_id,
             target=Party(target_type),
-            started_at=started,
-            delivery=None,
-            met_by_platform=False,
-            via_referral_id=via_id,
         )
         if not found:
             self._add(

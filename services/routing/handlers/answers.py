@@ -20,10 +20,10 @@ from services.routing.handlers.common import (
     decision_span,
     new_envelope,
 )
-from services.routing.handlers.delivery import arrival_duties, carry_out, issue
+from services.routing.handlers.delivery import arrival_duties, carry_out, issue, stage_met
 from services.routing.tables import Referral, RoutingObligation
 from shared.contracts.envelope import agency_subject
-from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled
+from shared.contracts.obligations import ObligationCancelled
 from shared.contracts.routing import (
     AgencyAcknowledgement,
     AgencyDecline,
@@ -50,24 +50,52 @@ class Declined:
     replacement: Referral
 
 
+# The status an answer asks for; the domain says whether the referral may take it.
+_STATUS_AFTER: dict[type[ReferralAcknowledged] | type[ReferralDeclined], ReferralStatus] = {
+    ReferralAcknowledged: ReferralStatus.ACKNOWLEDGED,
+    ReferralDeclined: ReferralStatus.DECLINED,
+}
+
+
 def _answer(
     session: Session,
     referral_id: str,
     agency_id: str,
-    status: ReferralStatus,
+    answer: type[ReferralAcknowledged] | type[ReferralDeclined],
     *,
     via: str,
+    causation_id: uuid.UUID | None,
     now: datetime,
-) -> Referral:
-    """Record the addressee's answer: the step from the referral's status the domain allows."""
+    **details: Any,
+) -> tuple[Referral, dict[str, Any]]:
+    """Record the addressee's answer, the step the domain allows, and stage it as an event.
+
+    Returns the referral and the envelope its answer's events share.
+    """
     referral = repository.get_referral(session, referral_id=referral_id, lock=True)
     if referral is None:
         raise UnknownReferral(referral_id)
     domain.check_addressee(referral.to_agency_id, agency_id)
-    referral.status = domain.transition(referral.status, status).value
+    referral.status = domain.transition(referral.status, _STATUS_AFTER[answer]).value
     referral.answered_at = now
     referral.answered_via = via
-    return referral
+    session.add(referral)
+    envelope = new_envelope(now, referral=referral, causation_id=causation_id)
+    stage(
+        session,
+        answer(
+            **envelope,
+            agency_id=agency_id,
+            referral_id=uuid.UUID(referral.referral_id),
+            code=referral.code,
+            to_agency_type=referral.to_agency_type,
+            to_agency_id=referral.to_agency_id,
+            via=via,
+            **details,
+        ),
+        now=now,
+    )
+    return referral, envelope
 
 
 def _acknowledge(
@@ -79,39 +107,21 @@ def _acknowledge(
     causation_id: uuid.UUID | None,
     now: datetime,
 ) -> Referral:
-    referral = _answer(
-        session, referral_id, agency_id, ReferralStatus.ACKNOWLEDGED, via=via, now=now
-    )
-    session.add(referral)
-    envelope = new_envelope(now, referral=referral, causation_id=causation_id)
-    stage(
+    referral, envelope = _answer(
         session,
-        ReferralAcknowledged(
-            **envelope,
-            agency_id=agency_id,
-            referral_id=uuid.UUID(referral.referral_id),
-            code=referral.code,
-            to_agency_type=referral.to_agency_type,
-            to_agency_id=referral.to_agency_id,
-            acknowledged_at=now,
-            via=via,
-        ),
+        referral_id,
+        agency_id,
+        ReferralAcknowledged,
+        via=via,
+        causation_id=causation_id,
         now=now,
+        acknowledged_at=now,
     )
     if referral.escalation_obligation_id is not None:
         # The supervisor taking up a breach is the act its escalation asked for: met, so it
         # stops climbing (deadlines counts whether it was in time).
-        stage(
-            session,
-            ObligationFulfilled(
-                **envelope,
-                obligation_id=uuid.UUID(referral.escalation_obligation_id),
-                code=referral.code,
-                met_at=now,
-                met_by_agency_id=agency_id,
-            ),
-            now=now,
-        )
+        escalation_id = referral.escalation_obligation_id
+        stage_met(session, envelope, escalation_id, referral.code, by_agency_id=agency_id, now=now)
     return referral
 
 
@@ -137,24 +147,18 @@ def _decline(
     deps: RoutingDeps,
     now: datetime,
 ) -> Declined:
-    referral = _answer(session, referral_id, agency_id, ReferralStatus.DECLINED, via=via, now=now)
-    referral.decline_reason = reason.value
-    envelope = new_envelope(now, referral=referral, causation_id=causation_id)
-    stage(
+    referral, envelope = _answer(
         session,
-        ReferralDeclined(
-            **envelope,
-            agency_id=agency_id,
-            referral_id=uuid.UUID(referral.referral_id),
-            code=referral.code,
-            to_agency_type=referral.to_agency_type,
-            to_agency_id=referral.to_agency_id,
-            reason=reason,
-            declined_at=now,
-            via=via,
-        ),
+        referral_id,
+        agency_id,
+        ReferralDeclined,
+        via=via,
+        causation_id=causation_id,
         now=now,
+        reason=reason,
+        declined_at=now,
     )
+    referral.decline_reason = reason.value
     chain = repository.referrals_of_chain(session, chain_id=referral.chain_id)
     declined_by = {r.to_agency_id for r in chain if r.status not in repository.HOLDING}
     declined_by.add(referral.to_agency_id)
@@ -237,37 +241,31 @@ def _replace(
         now=now,
         replaces=referral,
     )
+    # What both outcomes tell: which referral was declined and where the case went instead.
+    moved: dict[str, Any] = {
+        **envelope,
+        "declined_referral_id": uuid.UUID(referral.referral_id),
+        "new_referral_id": uuid.UUID(replacement.referral_id),
+        "code": referral.code,
+        "to_agency_type": replacement.to_agency_type,
+        "to_agency_id": replacement.to_agency_id,
+        "region": referral.region,
+    }
     if rerouted:
+        acting_for = step.role if step.role != step.agency.agency_type else None
         stage(
             session,
             ReferralRerouted(
-                **envelope,
-                declined_referral_id=uuid.UUID(referral.referral_id),
-                new_referral_id=uuid.UUID(replacement.referral_id),
-                code=referral.code,
-                declined_by_agency_id=referral.to_agency_id,
-                to_agency_type=replacement.to_agency_type,
-                to_agency_id=replacement.to_agency_id,
-                acting_for=step.role if step.role != step.agency.agency_type else None,
-                region=referral.region,
+                **moved, declined_by_agency_id=referral.to_agency_id, acting_for=acting_for
             ),
             now=now,
         )
         _take_over(session, referral, replacement, carried, envelope=envelope, deps=deps, now=now)
     else:
+        unresolved = referral.role or referral.to_agency_type
         stage(
             session,
-            ReferralEscalated(
-                **envelope,
-                new_referral_id=uuid.UUID(replacement.referral_id),
-                declined_referral_id=uuid.UUID(referral.referral_id),
-                code=referral.code,
-                cause="declined",
-                unresolved_agency_type=referral.role or referral.to_agency_type,
-                to_agency_type=replacement.to_agency_type,
-                to_agency_id=replacement.to_agency_id,
-                region=referral.region,
-            ),
+            ReferralEscalated(**moved, cause="declined", unresolved_agency_type=unresolved),
             now=now,
         )
     return replacement
@@ -518,16 +516,12 @@ def refer(obligation_id: str, agency_id: str, *, deps: RoutingDeps) -> Referral:
         obligation.met_by_agency_id = agency_id
         obligation.target_agency_id = agency.agency_id
         session.add(obligation)
-        stage(
+        stage_met(
             session,
-            ObligationFulfilled(
-                **envelope,
-                obligation_id=uuid.UUID(obligation.obligation_id),
-                code=obligation.code,
-                met_at=now,
-                met_by_agency_id=agency_id,
-                met_by_platform=False,
-            ),
+            envelope,
+            obligation.obligation_id,
+            obligation.code,
+            by_agency_id=agency_id,
             now=now,
         )
         carry_out(

@@ -65,24 +65,36 @@ def carry_out(
         ):
             _open(session, duty, case=case, report_id=report_id, envelope=envelope, now=now)
             if duty.delivery is not None:
-                issue(
-                    session,
-                    duty.delivery,
-                    case_id=case.case_id,
-                    region=case.region,
-                    report_id=report_id,
-                    code=duty.code,
-                    legal_basis=duty.legal_basis,
-                    sender=duty.actor,
-                    obligation_id=duty.obligation_id,
-                    envelope=envelope,
-                    deps=deps,
-                    now=now,
-                )
+                _deliver(session, duty, duty.delivery, case, report_id, envelope, deps, now)
             if duty.unresolved is not None:
-                _escalate_gap(
-                    session, duty, case=case, report_id=report_id, envelope=envelope, deps=deps
-                )
+                _escalate_gap(session, duty, case, report_id, envelope, deps)
+
+
+def _deliver(
+    session: Session,
+    duty: domain.Duty,
+    delivery: domain.Delivery,
+    case: RoutingCase,
+    report_id: str | None,
+    envelope: dict[str, Any],
+    deps: RoutingDeps,
+    now: datetime,
+) -> Referral:
+    """Deliver a referral that carries a duty (or escalates it) to the agency it names."""
+    return issue(
+        session,
+        delivery,
+        case_id=case.case_id,
+        region=case.region,
+        report_id=report_id,
+        code=duty.code,
+        legal_basis=duty.legal_basis,
+        sender=duty.actor,
+        obligation_id=duty.obligation_id,
+        envelope=envelope,
+        deps=deps,
+        now=now,
+    )
 
 
 def _open(
@@ -134,21 +146,34 @@ def _open(
         obligation.status = "met"
         obligation.met_at = now
         obligation.met_by_platform = True
-        stage(
-            session,
-            ObligationFulfilled(
-                **envelope,
-                obligation_id=uuid.UUID(duty.obligation_id),
-                code=duty.code,
-                met_at=now,
-                met_by_agency_id=None,
-                met_by_platform=True,
-            ),
-            now=now,
-        )
+        stage_met(session, envelope, duty.obligation_id, duty.code, by_agency_id=None, now=now)
     session.add(obligation)
     # The unique (case, duty) constraint fails here, not silently later, if a twin raced us.
     session.flush()
+
+
+def stage_met(
+    session: Session,
+    envelope: dict[str, Any],
+    obligation_id: str,
+    code: str,
+    *,
+    by_agency_id: str | None,
+    now: datetime,
+) -> None:
+    """Stage that an obligation was met: by an agency, or by the platform where none is named."""
+    stage(
+        session,
+        ObligationFulfilled(
+            **envelope,
+            obligation_id=uuid.UUID(obligation_id),
+            code=code,
+            met_at=now,
+            met_by_agency_id=by_agency_id,
+            met_by_platform=by_agency_id is None,
+        ),
+        now=now,
+    )
 
 
 def issue(
@@ -222,7 +247,6 @@ def issue(
 def _escalate_gap(
     session: Session,
     duty: domain.Duty,
-    *,
     case: RoutingCase,
     report_id: str | None,
     envelope: dict[str, Any],
@@ -239,20 +263,7 @@ def _escalate_gap(
             case.region,
         )
         return
-    referral = issue(
-        session,
-        duty.escalation,
-        case_id=case.case_id,
-        region=case.region,
-        report_id=report_id,
-        code=duty.code,
-        legal_basis=duty.legal_basis,
-        sender=duty.actor,
-        obligation_id=duty.obligation_id,
-        envelope=envelope,
-        deps=deps,
-        now=now,
-    )
+    referral = _deliver(session, duty, duty.escalation, case, report_id, envelope, deps, now)
     stage(
         session,
         ReferralEscalated(
