@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlmodel import Session
@@ -140,8 +141,8 @@ def _decline(
     session: Session,
     referral_id: str,
     agency_id: str,
-    reason: DeclineReason,
     *,
+    reason: DeclineReason,
     via: str,
     causation_id: uuid.UUID | None,
     deps: RoutingDeps,
@@ -328,7 +329,7 @@ def decline_referral(
             session,
             referral_id,
             agency_id,
-            reason,
+            reason=reason,
             via="http",
             causation_id=None,
             deps=deps,
@@ -397,7 +398,7 @@ def _apply_agency_answer(
     *,
     subject_agency_id: str,
     kind: str,
-    apply: Callable[[Session, datetime], object],
+    answer: Callable[..., object],
     deps: RoutingDeps,
 ) -> None:
     # The answering agency is the one whose subject carried the answer, never a body field.
@@ -407,7 +408,14 @@ def _apply_agency_answer(
         with unit_of_work(deps.engine) as session:
             if not claim(session, consumer=consumer, event_id=str(event.event_id), now=now):
                 return
-            apply(session, now)
+            answer(
+                session,
+                str(event.referral_id),
+                subject_agency_id,
+                via="nats",
+                causation_id=event.event_id,
+                now=now,
+            )
             session.commit()
     except (UnknownReferral, domain.RoutingError) as error:
         _rejected(event, subject_agency_id, kind, error, consumer=consumer, deps=deps)
@@ -421,14 +429,7 @@ def on_agency_acknowledgement(
         event,
         subject_agency_id=subject_agency_id,
         kind="acknowledge",
-        apply=lambda session, now: _acknowledge(
-            session,
-            str(event.referral_id),
-            subject_agency_id,
-            via="nats",
-            causation_id=event.event_id,
-            now=now,
-        ),
+        answer=_acknowledge,
         deps=deps,
     )
 
@@ -439,16 +440,7 @@ def on_agency_decline(event: AgencyDecline, *, subject_agency_id: str, deps: Rou
         event,
         subject_agency_id=subject_agency_id,
         kind="decline",
-        apply=lambda session, now: _decline(
-            session,
-            str(event.referral_id),
-            subject_agency_id,
-            event.reason,
-            via="nats",
-            causation_id=event.event_id,
-            deps=deps,
-            now=now,
-        ),
+        answer=partial(_decline, reason=event.reason, deps=deps),
         deps=deps,
     )
 

@@ -198,19 +198,23 @@ def issue(
     if existing is not None:
         return existing
     agency = delivery.agency
+    # What the referral row and the event that delivers it both say.
+    route: dict[str, Any] = {
+        "code": code,
+        "legal_basis": legal_basis,
+        "from_agency_type": sender.agency_type,
+        "from_agency_id": sender.agency_id,
+        "to_agency_type": agency.agency_type,
+        "to_agency_id": agency.agency_id,
+        "region": region,
+        "issued_at": now,
+    }
     referral = Referral(
+        **route,
         referral_id=delivery.referral_id,
         case_id=case_id,
         report_id=report_id,
-        code=code,
-        legal_basis=legal_basis,
-        from_agency_type=sender.agency_type,
-        from_agency_id=sender.agency_id,
-        to_agency_type=agency.agency_type,
-        to_agency_id=agency.agency_id,
-        region=region,
         status=ReferralStatus.ISSUED.value,
-        issued_at=now,
         purpose=delivery.purpose,
         role=delivery.role,
         chain_id=replaces.chain_id if replaces is not None else delivery.referral_id,
@@ -222,16 +226,9 @@ def issue(
     session.add(referral)
     issued = ReferralIssued(
         **envelope,
+        **route,
         referral_id=uuid.UUID(referral.referral_id),
         report_id=uuid_or_none(report_id),
-        code=code,
-        legal_basis=legal_basis,
-        from_agency_type=sender.agency_type,
-        from_agency_id=sender.agency_id,
-        to_agency_type=agency.agency_type,
-        to_agency_id=agency.agency_id,
-        region=region,
-        issued_at=now,
         purpose=ReferralPurpose(delivery.purpose),
         acting_for=delivery.role if delivery.role != agency.agency_type else None,
         obligation_id=uuid_or_none(obligation_id),
