@@ -135,17 +135,13 @@ def router(
     @routes.get("/v1/cases/{case_id}/referrals")
     async def case_referrals(case_id: str, who: Caller) -> dict[str, Any]:
         await checked(lambda: gated_case(who, case_id, "case.referrals.read"))
-        return {
-            "case_id": case_id,
-            "referrals": await run_in_threadpool(
-                lambda: views.case_referrals(deps.engine, case_id=case_id)
-            ),
-        }
+        rows = await run_in_threadpool(views.case_referrals, deps.engine, case_id=case_id)
+        return {"case_id": case_id, "referrals": rows}
 
     @routes.get("/v1/cases/{case_id}/routing-obligations")
     async def case_obligations(case_id: str, who: Caller) -> dict[str, Any]:
         await checked(lambda: gated_case(who, case_id, "case.obligations.read"))
-        rows = await run_in_threadpool(lambda: views.case_obligations(deps.engine, case_id=case_id))
+        rows = await run_in_threadpool(views.case_obligations, deps.engine, case_id=case_id)
         return {"case_id": case_id, "obligations": rows}
 
     @routes.get("/v1/agencies/{agency_id}/inbox")
@@ -155,18 +151,12 @@ def router(
         await checked(
             lambda: gate.require(who, own, action="inbox.read", case_id=None, reason=reason)
         )
-        return {
-            "agency_id": agency_id,
-            "referrals": await run_in_threadpool(
-                lambda: views.inbox(deps.engine, agency_id=agency_id)
-            ),
-        }
+        rows = await run_in_threadpool(views.inbox, deps.engine, agency_id=agency_id)
+        return {"agency_id": agency_id, "referrals": rows}
 
     @routes.get("/v1/referrals/{referral_id}")
     async def referral(referral_id: str, who: Caller) -> dict[str, Any]:
-        found = await run_in_threadpool(
-            lambda: views.referral(deps.engine, referral_id=referral_id)
-        )
+        found = await run_in_threadpool(views.referral, deps.engine, referral_id=referral_id)
         if found is None:
             raise _error(404, "not found: referral")
         await checked(lambda: gated_case(who, found["case_id"], "referral.read"))
@@ -214,13 +204,13 @@ def router(
     ) -> dict[str, Any]:
         kind = agency_type.value if agency_type is not None else None
         rows = await run_in_threadpool(
-            lambda: views.agencies(deps.engine, region=region, agency_type=kind, active=active)
+            views.agencies, deps.engine, region=region, agency_type=kind, active=active
         )
         return {"agencies": rows}
 
     @routes.get("/v1/agencies/{agency_id}")
     async def get_agency(agency_id: str, who: Caller) -> dict[str, Any]:
-        found = await run_in_threadpool(lambda: views.agency(deps.engine, agency_id=agency_id))
+        found = await run_in_threadpool(views.agency, deps.engine, agency_id=agency_id)
         if found is None:
             raise _error(404, "not found: agency")
         return found
