@@ -48,7 +48,7 @@ class DeadlinesSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _chain(self) -> "DeadlinesSettings":
-        self.chain().validate(t.value for t in AgencyType)
+        self.chain().validate(kind.value for kind in AgencyType)
         return self
 
     def chain(self) -> EscalationChain:

@@ -96,10 +96,8 @@ def next_occurrence(term: Term | None, occurrence: int) -> int | None:
 
 
 def occurrence_to_meet(statuses: Sequence[str]) -> int:
-    """Which occurrence a fulfilment meets (by index): the earliest not yet met, else the last.
-
-    A recurring duty answers to one id, so a fulfilment names the series, not the occurrence.
-    """
+    """Which occurrence a fulfilment meets (by index): the earliest not yet met, else the last."""
+    # A recurring duty answers to one id, so a fulfilment names the series, not the occurrence.
     for index, status in enumerate(statuses):
         if status in (Status.OPEN, Status.BREACHED):
             return index
@@ -135,7 +133,7 @@ class EscalationChain:
             raise ValueError("escalation max_level must be at least 1")
         # Every chain must end: follow it from every type it names and refuse a cycle now,
         # at start-up, rather than climb forever at the first breach.
-        for start in {*self.supervisors, *(v for v in self.supervisors.values() if v)}:
+        for start in {*self.supervisors, *filter(None, self.supervisors.values())}:
             seen = [start]
             current = self.supervisor_of(start)
             while current is not None:
@@ -154,7 +152,7 @@ class EscalationChain:
     def validate(self, known: Iterable[str]) -> None:
         """Raise ValueError naming any agency type the chain uses that is not in known."""
         codes = set(known)
-        used = {*self.supervisors, *(v for v in self.supervisors.values() if v)}
+        used = {*self.supervisors, *filter(None, self.supervisors.values())}
         if self.default:
             used.add(self.default)
         unknown = sorted(used - codes)

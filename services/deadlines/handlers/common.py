@@ -156,10 +156,8 @@ def own_entry(
     subject: str | None = None,
     **entry: Any,
 ) -> TimelineEntry:
-    """The timeline entry of an event deadlines itself emits (acting: the obligation's actor).
-
-    `entry` sets the entry's other columns (agency, target agency, acted_at, on_time).
-    """
+    """The timeline entry of an event deadlines itself emits (acting: the obligation's actor)."""
+    # `entry` sets the entry's other columns: agency, target agency, acted_at, on_time.
     if entry.get("agency_type") is None:
         entry["agency_id"] = entry.get("agency_id") or obligation.actor_agency_id
         entry["agency_type"] = obligation.actor_agency_type
