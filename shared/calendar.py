@@ -10,8 +10,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Any
 
 import holidays
+from dateutil.relativedelta import relativedelta
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 
 from shared.clock import ALMATY
 
@@ -148,21 +151,15 @@ class CalendarOverrides:
     @classmethod
     def from_mapping(cls, data: object, *, source: str = "overrides") -> CalendarOverrides:
         """Build from {"days_off": ["YYYY-MM-DD", ...], "working_days": [...]}; both optional."""
-        if not isinstance(data, dict):
-            raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
-        unknown = sorted(str(key) for key in data if key not in ("days_off", "working_days"))
-        if unknown:
-            raise ValueError(f"{source}: unknown key(s) {', '.join(unknown)}")
-        parsed: dict[str, frozenset[date]] = {}
-        for name in ("days_off", "working_days"):
-            entries = data.get(name, [])
-            if not isinstance(entries, list):
-                raise ValueError(f"{source}: {name} must be a list of 'YYYY-MM-DD' strings")
-            parsed[name] = frozenset(
-                _parse_day(entry, f"{source}: {name}[{i}]") for i, entry in enumerate(entries)
-            )
         try:
-            return cls(days_off=parsed["days_off"], working_days=parsed["working_days"])
+            document = OverridesDocument.model_validate(data)
+        except ValidationError as error:
+            raise ValueError(f"{source}: {_explain(error)}") from None
+        try:
+            return cls(
+                days_off=frozenset(document.days_off),
+                working_days=frozenset(document.working_days),
+            )
         except ValueError as exc:
             raise ValueError(f"{source}: {exc}") from None
 
@@ -318,13 +315,47 @@ def _require_date(d: date) -> date:
     return d
 
 
-def _parse_day(entry: object, where: str) -> date:
+def _iso_day(entry: object) -> date:
     if isinstance(entry, str) and _ISO_DATE.fullmatch(entry):
         try:
             return date.fromisoformat(entry)
         except ValueError:
             pass
-    raise ValueError(f"{where}: {entry!r} is not a date in the form YYYY-MM-DD")
+    raise ValueError("not a date in the form YYYY-MM-DD")
+
+
+# A calendar day as the overrides file and the API write it: exactly "YYYY-MM-DD".
+IsoDay = Annotated[date, PlainValidator(_iso_day)]
+
+
+class OverridesDocument(BaseModel):
+    """Day transfers as written: {"days_off": ["YYYY-MM-DD", ...], "working_days": [...]}."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days_off: list[IsoDay] = Field(default_factory=list)
+    working_days: list[IsoDay] = Field(default_factory=list)
+
+
+def _explain(error: ValidationError) -> str:
+    # One sentence per problem, naming the entry the way the file writes it (days_off[1]).
+    problems: list[str] = []
+    unknown: list[str] = []
+    for each in error.errors():
+        where: tuple[Any, ...] = tuple(each["loc"])
+        if not where:
+            problems.append(f"expected a JSON object, got {type(each['input']).__name__}")
+        elif each["type"] == "extra_forbidden":
+            unknown.append(str(where[0]))
+        elif len(where) == 1:
+            problems.append(f"{where[0]} must be a list of 'YYYY-MM-DD' strings")
+        else:
+            problems.append(
+                f"{where[0]}[{where[1]}]: {each['input']!r} is not a date in the form YYYY-MM-DD"
+            )
+    if unknown:
+        problems.insert(0, f"unknown key(s) {', '.join(sorted(unknown))}")
+    return "; ".join(problems)
 
 
 def _local_date(moment: datetime) -> date:
@@ -344,10 +375,7 @@ def _end_of(day: date) -> datetime:
 
 
 def _add_months(day: date, months: int) -> date:
-    # Same day-of-month N months later; a month without that day ends the term on its last day.
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    month += 1
-    first_of_next = date(year + month // 12, month % 12 + 1, 1)
-    last_day = (first_of_next - timedelta(days=1)).day
-    return date(year, month, min(day.day, last_day))
+    # Same day-of-month N months later; a month without that day ends the term on its last day
+    # (relativedelta clamps to the month's last day, as the Civil Code rule wants).
+    result: date = day + relativedelta(months=months)
+    return result

@@ -41,20 +41,23 @@ class OutboxRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=200)
 
 
-def stage(session: Session, event: Event, *, now: datetime, subject: str | None = None) -> None:
-    """Add an event to the outbox inside the caller's transaction, with the current trace."""
+def outbox_row(event: Event, *, now: datetime, subject: str | None = None) -> OutboxRow:
+    """The outbox row of an event, with the current trace (for callers that insert in bulk)."""
     carrier: dict[str, str] = {}
     # The trace context travels with the row so the relay continues the request's trace.
     propagate.inject(carrier)
-    session.add(
-        OutboxRow(
-            event_id=str(event.event_id),
-            subject=subject or event.subject(),
-            payload=event.model_dump_json(),
-            headers=json.dumps(carrier),
-            created_at=now,
-        )
+    return OutboxRow(
+        event_id=str(event.event_id),
+        subject=subject or event.subject(),
+        payload=event.model_dump_json(),
+        headers=json.dumps(carrier),
+        created_at=now,
     )
+
+
+def stage(session: Session, event: Event, *, now: datetime, subject: str | None = None) -> None:
+    """Add an event to the outbox inside the caller's transaction, with the current trace."""
+    session.add(outbox_row(event, now=now, subject=subject))
 
 
 class Publisher(Protocol):

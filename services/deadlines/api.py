@@ -1,111 +1,58 @@
-"""Deadlines' HTTP routes: the accountability view of a case, agencies and the calendar."""
+"""Deadlines' HTTP routes: the accountability view of a case, agencies and the calendar.
+
+Routes check the caller, let FastAPI and pydantic read the input, then call handlers (changes)
+or views (reads). Bad input answers 422 with one entry per field, named as the client wrote it.
+"""
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BeforeValidator, PlainValidator, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from services.deadlines import domain, repository
+from services.deadlines import views
 from services.deadlines.handlers import (
     BadOverrides,
+    CalendarChange,
     DeadlinesDeps,
     apply_calendar_change,
-    parse_days,
 )
-from services.deadlines.tables import Obligation, TimelineEntry
+from services.deadlines.views import almaty_time as _time
 from shared.access import Gatekeeper, forbidden
 from shared.agencies import AgencyType, is_region
 from shared.auth import Principal, Refused, Role, principal
+from shared.calendar import IsoDay, OverridesDocument
 from shared.clock import ALMATY
-from shared.db import unit_of_work
+from shared.http import DEFAULT_MAX_BODY_BYTES, FieldErrorsRoute, limited_body
+from shared.runtime import field_errors
 
-AGENCY_STATUSES = ("open", "breached", "due_soon", "met", "cancelled")
+AgencyStatus = Literal["open", "breached", "due_soon", "met", "cancelled"]
 MAX_LIMIT = 5000
-MAX_BODY_BYTES = 64 * 1024
+
+Caller = Annotated[Principal, Depends(principal)]
+OPERATORS = frozenset({Role.OPERATOR})
 
 
-def _time(value: datetime | None) -> str | None:
-    # Times answer in Almaty time with their offset (public contract).
-    return value.astimezone(ALMATY).isoformat() if value is not None else None
+def _blank_is_none(value: object) -> object:
+    # An empty query parameter (?status=) means the filter is not set.
+    return value or None
 
 
-def obligation_view(o: Obligation, *, now: datetime | None = None) -> dict[str, Any]:
-    """Render an obligation as the public contract names its fields (and a few more)."""
-    due_soon = (
-        now is not None
-        and o.status == domain.Status.OPEN
-        and o.warn_at is not None
-        and o.due_at is not None
-        and o.warn_at <= now < o.due_at
-    )
-    return {
-        "obligation_id": o.obligation_id,
-        "case_id": o.case_id,
-        "code": o.code,
-        "legal_basis": o.legal_basis,
-        "actor_agency_type": o.actor_agency_type,
-        "actor_agency_id": o.actor_agency_id,
-        "target_agency_type": o.target_agency_type,
-        "target_agency_id": o.target_agency_id,
-        "region": o.region,
-        "term": o.term,
-        "started_at": _time(o.started_at),
-        "due_at": _time(o.due_at),
-        "warn_at": _time(o.warn_at),
-        "due_soon": due_soon,
-        "status": o.status,
-        "breached_at": _time(o.breached_at),
-        "met_at": _time(o.met_at),
-        "met_by_agency_id": o.met_by_agency_id,
-        "met_by_platform": o.met_by_platform,
-        "on_time": o.on_time,
-        "cancelled_at": _time(o.cancelled_at),
-        "cancel_reason": o.cancel_reason,
-        "series_id": o.series_id,
-        "occurrence": o.occurrence,
-        "escalation_level": o.escalation_level,
-        "escalates_obligation_id": o.escalates_obligation_id,
-    }
+def _region(value: str | None) -> str | None:
+    if value is not None and not is_region(value):
+        raise ValueError("not a region of Kazakhstan (ISO 3166-2, e.g. KZ-75)")
+    return value
 
 
-def timeline_view(e: TimelineEntry, touched: Obligation | None) -> dict[str, Any]:
-    """Render a timeline entry; an act on an obligation is judged against its due time."""
-    on_time = e.on_time
-    if on_time is None and touched is not None and touched.due_at is not None:
-        if e.event.endswith(".obligation_fulfilled"):
-            on_time = (e.acted_at or e.occurred_at) <= touched.due_at
-    return {
-        "event_id": e.event_id,
-        "event": e.event,
-        "occurred_at": _time(e.occurred_at),
-        "agency_id": e.agency_id,
-        "agency_type": e.agency_type,
-        "target_agency_id": e.target_agency_id,
-        "target_agency_type": e.target_agency_type,
-        "obligation_id": e.obligation_id,
-        "code": e.code,
-        "obligation_status": touched.status if touched is not None else None,
-        "on_time": on_time,
-    }
-
-
-def _unprocessable(problems: dict[str, str]) -> JSONResponse:
-    return JSONResponse(
-        {
-            "detail": [
-                {"field": field, "message": message, "type": "value_error"}
-                for field, message in problems.items()
-            ]
-        },
-        status_code=422,
-    )
+def _agency_type(value: str | None) -> str | None:
+    if value is not None and value not in {kind.value for kind in AgencyType}:
+        raise ValueError("not an agency type code of REGULATIONS.md")
+    return value
 
 
 def _moment(text: str, *, end: bool) -> datetime:
@@ -119,29 +66,56 @@ def _moment(text: str, *, end: bool) -> datetime:
     return moment
 
 
-Caller = Annotated[Principal, Depends(principal)]
-OPERATORS = frozenset({Role.OPERATOR})
+def _bound(*, end: bool) -> Callable[[object], datetime | None]:
+    def parse(value: object) -> datetime | None:
+        if not value:
+            return None
+        try:
+            return _moment(str(value), end=end)
+        except ValueError as error:
+            raise ValueError(f"not a date (YYYY-MM-DD) or a time with offset: {error}") from None
+
+    return parse
+
+
+StatusQuery = Annotated[AgencyStatus | None, BeforeValidator(_blank_is_none), Query()]
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+RegionQuery = Annotated[
+    str | None, BeforeValidator(_blank_is_none), AfterValidator(_region), Query()
+]
+AgencyTypeQuery = Annotated[
+    str | None, BeforeValidator(_blank_is_none), AfterValidator(_agency_type), Query()
+]
+FromQuery = Annotated[datetime | None, PlainValidator(_bound(end=False)), Query(alias="from")]
+# A date as the end of a period includes that whole day.
+ToQuery = Annotated[datetime | None, PlainValidator(_bound(end=True)), Query(alias="to")]
+
+
+def _unprocessable(problems: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse({"detail": problems}, status_code=422)
+
+
+def _problem(field: str, message: str) -> dict[str, Any]:
+    return {"field": field, "message": message, "type": "value_error"}
+
+
+def _change(change: CalendarChange) -> dict[str, Any]:
+    return {
+        "version": change.version,
+        "changed_days": [day.isoformat() for day in change.changed_days],
+        "rescheduled": change.rescheduled,
+    }
 
 
 def router(
-    deps: DeadlinesDeps, *, gate: Gatekeeper, wake_relay: Callable[[], None] = lambda: None
+    deps: DeadlinesDeps,
+    *,
+    gate: Gatekeeper,
+    wake_relay: Callable[[], None] = lambda: None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> APIRouter:
     """Build deadlines' routes; every one needs a token, and case data a relation to the case."""
-    routes = APIRouter()
-
-    def gated_case(who: Principal, case_id: str, action: str) -> None:
-        # An agency sees a case only if it holds an obligation on it, or is its target.
-        if who.role is Role.OPERATOR:
-            return
-        with unit_of_work(deps.engine) as session:
-            held = repository.agency_holds_case(session, case_id=case_id, agency_id=who.agency_id)
-        reason = "the agency holds no obligation on this case"
-        gate.require(who, held, action=action, case_id=case_id, reason=reason)
-
-    def gated_agency(who: Principal, agency_id: str) -> None:
-        own = who.agency_id == agency_id or who.role is Role.OPERATOR
-        reason = "an agency reads only its own obligations"
-        gate.require(who, own, action="agency.obligations.read", case_id=None, reason=reason)
+    routes = APIRouter(route_class=FieldErrorsRoute)
 
     async def checked(call: Callable[[], Any]) -> None:
         try:
@@ -149,118 +123,68 @@ def router(
         except Refused as refused:
             raise forbidden(refused) from None
 
-    def _case(case_id: str) -> list[dict[str, Any]]:
-        now = deps.clock.now()
-        with unit_of_work(deps.engine) as session:
-            rows = repository.of_case(session, case_id=case_id)
-            return [obligation_view(o, now=now) for o in rows]
+    def gated_case(who: Principal, case_id: str, action: str) -> None:
+        # An agency sees a case only if it holds an obligation on it, or is its target.
+        if who.role is Role.OPERATOR:
+            return
+        held = views.agency_holds_case(deps, case_id=case_id, agency_id=who.agency_id)
+        reason = "the agency holds no obligation on this case"
+        gate.require(who, held, action=action, case_id=case_id, reason=reason)
+
+    # The checks below run as dependencies, before the query is read: a caller who may not ask
+    # is refused (and audited) whatever the query says.
+    async def agency_reader(agency_id: str, who: Caller) -> None:
+        own = who.agency_id == agency_id or who.role is Role.OPERATOR
+        reason = "an agency reads only its own obligations"
+        await checked(
+            lambda: gate.require(
+                who, own, action="agency.obligations.read", case_id=None, reason=reason
+            )
+        )
+
+    async def compliance_reader(who: Caller) -> None:
+        # Figures across agencies are for operators who supervise them.
+        await checked(lambda: gate.require_role(who, OPERATORS, action="compliance.read"))
+
+    async def calendar_changer(who: Caller) -> None:
+        # The calendar moves every open term: only an operator changes it.
+        await checked(lambda: gate.require_role(who, OPERATORS, action="calendar.change"))
 
     @routes.get("/v1/cases/{case_id}/obligations")
     async def case_obligations(case_id: str, who: Caller) -> dict[str, Any]:
         await checked(lambda: gated_case(who, case_id, "case.obligations.read"))
-        return {"case_id": case_id, "obligations": await run_in_threadpool(_case, case_id)}
-
-    def _timeline(case_id: str) -> list[dict[str, Any]]:
-        with unit_of_work(deps.engine) as session:
-            entries = repository.timeline(session, case_id=case_id)
-            touched = repository.obligations_by_id(
-                session, ids=(e.obligation_id for e in entries if e.obligation_id)
-            )
-            return [timeline_view(e, touched.get(e.obligation_id or "")) for e in entries]
+        rows = await run_in_threadpool(lambda: views.case_obligations(deps, case_id=case_id))
+        return {"case_id": case_id, "obligations": rows}
 
     @routes.get("/v1/cases/{case_id}/timeline")
     async def case_timeline(case_id: str, who: Caller) -> dict[str, Any]:
         await checked(lambda: gated_case(who, case_id, "case.timeline.read"))
-        return {"case_id": case_id, "events": await run_in_threadpool(_timeline, case_id)}
+        events = await run_in_threadpool(lambda: views.case_timeline(deps, case_id=case_id))
+        return {"case_id": case_id, "events": events}
 
-    def _agency(agency_id: str, status: str | None, limit: int) -> list[dict[str, Any]]:
-        now = deps.clock.now()
-        with unit_of_work(deps.engine) as session:
-            rows = repository.of_agency(
-                session, agency_id=agency_id, status=status, now=now, limit=limit
-            )
-            return [obligation_view(o, now=now) for o in rows]
-
-    @routes.get("/v1/agencies/{agency_id}/obligations", response_model=None)
+    @routes.get("/v1/agencies/{agency_id}/obligations", dependencies=[Depends(agency_reader)])
     async def agency_obligations(
-        agency_id: str, request: Request, who: Caller
-    ) -> dict[str, Any] | JSONResponse:
-        await checked(lambda: gated_agency(who, agency_id))
-        status = request.query_params.get("status") or None
-        problems: dict[str, str] = {}
-        if status is not None and status not in AGENCY_STATUSES:
-            problems["status"] = f"must be one of {', '.join(AGENCY_STATUSES)}"
-        text = request.query_params.get("limit", "500")
-        limit = int(text) if text.isdigit() else 0
-        if not 1 <= limit <= MAX_LIMIT:
-            problems["limit"] = f"must be a whole number within 1 and {MAX_LIMIT}"
-        if problems:
-            return _unprocessable(problems)
-        rows = await run_in_threadpool(_agency, agency_id, status, limit)
+        agency_id: str, status: StatusQuery = None, limit: LimitQuery = 500
+    ) -> dict[str, Any]:
+        rows = await run_in_threadpool(
+            lambda: views.agency_obligations(deps, agency_id=agency_id, status=status, limit=limit)
+        )
         return {"agency_id": agency_id, "status": status, "obligations": rows}
 
-    def _compliance(
-        region: str | None, agency_type: str | None, start: datetime | None, end: datetime | None
-    ) -> list[dict[str, Any]]:
-        now = deps.clock.now()
-        with unit_of_work(deps.engine) as session:
-            rows = repository.compliance_rows(
-                session, region=region, agency_type=agency_type, due_from=start, due_to=end
-            )
-        groups: dict[tuple[str | None, str, str | None], list[domain.Outcome]] = defaultdict(list)
-        for agency_id, type_, region_, due_at, met_at, status in rows:
-            groups[(agency_id, type_, region_)].append(
-                domain.Outcome(due_at=due_at, met_at=met_at, status=domain.Status(status))
-            )
-        answer = []
-        for (agency_id, type_, region_), outcomes in sorted(
-            groups.items(), key=lambda item: tuple(str(part) for part in item[0])
-        ):
-            f = domain.figures(outcomes, now=now)
-            answer.append(
-                {
-                    "agency_id": agency_id,
-                    "agency_type": type_,
-                    "region": region_,
-                    "obligations": f.obligations,
-                    "met_on_time": f.met_on_time,
-                    "late": f.late,
-                    "pending": f.pending,
-                    "on_time_percent": f.on_time_percent,
-                    "median_lateness_seconds": f.median_lateness_seconds,
-                    "p90_lateness_seconds": f.p90_lateness_seconds,
-                    "open_breaches": f.open_breaches,
-                }
-            )
-        return answer
-
-    @routes.get("/v1/compliance", response_model=None)
-    async def compliance(request: Request, who: Caller) -> dict[str, Any] | JSONResponse:
-        # Figures across agencies are for operators who supervise them.
-        await checked(lambda: gate.require_role(who, OPERATORS, action="compliance.read"))
-        query = request.query_params
-        problems: dict[str, str] = {}
-        region = query.get("region") or None
-        if region is not None and not is_region(region):
-            problems["region"] = "not a region of Kazakhstan (ISO 3166-2, e.g. KZ-75)"
-        agency_type = query.get("agency_type") or None
-        if agency_type is not None and agency_type not in {t.value for t in AgencyType}:
-            problems["agency_type"] = "not an agency type code of REGULATIONS.md"
-        bounds: dict[str, datetime | None] = {"from": None, "to": None}
-        for name in bounds:
-            text = query.get(name) or None
-            if text is None:
-                continue
-            try:
-                bounds[name] = _moment(text, end=name == "to")
-            except ValueError as error:
-                problems[name] = f"not a date (YYYY-MM-DD) or a time with offset: {error}"
-        start, end = bounds["from"], bounds["to"]
+    @routes.get("/v1/compliance", response_model=None, dependencies=[Depends(compliance_reader)])
+    async def compliance(
+        region: RegionQuery = None,
+        agency_type: AgencyTypeQuery = None,
+        start: FromQuery = None,
+        end: ToQuery = None,
+    ) -> dict[str, Any] | JSONResponse:
         if start is not None and end is not None and end <= start:
-            problems["to"] = "must be after from"
-        if problems:
-            return _unprocessable(problems)
-        agencies = await run_in_threadpool(_compliance, region, agency_type, start, end)
+            return _unprocessable([_problem("to", "must be after from")])
+        agencies = await run_in_threadpool(
+            lambda: views.compliance(
+                deps, region=region, agency_type=agency_type, due_from=start, due_to=end
+            )
+        )
         return {
             "region": region,
             "agency_type": agency_type,
@@ -271,73 +195,47 @@ def router(
             "agencies": agencies,
         }
 
-    def _overrides() -> dict[str, Any]:
-        with unit_of_work(deps.engine) as session:
-            rows = [(r.day.isoformat(), r.kind, r.source) for r in repository.overrides(session)]
-            version = repository.calendar_version(session, share_lock=False)
-        return {
-            "version": version,
-            "days_off": [day for day, kind, _ in rows if kind == "day_off"],
-            "working_days": [day for day, kind, _ in rows if kind == "working_day"],
-            "entries": [{"day": day, "kind": kind, "source": source} for day, kind, source in rows],
-        }
-
     @routes.get("/v1/calendar/overrides")
     async def get_overrides(who: Caller) -> dict[str, Any]:
-        return await run_in_threadpool(_overrides)
+        return await run_in_threadpool(lambda: views.calendar_overrides(deps))
 
-    @routes.post("/v1/calendar/overrides", response_model=None)
-    async def post_overrides(request: Request, who: Caller) -> dict[str, Any] | JSONResponse:
-        # The calendar moves every open term: only an operator changes it.
-        await checked(lambda: gate.require_role(who, OPERATORS, action="calendar.change"))
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return _unprocessable({"body": f"request body over {MAX_BODY_BYTES} bytes"})
+    @routes.post(
+        "/v1/calendar/overrides", response_model=None, dependencies=[Depends(calendar_changer)]
+    )
+    async def post_overrides(request: Request) -> dict[str, Any] | JSONResponse:
+        body = await limited_body(request, max_body_bytes)
+        if isinstance(body, JSONResponse):
+            return body
         try:
-            data: Any = json.loads(body)
-        except ValueError:
-            return _unprocessable({"body": "not JSON"})
-        if not isinstance(data, dict):
-            return _unprocessable({"body": "expected an object with days_off and working_days"})
-        problems: dict[str, str] = {}
-        for key in sorted(set(data) - {"days_off", "working_days"}):
-            problems[str(key)] = "unknown field"
-        days_off = parse_days(data.get("days_off"), "days_off", problems)
-        working_days = parse_days(data.get("working_days"), "working_days", problems)
-        if problems:
-            return _unprocessable(problems)
+            document = OverridesDocument.model_validate_json(body)
+        except ValidationError as error:
+            return _unprocessable(field_errors(error.errors()))
         try:
             change = await run_in_threadpool(
                 lambda: apply_calendar_change(
-                    deps=deps, days_off=days_off, working_days=working_days, source="api"
+                    deps=deps,
+                    days_off=document.days_off,
+                    working_days=document.working_days,
+                    source="api",
                 )
             )
         except BadOverrides as error:
-            return _unprocessable(error.problems)
+            return _unprocessable([_problem(name, why) for name, why in error.problems.items()])
         wake_relay()
-        return {
-            "version": change.version,
-            "changed_days": [d.isoformat() for d in change.changed_days],
-            "rescheduled": change.rescheduled,
-        }
+        return _change(change)
 
-    @routes.delete("/v1/calendar/overrides/{day}", response_model=None)
-    async def delete_override(day: str, who: Caller) -> dict[str, Any] | JSONResponse:
-        await checked(lambda: gate.require_role(who, OPERATORS, action="calendar.change"))
-        problems: dict[str, str] = {}
-        days = parse_days([day], "day", problems)
-        if problems:
-            return _unprocessable({"day": "not a date in the form YYYY-MM-DD"})
+    @routes.delete(
+        "/v1/calendar/overrides/{day}",
+        response_model=None,
+        dependencies=[Depends(calendar_changer)],
+    )
+    async def delete_override(day: IsoDay) -> dict[str, Any] | JSONResponse:
         change = await run_in_threadpool(
-            lambda: apply_calendar_change(deps=deps, remove=days, source="api")
+            lambda: apply_calendar_change(deps=deps, remove=[day], source="api")
         )
         if not change.changed_days:
-            return JSONResponse({"detail": f"no override on {day}"}, status_code=404)
+            return JSONResponse({"detail": f"no override on {day.isoformat()}"}, status_code=404)
         wake_relay()
-        return {
-            "version": change.version,
-            "changed_days": [d.isoformat() for d in change.changed_days],
-            "rescheduled": change.rescheduled,
-        }
+        return _change(change)
 
     return routes

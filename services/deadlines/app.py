@@ -44,7 +44,14 @@ def build(
     gate = Gatekeeper(runtime.engine, audit_key(ring), runtime.clock)
     app = runtime.http_app(
         title="Qorgau deadlines",
-        routers=[api.router(deps, gate=gate, wake_relay=runtime.relay.wake)],
+        routers=[
+            api.router(
+                deps,
+                gate=gate,
+                wake_relay=runtime.relay.wake,
+                max_body_bytes=settings.max_body_bytes,
+            )
+        ],
     )
     keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
     auth.install(app, auth.TokenVerifier(keys, runtime.clock))

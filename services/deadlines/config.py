@@ -7,8 +7,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.deadlines.counting import WarningPolicy, parse_term
-from services.deadlines.domain import DEFAULT_CHAIN, DEFAULT_SUPERVISOR, EscalationChain
-from services.deadlines.handlers import Policy
+from services.deadlines.domain import DEFAULT_CHAIN, DEFAULT_SUPERVISOR, EscalationChain, Policy
 from shared.agencies import AgencyType
 from shared.calendar import Term
 from shared.settings import ServiceSettings
@@ -25,7 +24,7 @@ class DeadlinesSettings(ServiceSettings):
     immediate_grace: timedelta = timedelta(minutes=15)
     # The government's yearly day transfers, as {"days_off": [...], "working_days": [...]}.
     calendar_overrides_file: Path | None = None
-    # Issue 4: a breach fires within 2 seconds of its due time.
+    # A breach fires within 2 seconds of its due time: the poll interval leaves room for it.
     poll_interval: float = Field(default=0.5, gt=0, le=1.5)
     poll_batch: int = Field(default=500, ge=1, le=10_000)
     # The due-soon point: before a term in hours; n working days before the last day of a
@@ -49,7 +48,7 @@ class DeadlinesSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _chain(self) -> "DeadlinesSettings":
-        self.chain().validate(t.value for t in AgencyType)
+        self.chain().validate(kind.value for kind in AgencyType)
         return self
 
     def chain(self) -> EscalationChain:

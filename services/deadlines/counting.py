@@ -25,9 +25,9 @@ DAY_KINDS = frozenset(
 
 @dataclass(frozen=True)
 class WarningPolicy:
-    """Where the due-soon warning falls (deployment settings; defaults from issue 4)."""
+    """Where the due-soon warning falls, as a deployment sets it."""
 
-    # Before the end of a term in hours.
+    # Before the end of a term in hours (by default an hour before).
     before_hours: timedelta = timedelta(hours=1)
     # 0: at the start of the last working day of a term in days; n: n working days earlier.
     working_days_before: int = 0
@@ -55,11 +55,6 @@ def parse_term(text: str) -> Term | None:
     if text == NO_TERM:
         return None
     return Term.parse(text)
-
-
-def term_text(term: Term | None) -> str:
-    """The compact form of a term, "none" for no term."""
-    return NO_TERM if term is None else str(term)
 
 
 def is_day_term(term: Term | None) -> bool:

@@ -1,16 +1,19 @@
-"""Deadlines' rules: an obligation's states, escalation, and the compliance figures.
+"""Deadlines' rules: an obligation's states, occurrences, escalation, and compliance figures.
 
-Standard library only. Due times are counted in services.deadlines.counting (on the shared
-calendar), as REGULATIONS.md "Time" says.
+No framework: the standard library and the shared calendar. Due times are counted in
+services.deadlines.counting (on the shared calendar), as REGULATIONS.md "Time" says.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+
+from services.deadlines.counting import WarningPolicy, is_day_term
+from shared.calendar import Term, TermKind
 
 
 class Status(StrEnum):
@@ -77,11 +80,35 @@ def cancel(current: Status, *, reason: str) -> Status:
     return step(current, Status.CANCELLED)
 
 
+# --- occurrences of a recurring duty --------------------------------------------------------
+
+
+def first_occurrence(term: Term | None) -> int:
+    """The occurrence an obligation opens with: 1 for a recurring duty, 0 for any other."""
+    return 1 if term is not None and term.kind is TermKind.RECURRING else 0
+
+
+def next_occurrence(term: Term | None, occurrence: int) -> int | None:
+    """The occurrence that meeting `occurrence` schedules, or None when the duty does not recur."""
+    if term is None or term.kind is not TermKind.RECURRING:
+        return None
+    return occurrence + 1
+
+
+def occurrence_to_meet(statuses: Sequence[str]) -> int:
+    """Which occurrence a fulfilment meets (by index): the earliest not yet met, else the last."""
+    # A recurring duty answers to one id, so a fulfilment names the series, not the occurrence.
+    for index, status in enumerate(statuses):
+        if status in (Status.OPEN, Status.BREACHED):
+            return index
+    return len(statuses) - 1
+
+
 # --- escalation ---------------------------------------------------------------------------
 
-# Who supervises whom (issue 4, "Escalation"): the actor's national body where there is one,
-# and the regional prosecutor's office, which supervises legality, for statutory terms. None
-# marks the top of a chain.
+# Who supervises whom: the actor's national body where there is one, and the regional
+# prosecutor's office, which supervises legality, for statutory terms. None marks the top of a
+# chain.
 DEFAULT_CHAIN: Mapping[str, str | None] = {
     "child_rights_regional": "child_rights_national",
     "guardianship": "child_rights_national",
@@ -106,7 +133,7 @@ class EscalationChain:
             raise ValueError("escalation max_level must be at least 1")
         # Every chain must end: follow it from every type it names and refuse a cycle now,
         # at start-up, rather than climb forever at the first breach.
-        for start in {*self.supervisors, *(v for v in self.supervisors.values() if v)}:
+        for start in {*self.supervisors, *filter(None, self.supervisors.values())}:
             seen = [start]
             current = self.supervisor_of(start)
             while current is not None:
@@ -125,7 +152,7 @@ class EscalationChain:
     def validate(self, known: Iterable[str]) -> None:
         """Raise ValueError naming any agency type the chain uses that is not in known."""
         codes = set(known)
-        used = {*self.supervisors, *(v for v in self.supervisors.values() if v)}
+        used = {*self.supervisors, *filter(None, self.supervisors.values())}
         if self.default:
             used.add(self.default)
         unknown = sorted(used - codes)
@@ -151,6 +178,30 @@ def escalate(chain: EscalationChain, *, actor_agency_type: str, level: int) -> E
     if level >= chain.max_level:
         return Escalation(level + 1, None)
     return Escalation(level + 1, chain.supervisor_of(actor_agency_type))
+
+
+def escalation_trigger(breached_at: datetime, term: Term | None) -> datetime:
+    """The moment an escalation's term is counted from: the breach, as the day it ended.
+
+    A term in days ends at 24:00, stored as 00:00 of the next day; the breach belongs to the day
+    that ended, so a supervisor's term in days starts the next day, not the one after it.
+    """
+    return breached_at - timedelta(microseconds=1) if is_day_term(term) else breached_at
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A deployment's choices: warnings, escalation chain and term, the immediate grace."""
+
+    warning: WarningPolicy = field(default_factory=WarningPolicy)
+    chain: EscalationChain = field(default_factory=EscalationChain)
+    escalation_term: Term = field(default_factory=lambda: Term.working_days(1))
+    immediate_grace: timedelta = timedelta(minutes=15)
+    batch: int = 500
+
+    def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise ValueError("poll batch must be at least 1")
 
 
 # --- compliance ---------------------------------------------------------------------------
@@ -179,14 +230,14 @@ class Figures:
     open_breaches: int
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (0-100) with linear interpolation; None for no values."""
+def percentile(values: list[float], percent: float) -> float | None:
+    """The given percentile (0-100) with linear interpolation; None for no values."""
     if not values:
         return None
-    if not 0 <= q <= 100:
-        raise ValueError("q must be within 0 and 100")
+    if not 0 <= percent <= 100:
+        raise ValueError("percent must be within 0 and 100")
     ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
+    rank = (len(ordered) - 1) * percent / 100
     low, high = math.floor(rank), math.ceil(rank)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
@@ -195,20 +246,21 @@ def figures(outcomes: Iterable[Outcome], *, now: datetime) -> Figures:
     """Compute an agency's figures; lateness counts late obligations, unmet ones up to now."""
     on_time = late = pending = open_breaches = total = 0
     lateness: list[float] = []
-    for o in outcomes:
-        if o.status is Status.CANCELLED:
+    for outcome in outcomes:
+        if outcome.status is Status.CANCELLED:
             continue
         total += 1
-        if o.status is Status.MET and o.met_at is not None and o.met_at <= o.due_at:
+        met_at = outcome.met_at if outcome.status is Status.MET else None
+        if met_at is not None and met_at <= outcome.due_at:
             on_time += 1
-        elif o.status is Status.MET and o.met_at is not None:
+        elif met_at is not None:
             late += 1
-            lateness.append((o.met_at - o.due_at) / timedelta(seconds=1))
-        elif o.status is Status.BREACHED or o.due_at <= now:
+            lateness.append((met_at - outcome.due_at) / timedelta(seconds=1))
+        elif outcome.status is Status.BREACHED or outcome.due_at <= now:
             # Breached and still unmet: late by now, and the lateness keeps growing.
             late += 1
             open_breaches += 1
-            lateness.append(max((now - o.due_at) / timedelta(seconds=1), 0.0))
+            lateness.append(max((now - outcome.due_at) / timedelta(seconds=1), 0.0))
         else:
             pending += 1
     decided = on_time + late

@@ -91,10 +91,13 @@ def of_agency(
     return list(session.exec(query.order_by(*_order()).limit(limit)))
 
 
-def claim_due(session: Session, *, now: datetime, limit: int, skip_locked: bool) -> list[Any]:
+def claim_due(
+    session: Session, *, now: datetime, limit: int, skip_locked: bool
+) -> list[Obligation]:
     """Return open obligations due by now, earliest first, locked (skipping others' locks).
 
-    Plain rows, not ORM objects: the poller writes them back in one statement per batch.
+    Detached copies, not tracked by the session: the poller writes them back in one statement
+    per batch.
     """
     query = (
         sa.select(OBLIGATIONS)
@@ -104,10 +107,17 @@ def claim_due(session: Session, *, now: datetime, limit: int, skip_locked: bool)
     )
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
-    return list(session.execute(query).all())
+    return _detached(session.execute(query))
 
 
-def claim_warnings(session: Session, *, now: datetime, limit: int, skip_locked: bool) -> list[Any]:
+def _detached(rows: Iterable[Any]) -> list[Obligation]:
+    # Plain rows read in one statement, as models the session does not track (nor flush).
+    return [Obligation(**row._mapping) for row in rows]
+
+
+def claim_warnings(
+    session: Session, *, now: datetime, limit: int, skip_locked: bool
+) -> list[Obligation]:
     """Return open, unwarned obligations past their due-soon point and not yet due, locked."""
     query = (
         sa.select(OBLIGATIONS)
@@ -122,7 +132,7 @@ def claim_warnings(session: Session, *, now: datetime, limit: int, skip_locked: 
     )
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
-    return list(session.execute(query).all())
+    return _detached(session.execute(query))
 
 
 def mark_breached(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -151,16 +161,20 @@ def mark_warned(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         )
 
 
-def insert_obligations(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert obligations given as complete column dicts, in one statement."""
-    if rows:
-        session.connection().execute(sa.insert(OBLIGATIONS), list(rows))
+def insert_obligations(session: Session, obligations: Sequence[Obligation]) -> None:
+    """Insert new obligations in one statement."""
+    if obligations:
+        session.connection().execute(
+            sa.insert(OBLIGATIONS), [obligation.model_dump() for obligation in obligations]
+        )
 
 
-def stage_outbox(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert outbox rows (as shared.outbox.stage writes them) in one statement."""
+def stage_outbox(session: Session, rows: Sequence[OutboxRow]) -> None:
+    """Insert outbox rows (built by shared.outbox.outbox_row) in one statement."""
     if rows:
-        session.connection().execute(sa.insert(OUTBOX), list(rows))
+        session.connection().execute(
+            sa.insert(OUTBOX), [row.model_dump(exclude={"id"}) for row in rows]
+        )
 
 
 def anything_to_fire(session: Session, *, now: datetime) -> bool:
@@ -189,12 +203,6 @@ def tick_poller(session: Session, *, now: datetime) -> None:
     session.execute(
         sa.update(PollerState).where(col(PollerState.name) == "poller").values(ticked_at=now)
     )
-
-
-def poller_ticked_at(session: Session) -> datetime | None:
-    """When the poller last fired something."""
-    state = session.get(PollerState, "poller")
-    return state.ticked_at if state else None
 
 
 def open_day_terms_touching(
@@ -255,10 +263,12 @@ def override(session: Session, *, day: date) -> CalendarOverride | None:
 # --- timeline -----------------------------------------------------------------------------
 
 
-def add_timeline(session: Session, entries: Sequence[dict[str, Any]]) -> None:
+def add_timeline(session: Session, entries: Sequence[TimelineEntry]) -> None:
     """Insert timeline entries in one statement."""
     if entries:
-        session.connection().execute(sa.insert(TIMELINE), list(entries))
+        session.connection().execute(
+            sa.insert(TIMELINE), [entry.model_dump(exclude={"id"}) for entry in entries]
+        )
 
 
 def timeline(session: Session, *, case_id: str) -> list[TimelineEntry]:
@@ -278,7 +288,7 @@ def obligations_by_id(session: Session, *, ids: Iterable[str]) -> dict[str, Obli
     if not wanted:
         return {}
     rows = session.exec(select(Obligation).where(col(Obligation.obligation_id).in_(wanted)))
-    return {o.obligation_id: o for o in rows}
+    return {obligation.obligation_id: obligation for obligation in rows}
 
 
 # --- compliance ---------------------------------------------------------------------------

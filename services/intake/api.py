@@ -22,6 +22,7 @@ from services.intake import handlers
 from services.intake.domain import InvalidReport
 from services.intake.handlers import IntakeDeps, ReportIn
 from shared.auth import Principal, Refused, principal
+from shared.http import limited_body
 from shared.runtime import field_errors
 
 Caller = Annotated[Principal, Depends(principal)]
@@ -35,10 +36,9 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
 
     @routes.post("/v1/reports", status_code=201)
     async def post_report(request: Request, who: Caller) -> JSONResponse:
-        body = await request.body()
-        if len(body) > max_body_bytes:
-            problem = f"request body over {max_body_bytes} bytes"
-            return _unprocessable([{"field": "body", "message": problem, "type": "too_large"}])
+        body = await limited_body(request, max_body_bytes)
+        if isinstance(body, JSONResponse):
+            return body
         try:
             data: Any = json.loads(body)
         except ValueError:

@@ -1,0 +1,307 @@
+"""Obligations as producers open, fulfil and cancel them (one transaction per event)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from opentelemetry import trace
+from sqlmodel import Session
+
+from services.deadlines import domain, repository
+from services.deadlines.counting import count, parse_term
+from services.deadlines.handlers.common import (
+    CANCELLED_SUBJECT,
+    IDS,
+    SERVICE,
+    DeadlinesDeps,
+    UnknownObligation,
+    announce,
+    emit,
+    envelope,
+    local,
+    opened_now,
+    refused,
+)
+from services.deadlines.tables import Obligation, TimelineEntry
+from shared.calendar import WorkingCalendar
+from shared.contracts.deadlines import ObligationMet
+from shared.contracts.envelope import Event
+from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
+from shared.db import is_postgres, unit_of_work
+from shared.inbox import claim
+from shared.telemetry import AGENCY_ID, AGENCY_TYPE, CASE_ID, OBLIGATION_CODE
+
+# --- opening ------------------------------------------------------------------------------
+
+# The columns that describe the duty (what, under which clause, who acts for whom, where, for
+# how long), taken as they are from the event that opens it.
+_DUTY = frozenset(
+    {
+        "code",
+        "legal_basis",
+        "actor_agency_type",
+        "actor_agency_id",
+        "target_agency_type",
+        "target_agency_id",
+        "region",
+        "term",
+        "started_at",
+    }
+)
+
+
+def on_obligation_opened(event: ObligationOpened, *, deps: DeadlinesDeps) -> None:
+    """Record an obligation with its due time counted in Kazakhstan working time."""
+    now = deps.clock.now()
+    if event.case_id is None:
+        # Every obligation belongs to a case: a producer bug, dead-lettered rather than guessed.
+        raise ValueError(f"obligation {event.obligation_id} names no case")
+    term = parse_term(event.term)
+    span = trace.get_current_span()
+    span.set_attribute(CASE_ID, str(event.case_id))
+    span.set_attribute(OBLIGATION_CODE, event.code)
+    span.set_attribute(AGENCY_TYPE, event.actor_agency_type)
+    if event.actor_agency_id:
+        span.set_attribute(AGENCY_ID, event.actor_agency_id)
+    with unit_of_work(deps.engine) as session:
+        if not claim(
+            session, consumer="deadlines-obligation_opened", event_id=str(event.event_id), now=now
+        ):
+            return
+        if repository.get(session, obligation_id=str(event.obligation_id)) is not None:
+            session.commit()
+            return
+        calendar = deps.calendars.current(session)
+        occurrence = domain.first_occurrence(term)
+        counted = count(
+            calendar, term, event.started_at, occurrence=occurrence, warning=deps.policy.warning
+        )
+        obligation = opened_now(
+            counted,
+            now=now,
+            **event.model_dump(include=set(_DUTY)),
+            obligation_id=str(event.obligation_id),
+            case_id=str(event.case_id),
+            series_id=str(event.obligation_id),
+            occurrence=occurrence,
+            opened_by=event.producer or "unknown",
+            correlation_id=str(event.correlation_id),
+            opened_event_id=str(event.event_id),
+        )
+        session.add(obligation)
+        timeline: list[TimelineEntry] = []
+        announce(
+            session,
+            obligation,
+            now=now,
+            cause=event,
+            timeline=timeline,
+            target_agency_id=obligation.target_agency_id,
+            target_agency_type=obligation.target_agency_type,
+        )
+        repository.add_timeline(session, timeline)
+        session.commit()
+
+
+# --- fulfilment and cancellation ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Withdrawal:
+    """A cancellation under way: why, when, what caused it, and the timeline it writes to."""
+
+    session: Session
+    reason: str
+    now: datetime
+    cause: Event | None
+    timeline: list[TimelineEntry]
+
+
+def _cancel(withdrawal: _Withdrawal, obligation: Obligation) -> None:
+    reason, now = withdrawal.reason, withdrawal.now
+    obligation.status = domain.cancel(domain.Status(obligation.status), reason=reason).value
+    obligation.cancelled_at = now
+    obligation.cancel_reason = reason[:200]
+    withdrawal.session.add(obligation)
+    emit(
+        withdrawal.session,
+        ObligationCancelled(
+            **envelope(obligation, now=now, cause=withdrawal.cause),
+            obligation_id=uuid.UUID(obligation.obligation_id),
+            code=obligation.code,
+            reason=reason,
+        ),
+        now=now,
+        timeline=withdrawal.timeline,
+        subject=CANCELLED_SUBJECT,
+        obligation=obligation,
+    )
+
+
+def _cancel_escalations(withdrawal: _Withdrawal, obligation: Obligation, *, lock: bool) -> int:
+    """Withdraw the open escalations a breach set climbing; breached ones stay on record."""
+    cancelled = 0
+    frontier = [obligation.obligation_id]
+    while frontier:
+        parent = frontier.pop()
+        escalations = repository.escalations_of(withdrawal.session, obligation_id=parent, lock=lock)
+        for escalation in escalations:
+            if escalation.status == domain.Status.OPEN:
+                _cancel(withdrawal, escalation)
+                cancelled += 1
+            elif escalation.status == domain.Status.BREACHED:
+                frontier.append(escalation.obligation_id)
+    return cancelled
+
+
+# What the next occurrence of a recurring duty keeps: the duty, and its case, series and
+# origin. Every occurrence counts from the plan's start (REGULATIONS.md "quarterly").
+_SAME_DUTY = _DUTY | {"case_id", "series_id", "opened_by", "correlation_id"}
+
+
+def _next_occurrence(
+    session: Session,
+    met: Obligation,
+    *,
+    calendar: WorkingCalendar,
+    deps: DeadlinesDeps,
+    now: datetime,
+    cause: Event,
+    timeline: list[TimelineEntry],
+) -> Obligation | None:
+    """Schedule the occurrence after `met` of a recurring duty (meeting one schedules the next)."""
+    term = parse_term(met.term)
+    occurrence = domain.next_occurrence(term, met.occurrence)
+    if occurrence is None:
+        return None
+    next_id = str(uuid.uuid5(IDS, f"occurrence|{met.series_id}|{occurrence}"))
+    if repository.get(session, obligation_id=next_id) is not None:
+        return None
+    counted = count(
+        calendar, term, met.started_at, occurrence=occurrence, warning=deps.policy.warning
+    )
+    following = opened_now(
+        counted,
+        now=now,
+        **{column: getattr(met, column) for column in _SAME_DUTY},
+        obligation_id=next_id,
+        occurrence=occurrence,
+        opened_event_id=str(cause.event_id),
+    )
+    session.add(following)
+    announce(session, following, now=now, cause=cause, timeline=timeline)
+    return following
+
+
+def on_obligation_fulfilled(event: ObligationFulfilled, *, deps: DeadlinesDeps) -> None:
+    """Mark an obligation met, recording when, by whom, and whether it was on time."""
+    now = deps.clock.now()
+    span = trace.get_current_span()
+    span.set_attribute(CASE_ID, str(event.case_id))
+    span.set_attribute(OBLIGATION_CODE, event.code)
+    if event.met_by_agency_id:
+        span.set_attribute(AGENCY_ID, event.met_by_agency_id)
+    consumer = "deadlines-obligation_fulfilled"
+    with unit_of_work(deps.engine) as session:
+        if not claim(session, consumer=consumer, event_id=str(event.event_id), now=now):
+            return
+        calendar = deps.calendars.current(session)
+        postgres = is_postgres(deps.engine)
+        series = repository.of_series(session, series_id=str(event.obligation_id), lock=postgres)
+        if not series:
+            # Opened and fulfilled travel on separate consumers; wait for the opening.
+            raise UnknownObligation(str(event.obligation_id))
+        obligation = series[domain.occurrence_to_meet([each.status for each in series])]
+        try:
+            outcome = domain.meet(
+                domain.Status(obligation.status), met_at=event.met_at, due_at=obligation.due_at
+            )
+        except domain.IllegalTransition as error:
+            refused(session, event, obligation, error, now=now, consumer=consumer)
+            session.commit()
+            return
+        was_breached = obligation.status == domain.Status.BREACHED
+        obligation.status = outcome.status.value
+        obligation.on_time = outcome.on_time
+        obligation.met_at = event.met_at
+        obligation.met_by_agency_id = event.met_by_agency_id
+        obligation.met_by_platform = event.met_by_platform
+        session.add(obligation)
+        timeline: list[TimelineEntry] = []
+        emit(
+            session,
+            ObligationMet(
+                **event.follow(),
+                occurred_at=now,
+                producer=SERVICE,
+                obligation_id=uuid.UUID(obligation.obligation_id),
+                code=obligation.code,
+                met_at=event.met_at,
+                due_at=local(obligation.due_at),
+                on_time=outcome.on_time,
+                met_by_agency_id=event.met_by_agency_id,
+                met_by_platform=event.met_by_platform,
+                series_id=uuid.UUID(obligation.series_id),
+                occurrence=obligation.occurrence,
+                was_breached=was_breached,
+            ),
+            now=now,
+            timeline=timeline,
+            obligation=obligation,
+            agency_id=event.met_by_agency_id,
+            on_time=outcome.on_time,
+            acted_at=event.met_at,
+        )
+        if was_breached:
+            # Someone acted: the escalation climbing above this obligation can stop.
+            reason = f"escalated obligation {obligation.code} met"
+            withdrawal = _Withdrawal(session, reason, now, event, timeline)
+            _cancel_escalations(withdrawal, obligation, lock=postgres)
+        _next_occurrence(
+            session,
+            obligation,
+            calendar=calendar,
+            deps=deps,
+            now=now,
+            cause=event,
+            timeline=timeline,
+        )
+        repository.add_timeline(session, timeline)
+        session.commit()
+
+
+def on_obligation_cancelled(event: ObligationCancelled, *, deps: DeadlinesDeps) -> None:
+    """Cancel a producer's obligation with its reason, and the escalations it set climbing."""
+    now = deps.clock.now()
+    span = trace.get_current_span()
+    span.set_attribute(CASE_ID, str(event.case_id))
+    span.set_attribute(OBLIGATION_CODE, event.code)
+    consumer = "deadlines-obligation_cancelled"
+    with unit_of_work(deps.engine) as session:
+        if not claim(session, consumer=consumer, event_id=str(event.event_id), now=now):
+            return
+        postgres = is_postgres(deps.engine)
+        series = repository.of_series(session, series_id=str(event.obligation_id), lock=postgres)
+        if not series:
+            raise UnknownObligation(str(event.obligation_id))
+        timeline: list[TimelineEntry] = []
+        cancelled = 0
+        withdrawal = _Withdrawal(session, event.reason, now, event, timeline)
+        for obligation in series:
+            if obligation.status == domain.Status.OPEN:
+                _cancel(withdrawal, obligation)
+                cancelled += 1
+            reason = f"escalated obligation {obligation.code} cancelled: {event.reason}"
+            cancelled += _cancel_escalations(
+                replace(withdrawal, reason=reason), obligation, lock=postgres
+            )
+        if not cancelled:
+            last = series[-1]
+            try:
+                domain.cancel(domain.Status(last.status), reason=event.reason)
+            except domain.IllegalTransition as error:
+                refused(session, event, last, error, now=now, consumer=consumer)
+        repository.add_timeline(session, timeline)
+        session.commit()
