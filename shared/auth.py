@@ -396,7 +396,7 @@ class CaseAccess(SQLModel, table=True):
     __tablename__ = "case_access"
 
     case_id: str = Field(primary_key=True, max_length=36)
-    agency_id: str = Field(primary_key=True, max_length=80)
+    agency_id: str = Field(primary_key=True, max_length=80, index=True)
     relation: str = Field(primary_key=True, max_length=20)
     source: str = Field(max_length=80)
     granted_at: datetime = Field(sa_type=AwareDateTime())  # type: ignore[call-overload]
