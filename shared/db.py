@@ -126,9 +126,9 @@ def _compare_server_default(
     _metadata_default: Any,
     _rendered_metadata_default: Any,
 ) -> bool | None:
-    # A migration that adds a NOT NULL column gives it a server default to fill the rows already
-    # there; the models write every such column themselves and never rely on it. So a default
-    # only the database has is no drift; a default the model declares must be in the database.
+    # Some migrations give a column a server default, mostly to fill the rows already there when
+    # a NOT NULL column is added; the models write every such column themselves and never rely
+    # on it. So a default only the database has is no drift; one the model declares must exist.
     if metadata_column.server_default is None:
         return False
     return None

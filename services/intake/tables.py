@@ -70,5 +70,5 @@ class CaseCounter(SQLModel, table=True):
     __tablename__ = "intake_case_counters"
 
     region: str = Field(primary_key=True, max_length=10)
-    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    year: int = Field(primary_key=True)
     last_number: int
