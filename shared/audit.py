@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -206,68 +205,6 @@ def verify(engine: Engine, *, key: bytes) -> list[str]:
     return problems
 
 
-# --- migrations ------------------------------------------------------------------------------
-
-_SQLITE_TRIGGERS = (
-    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-)
-_PG_TRIGGERS = (
-    "CREATE FUNCTION audit_log_append_only() RETURNS trigger AS $$ BEGIN "
-    "RAISE EXCEPTION 'audit_log is append-only'; END; $$ LANGUAGE plpgsql",
-    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
-    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
-)
-
-
-def create_audit_tables() -> None:
-    """Create the audit log, its head and the append-only triggers (Alembic migration)."""
-    from alembic import op
-
-    op.create_table(
-        "audit_log",
-        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("actor", sa.String(120), nullable=False),
-        sa.Column("role", sa.String(20), nullable=False),
-        sa.Column("agency_id", sa.String(80), nullable=False),
-        sa.Column("agency_type", sa.String(40), nullable=False),
-        sa.Column("case_id", sa.String(36)),
-        sa.Column("action", sa.String(60), nullable=False),
-        sa.Column("fields", sa.Text, nullable=False),
-        sa.Column("purpose", sa.String(80)),
-        sa.Column("outcome", sa.String(10), nullable=False),
-        sa.Column("reason", sa.String(200)),
-        sa.Column("prev_hash", sa.String(64), nullable=False),
-        sa.Column("hash", sa.String(64), nullable=False),
-    )
-    op.create_index("ix_audit_log_case_id", "audit_log", ["case_id"])
-    head = op.create_table(
-        "audit_head",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("seq", sa.Integer, nullable=False),
-        sa.Column("hash", sa.String(64), nullable=False),
-    )
-    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": GENESIS}])
-    postgres = op.get_bind().dialect.name == "postgresql"
-    for statement in _PG_TRIGGERS if postgres else _SQLITE_TRIGGERS:
-        op.execute(statement)
-
-
-def drop_audit_tables() -> None:
-    """Drop what create_audit_tables made."""
-    from alembic import op
-
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
-        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
-    op.drop_table("audit_head")
-    op.drop_index("ix_audit_log_case_id", "audit_log")
-    op.drop_table("audit_log")
-
-
 def as_dict(entry: AuditEntry) -> dict[str, object]:
     """Return an entry as the audit API shows it."""
     return {
@@ -295,9 +232,7 @@ __all__: Sequence[str] = (
     "AuditHead",
     "append",
     "as_dict",
-    "create_audit_tables",
     "digest",
-    "drop_audit_tables",
     "entries",
     "has_audit_log",
     "record",

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import jwt
-import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import Request
@@ -397,7 +396,7 @@ class CaseAccess(SQLModel, table=True):
     __tablename__ = "case_access"
 
     case_id: str = Field(primary_key=True, max_length=36)
-    agency_id: str = Field(primary_key=True, max_length=80)
+    agency_id: str = Field(primary_key=True, max_length=80, index=True)
     relation: str = Field(primary_key=True, max_length=20)
     source: str = Field(max_length=80)
     granted_at: datetime = Field(sa_type=AwareDateTime())  # type: ignore[call-overload]
@@ -460,26 +459,3 @@ class SqlCaseRelations:
         """Return the agency's relations to the case."""
         with unit_of_work(self.engine) as session:
             return relations_of(session, case_id=case_id, agency_id=agency_id)
-
-
-def create_case_access_table() -> None:
-    """Create the case_access table (for a service's Alembic migration)."""
-    from alembic import op
-
-    op.create_table(
-        "case_access",
-        sa.Column("case_id", sa.String(36), primary_key=True),
-        sa.Column("agency_id", sa.String(80), primary_key=True),
-        sa.Column("relation", sa.String(20), primary_key=True),
-        sa.Column("source", sa.String(80), nullable=False),
-        sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
-    )
-    op.create_index("ix_case_access_agency_id", "case_access", ["agency_id"])
-
-
-def drop_case_access_table() -> None:
-    """Drop what create_case_access_table made."""
-    from alembic import op
-
-    op.drop_index("ix_case_access_agency_id", "case_access")
-    op.drop_table("case_access")

@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, text
-from sqlmodel import Session
+from sqlalchemy import DateTime, Engine, MetaData, String, TypeDecorator, create_engine, event, text
+from sqlmodel import Session, SQLModel
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -85,7 +86,63 @@ def migrate(engine: Engine, service: str) -> None:
         command.upgrade(config, "head")
 
 
-def run_migrations_env() -> None:
+def metadata_of(*modules: ModuleType) -> MetaData:
+    """Gather the tables of every table model the modules define, for a service's migrations."""
+    metadata = MetaData()
+    for module in modules:
+        for value in vars(module).values():
+            defined_here = isinstance(value, type) and value.__module__ == module.__name__
+            if defined_here and issubclass(value, SQLModel) and hasattr(value, "__table__"):
+                value.__table__.to_metadata(metadata)
+    return metadata
+
+
+def _unbounded(column_type: Any) -> bool:
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    return isinstance(column_type, String) and column_type.length is None
+
+
+def _compare_type(
+    _context: Any,
+    _inspected_column: Any,
+    _metadata_column: Any,
+    inspected_type: Any,
+    metadata_type: Any,
+) -> bool | None:
+    # The migrations write TEXT where SQLModel declares a str without max_length as a VARCHAR
+    # without length. Both databases treat the two as one type (PostgreSQL stores both alike and
+    # limits neither; SQLite gives both TEXT affinity), so only a change of length is a change.
+    if _unbounded(inspected_type) and _unbounded(metadata_type):
+        return False
+    return None
+
+
+def _compare_server_default(
+    _context: Any,
+    _inspected_column: Any,
+    metadata_column: Any,
+    _inspected_default: Any,
+    _metadata_default: Any,
+    _rendered_metadata_default: Any,
+) -> bool | None:
+    # Some migrations give a column a server default, mostly to fill the rows already there when
+    # a NOT NULL column is added; the models write every such column themselves and never rely
+    # on it. So a default only the database has is no drift; one the model declares must exist.
+    if metadata_column.server_default is None:
+        return False
+    return None
+
+
+# How a migrated database is compared with its service's tables: by the service's env.py (for
+# `alembic check` and autogenerate) and by the schema-drift test, so that both judge alike.
+SCHEMA_COMPARISON: dict[str, Any] = {
+    "compare_type": _compare_type,
+    "compare_server_default": _compare_server_default,
+}
+
+
+def run_migrations_env(target_metadata: MetaData) -> None:
     """Run Alembic's env for a service: called from each service's migrations/env.py."""
     from alembic import context
 
@@ -95,13 +152,18 @@ def run_migrations_env() -> None:
         if not url:
             raise RuntimeError("migrations need a connection or sqlalchemy.url")
         with make_engine(url).begin() as own:
-            _run(context, own)
+            _run(context, own, target_metadata)
         return
-    _run(context, connection)
+    _run(context, connection, target_metadata)
 
 
-def _run(context: Any, connection: Any) -> None:
-    context.configure(connection=connection, render_as_batch=True)
+def _run(context: Any, connection: Any, target_metadata: MetaData) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        **SCHEMA_COMPARISON,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

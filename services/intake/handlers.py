@@ -259,7 +259,7 @@ def _open_case(session: Any, report: ReportIn, *, now: Any) -> Case:
     region = report.reporter.region
     year = now.astimezone(ALMATY).year
     prefix = f"{region}-{year}-"
-    number = repository.count_cases(session, region=region, year_prefix=prefix) + 1
+    number = repository.next_case_number(session, region=region, year=year)
     case = Case(
         case_id=str(uuid.uuid4()),
         case_number=f"{prefix}{number:06d}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from services.intake.tables import Case, Report, Subject
@@ -28,15 +28,25 @@ def open_case_of(
     return find(Subject.iin_hash, iin_hash), find(Subject.identity_hash, identity_hash)
 
 
-def count_cases(session: Session, *, region: str, year_prefix: str) -> int:
-    """Count the cases of a region whose number starts with the year prefix."""
-    return int(
-        session.exec(
-            select(func.count())
-            .select_from(Case)
-            .where(Case.region == region, col(Case.case_number).startswith(year_prefix))
-        ).one()
+def next_case_number(session: Session, *, region: str, year: int) -> int:
+    """Take the next case number of a region and year, in the caller's transaction."""
+    # One statement on both databases (SQLite has upserts with RETURNING since 3.35): it starts
+    # the counter at 1 or raises it by one, and answers the number taken, with nothing counted
+    # and nothing to retry. PostgreSQL holds the counter row's lock until the caller's commit,
+    # so a concurrent registration waits and takes the number after; a registration rolled back
+    # gives its number back, so the numbers have no gaps (which a sequence would not promise).
+    # SQLite lets one writer at a time in, which serialises the same way.
+    taken = session.connection().execute(
+        text(
+            "INSERT INTO intake_case_counters (region, year, last_number) "
+            "VALUES (:region, :year, 1) "
+            "ON CONFLICT (region, year) "
+            "DO UPDATE SET last_number = intake_case_counters.last_number + 1 "
+            "RETURNING last_number"
+        ),
+        {"region": region, "year": year},
     )
+    return int(taken.scalar_one())
 
 
 def get_case(session: Session, *, case_id: str) -> Case | None:

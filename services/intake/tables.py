@@ -62,3 +62,13 @@ class Report(SQLModel, table=True):
     joined: bool = False
     # The clause that let intake pass the report on without anyone's consent (shared.consent).
     forwarded_under: str | None = Field(default=None, max_length=80)
+
+
+class CaseCounter(SQLModel, table=True):
+    """The last case number given in a region and year; the next case takes the one after."""
+
+    __tablename__ = "intake_case_counters"
+
+    region: str = Field(primary_key=True, max_length=10)
+    year: int = Field(primary_key=True)
+    last_number: int

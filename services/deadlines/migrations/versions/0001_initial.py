@@ -10,8 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from shared.migration_parts import create_outbox_and_inbox, drop_outbox_and_inbox
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -49,9 +47,30 @@ def upgrade() -> None:
     op.create_index(
         "ix_deadlines_obligations_actor_agency_id", "deadlines_obligations", ["actor_agency_id"]
     )
-    create_outbox_and_inbox()
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(64), nullable=False),
+        sa.Column("subject", sa.String(200), nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("headers", sa.Text, nullable=False),
+        sa.Column("created_at", AWARE, nullable=False),
+        sa.Column("sent_at", AWARE, nullable=True),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("last_error", sa.String(200), nullable=True),
+        sa.UniqueConstraint("subject", "event_id", name="uq_outbox_subject_event"),
+    )
+    op.create_index("ix_outbox_sent_at", "outbox", ["sent_at"])
+    op.create_table(
+        "inbox",
+        sa.Column("consumer", sa.String(120), primary_key=True),
+        sa.Column("event_id", sa.String(64), primary_key=True),
+        sa.Column("handled_at", AWARE, nullable=False),
+    )
 
 
 def downgrade() -> None:
-    drop_outbox_and_inbox()
+    op.drop_table("inbox")
+    op.drop_index("ix_outbox_sent_at", "outbox")
+    op.drop_table("outbox")
     op.drop_table("deadlines_obligations")
