@@ -44,7 +44,6 @@ AUDIENCE = "qorgau"
 DEFAULT_TTL = timedelta(hours=8)
 # Leeway for the issuer's and the verifier's clocks.
 LEEWAY = timedelta(seconds=30)
-TOKEN_KEY_ENV = "QORGAU_TOKEN_KEY_FILE"  # noqa: S105 - the name of a variable, not a secret
 
 
 class Role(StrEnum):
@@ -281,14 +280,6 @@ class TokenKeys:
             )
         except (KeyError, ValueError):
             raise InvalidToken("claims") from None
-
-
-def token_key_file(var_dir: Path, configured: Path | None = None) -> Path:
-    """Return the deployment's token key file: configured, QORGAU_TOKEN_KEY_FILE, or var/keys."""
-    if configured is not None:
-        return configured
-    env = os.environ.get(TOKEN_KEY_ENV)
-    return Path(env) if env else var_dir / "keys" / "token.key"
 
 
 # --- HTTP ------------------------------------------------------------------------------------
