@@ -5,12 +5,11 @@ person with a role. Tokens are signed with the deployment key (`var/keys/token.k
 QORGAU_TOKEN_KEY_FILE): HS256 by default; an EdDSA key file that holds only the public key lets
 a production service verify tokens it cannot issue. Rules 38874 p.33-34 keep a child's data
 confidential, so an agency sees a case only when it relates to it (reported it, received a
-referral, holds an obligation or a plan line), and each service keeps those relations in a
-`case_access` table fed by events.
+referral, holds an obligation or a plan line); the service that holds the case keeps those
+relations.
 
 For a service: `install(app, verifier)` refuses every request without a valid token (`/health`
-aside); `Depends(principal)` gives the caller to a route; `SqlCaseRelations(engine)` answers the
-relation check.
+aside); `Depends(principal)` gives the caller to a route.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import jwt
 import sqlalchemy as sa
@@ -32,12 +31,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import Request
 from fastapi.exceptions import HTTPException
-from sqlalchemy import Engine
-from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.agencies import AgencyType
 from shared.clock import Clock
-from shared.db import AwareDateTime, unit_of_work
 
 ISSUER = "qorgau"
 AUDIENCE = "qorgau"
@@ -361,96 +357,7 @@ def principal(request: Request) -> Principal:
     return found
 
 
-# --- relations to a case ---------------------------------------------------------------------
-
-
-class Relation(StrEnum):
-    """How an agency comes to relate to a case (and so may see it)."""
-
-    REPORTER = "reporter"
-    REFERRAL = "referral"
-    OBLIGATION = "obligation"
-    PLAN_LINE = "plan_line"
-    RECIPIENT = "recipient"
-
-
-class CaseRelations(Protocol):
-    """The relation check every service answers: how does an agency relate to a case?"""
-
-    def relations(self, *, case_id: str, agency_id: str) -> frozenset[str]:
-        """Return the agency's relations to the case (empty: it may not see the case)."""
-        ...
-
-
-class CaseAccess(SQLModel, table=True):
-    """One relation of an agency to a case, learned from an event or an action of this service."""
-
-    __tablename__ = "case_access"
-
-    case_id: str = Field(primary_key=True, max_length=36)
-    agency_id: str = Field(primary_key=True, max_length=80)
-    relation: str = Field(primary_key=True, max_length=20)
-    source: str = Field(max_length=80)
-    granted_at: datetime = Field(sa_type=AwareDateTime())  # type: ignore[call-overload]
-
-
-def grant(
-    session: Session,
-    *,
-    case_id: str,
-    agency_id: str,
-    relation: Relation | str,
-    source: str,
-    now: datetime,
-) -> bool:
-    """Record a relation in the caller's transaction; False if it was already known."""
-    known = session.get(CaseAccess, (case_id, agency_id, str(relation)))
-    if known is not None:
-        return False
-    session.add(
-        CaseAccess(
-            case_id=case_id,
-            agency_id=agency_id,
-            relation=str(relation),
-            source=source,
-            granted_at=now,
-        )
-    )
-    session.flush()
-    return True
-
-
-def relations_of(session: Session, *, case_id: str, agency_id: str) -> frozenset[str]:
-    """Return an agency's relations to a case."""
-    rows = session.exec(
-        select(CaseAccess.relation).where(
-            CaseAccess.case_id == case_id, CaseAccess.agency_id == agency_id
-        )
-    ).all()
-    return frozenset(rows)
-
-
-def agencies_of(session: Session, *, case_id: str) -> dict[str, frozenset[str]]:
-    """Return every agency related to a case, with its relations."""
-    found: dict[str, set[str]] = {}
-    rows = session.exec(
-        select(CaseAccess).where(CaseAccess.case_id == case_id).order_by(col(CaseAccess.agency_id))
-    ).all()
-    for row in rows:
-        found.setdefault(row.agency_id, set()).add(row.relation)
-    return {agency: frozenset(rels) for agency, rels in found.items()}
-
-
-class SqlCaseRelations:
-    """The relation check over a service's own `case_access` table."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def relations(self, *, case_id: str, agency_id: str) -> frozenset[str]:
-        """Return the agency's relations to the case."""
-        with unit_of_work(self.engine) as session:
-            return relations_of(session, case_id=case_id, agency_id=agency_id)
+# --- migrations ------------------------------------------------------------------------------
 
 
 def create_case_access_table() -> None:

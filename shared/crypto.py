@@ -120,11 +120,6 @@ class FieldCipher:
         """Return the id of the key a value was encrypted with."""
         return token.split(":", 2)[1]
 
-    @property
-    def active_key_id(self) -> str:
-        """Return the id of the key new values are encrypted with."""
-        return self._ring.active
-
     def lookup_hash(self, value: str, *, field: str) -> str:
         """Return a keyed hash for finding equal values without storing them in clear."""
         message = f"{field}\x00{value}".encode()

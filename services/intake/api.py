@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from services.intake import handlers
+from services.intake import handlers, views
 from services.intake.domain import InvalidReport
 from services.intake.handlers import IntakeDeps, ReportIn
 from shared.auth import Principal, Refused, principal
@@ -68,7 +68,7 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
 
     @routes.get("/v1/cases/{case_id}")
     async def get_case(case_id: uuid.UUID, who: Caller) -> JSONResponse:
-        return await _answer(lambda: handlers.read_case(str(case_id), who, deps=deps))
+        return await _answer(lambda: views.read_case(str(case_id), who, deps=deps))
 
     @routes.get("/v1/cases/{case_id}/subject")
     async def get_subject(
@@ -78,12 +78,10 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
         purpose_header: PurposeHeader = None,
     ) -> JSONResponse:
         try:
-            why = handlers.check_purpose(purpose or purpose_header)
+            why = views.check_purpose(purpose or purpose_header)
         except InvalidReport as error:
             return _problems(error)
-        return await _answer(
-            lambda: handlers.read_subject(str(case_id), who, purpose=why, deps=deps)
-        )
+        return await _answer(lambda: views.read_subject(str(case_id), who, purpose=why, deps=deps))
 
     @routes.get("/v1/reports/{report_id}")
     async def get_report(
@@ -93,19 +91,17 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
         purpose_header: PurposeHeader = None,
     ) -> JSONResponse:
         try:
-            why = handlers.check_purpose(purpose or purpose_header)
+            why = views.check_purpose(purpose or purpose_header)
         except InvalidReport as error:
             return _problems(error)
-        return await _answer(
-            lambda: handlers.read_report(str(report_id), who, purpose=why, deps=deps)
-        )
+        return await _answer(lambda: views.read_report(str(report_id), who, purpose=why, deps=deps))
 
     @routes.get("/v1/audit")
     async def get_audit(case_id: uuid.UUID, who: Caller) -> JSONResponse:
         return await _answer(
             lambda: {
                 "case_id": str(case_id),
-                "entries": handlers.read_audit(str(case_id), who, deps=deps),
+                "entries": views.read_audit(str(case_id), who, deps=deps),
             }
         )
 
@@ -117,7 +113,7 @@ async def _answer(call: Callable[[], Any]) -> JSONResponse:
         return JSONResponse(await run_in_threadpool(call))
     except Refused as refused:
         return _forbidden(refused)
-    except handlers.NotFound:
+    except views.NotFound:
         return JSONResponse({"detail": "not found"}, status_code=404)
 
 

@@ -62,3 +62,16 @@ class Report(SQLModel, table=True):
     joined: bool = False
     # The clause that let intake pass the report on without anyone's consent (shared.consent).
     forwarded_under: str | None = Field(default=None, max_length=80)
+
+
+class CaseAccess(SQLModel, table=True):
+    """One relation of an agency to a case, learned from an event or a report it made."""
+
+    __tablename__ = "case_access"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    # Indexed as the migration made it: an agency's cases are found by agency.
+    agency_id: str = Field(primary_key=True, max_length=80, index=True)
+    relation: str = Field(primary_key=True, max_length=20)
+    source: str = Field(max_length=80)
+    granted_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
