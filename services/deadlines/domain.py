@@ -10,16 +10,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 
-
-class Status(StrEnum):
-    """Where an obligation stands."""
-
-    OPEN = "open"
-    MET = "met"
-    BREACHED = "breached"
-    CANCELLED = "cancelled"
+from shared.contracts.vocabulary import ObligationStatus as Status
 
 
 class IllegalTransition(ValueError):

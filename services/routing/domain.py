@@ -16,13 +16,14 @@ from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from shared.contracts.vocabulary import NO_TERM as NO_TERM
+
 # Terms and the dates rules are in force are Kazakhstan civil dates (REGULATIONS.md, "Time").
 ALMATY = ZoneInfo("Asia/Almaty")
 
 # Ids derived from the case and the duty: replaying an event yields the same ids.
 IDS = uuid.UUID("5b0e6c1e-7d0f-4a53-9c1b-6a2f0e0a7a11")
 
-NO_TERM = "none"
 REPORTER = "reporter"
 RECEIVER = "receiver"
 
