@@ -11,7 +11,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _PREFIX = "enc1"
 
@@ -72,9 +74,14 @@ class KeyRing:
 
     def derived_key(self, purpose: str) -> bytes:
         """Return a key for another purpose (the audit chain), derived from the hash key."""
-        return hmac.new(
-            self.hash_key, f"qorgau-derived\x00{purpose}".encode(), hashlib.sha256
-        ).digest()
+        # HKDF (RFC 5869): the purpose is the context, so each purpose gets an independent key.
+        derivation = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=f"qorgau-derived\x00{purpose}".encode(),
+        )
+        return derivation.derive(self.hash_key)
 
     def dumps(self) -> str:
         """Serialise the ring for its key file."""
