@@ -24,6 +24,7 @@ from qorgau.settings import PlatformSettings
 from shared import natsauth
 from shared.auth import Role, TokenKeys
 from shared.clock import SystemClock
+from shared.keyfiles import write_private
 from shared.natsserver import NatsServer
 from shared.settings import DEFAULT_NATS_URL
 from shared.streams import provision
@@ -46,11 +47,11 @@ def directory() -> list[dict[str, Any]]:
     """Return the agencies of the directory (QORGAU_DIRECTORY_FILE or routing's seed)."""
     path = PlatformSettings().directory_file
     agencies: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["agencies"]
-    return [a for a in agencies if a.get("active", True)]
+    return [agency for agency in agencies if agency.get("active", True)]
 
 
 def _dev_agencies() -> dict[str, dict[str, Any]]:
-    found = {a["agency_id"]: a for a in directory()}
+    found = {agency["agency_id"]: agency for agency in directory()}
     for school in DEV_SCHOOLS:
         found.setdefault(
             school, {"agency_id": school, "agency_type": "education_org", "region": "KZ-75"}
@@ -69,7 +70,9 @@ def service_consumers(services: Sequence[str]) -> dict[str, list[natsauth.Consum
         _registered(name).subscribers().register(broker, None)
         options = [getattr(sub, "extra_options", None) or {} for sub in broker.subscribers]
         found[name] = [
-            natsauth.Consumer(o["stream"], o["durable"]) for o in options if o.get("durable")
+            natsauth.Consumer(option["stream"], option["durable"])
+            for option in options
+            if option.get("durable")
         ]
     return found
 
@@ -86,7 +89,7 @@ def agency_answers(services: Sequence[str]) -> list[str]:
 
 def nats_users() -> list[natsauth.NatsUser]:
     """Return every NATS user of the platform, with passwords from var/keys/nats-users.json."""
-    agencies = sorted(a["agency_id"] for a in directory())
+    agencies = sorted(agency["agency_id"] for agency in directory())
     services = list(SERVICE_NAMES)
     names = [natsauth.ADMIN, natsauth.INTEGRATOR, natsauth.OPERATOR, *services, *agencies]
     keys_dir = PlatformSettings().keys_dir()
@@ -117,10 +120,7 @@ def write_dev_tokens(keys: TokenKeys, folder: Path) -> int:
             now=now,
             ttl=DEV_TTL,
         )
-        path = folder / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token + "\n")
+        write_private(folder / name, token + "\n")
         written += 1
 
     for agency_id, agency in sorted(agencies.items()):
@@ -328,7 +328,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         port = settings.nats_port
         extra = ""
         if settings.nats_auth:
-            users = {u.name: u for u in nats_users()}
+            users = {user.name: user for user in nats_users()}
             extra = natsauth.authorization_config(list(users.values()))
         nats = NatsServer(
             store_dir=var / "nats" / "store",
@@ -344,7 +344,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"streams: {line}")
 
     base_env = {**os.environ, "QORGAU_VAR_DIR": str(var)}
-    envs = {s: {**base_env, "NATS_URL": _as_user(url, users, s)} for s in chosen}
+    envs = {name: {**base_env, "NATS_URL": _as_user(url, users, name)} for name in chosen}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for service in chosen:
@@ -394,7 +394,7 @@ def _as_user(url: str, users: dict[str, natsauth.NatsUser], name: str) -> str:
 
 
 def _tree(spans: list[dict[str, Any]]) -> list[str]:
-    by_id = {s["context"]["span_id"]: s for s in spans}
+    by_id = {span["context"]["span_id"]: span for span in spans}
     children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for span in spans:
         parent = span.get("parent_id")
@@ -407,13 +407,16 @@ def _tree(spans: list[dict[str, Any]]) -> list[str]:
         code = attrs.get("qorgau.obligation_code")
         agency = attrs.get("qorgau.agency_id")
         extra = "".join(
-            f" {k}={v}" for k, v in (("code", code), ("agency", agency)) if v is not None
+            f" {label}={value}"
+            for label, value in (("code", code), ("agency", agency))
+            if value is not None
         )
         lines.append(f"{'  ' * depth}{span['name']} [{service}] {span['start_time']}{extra}")
-        for child in sorted(children[span["context"]["span_id"]], key=lambda s: s["start_time"]):
+        below = children[span["context"]["span_id"]]
+        for child in sorted(below, key=lambda found: found["start_time"]):
             walk(child, depth + 1)
 
-    for root in sorted(children[None], key=lambda s: s["start_time"]):
+    for root in sorted(children[None], key=lambda found: found["start_time"]):
         walk(root, 0)
     return lines
 
@@ -422,16 +425,16 @@ def cmd_trace(args: argparse.Namespace) -> int:
     """Print the spans of a case across all services as a tree, from the local trace files."""
     spans = list(read_spans(PlatformSettings().var_dir))
     traces = {
-        s["context"]["trace_id"]
-        for s in spans
-        if s.get("attributes", {}).get(CASE_ID) == args.case_id
+        span["context"]["trace_id"]
+        for span in spans
+        if span.get("attributes", {}).get(CASE_ID) == args.case_id
     }
     if not traces:
         print(f"no spans for case {args.case_id}", file=sys.stderr)
         return 1
     for trace_id in sorted(traces):
         print(f"trace {trace_id}")
-        for line in _tree([s for s in spans if s["context"]["trace_id"] == trace_id]):
+        for line in _tree([span for span in spans if span["context"]["trace_id"] == trace_id]):
             print(f"  {line}")
     return 0
 
@@ -480,7 +483,7 @@ def parser() -> argparse.ArgumentParser:
     token_sub = token.add_subparsers(dest="token_command", required=True)
     issue = token_sub.add_parser("issue", help="print a signed token for a person of an agency")
     issue.add_argument("--agency", required=True, help="agency id (from the directory)")
-    issue.add_argument("--role", required=True, choices=[r.value for r in Role])
+    issue.add_argument("--role", required=True, choices=[role.value for role in Role])
     issue.add_argument("--agency-type", default=None, help="for an agency not in the directory")
     issue.add_argument("--region", default=None)
     issue.add_argument("--person", default=None, help="the person's id (never a name)")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from fastapi.exceptions import HTTPException
 
 from shared.agencies import AgencyType
 from shared.clock import Clock
+from shared.keyfiles import create_private, write_private
 
 ISSUER = "qorgau"
 AUDIENCE = "qorgau"
@@ -86,7 +86,7 @@ class Principal:
         """Raise Refused unless the caller has one of the roles."""
         allowed = frozenset(roles)
         if self.role not in allowed:
-            names = ", ".join(sorted(r.value for r in allowed))
+            names = ", ".join(sorted(role.value for role in allowed))
             raise Refused(f"role {self.role.value} may not do this (needs {names})")
 
 
@@ -187,25 +187,15 @@ class TokenKeys:
     def load_or_create(cls, path: Path, alg: str = "HS256") -> TokenKeys:
         """Read the key file, creating it (mode 0600) with a fresh key if it is missing."""
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
             keys = cls.generate(alg)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                return cls.loads(path.read_text(encoding="utf-8"))
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(keys.dumps())
-            return keys
+            # Another process may create it first (services starting together): then use theirs.
+            if create_private(path, keys.dumps()):
+                return keys
         return cls.loads(path.read_text(encoding="utf-8"))
 
     def save(self, path: Path) -> None:
         """Write the key set to path atomically, mode 0600."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(self.dumps())
-        temporary.replace(path)
+        write_private(path, self.dumps())
 
     def issue(
         self,

@@ -123,7 +123,10 @@ def _forbidden(refused: Refused) -> JSONResponse:
 
 def _problems(error: InvalidReport) -> JSONResponse:
     return _unprocessable(
-        [{"field": k, "message": v, "type": "value_error"} for k, v in error.problems.items()]
+        [
+            {"field": field, "message": message, "type": "value_error"}
+            for field, message in error.problems.items()
+        ]
     )
 
 

@@ -25,7 +25,7 @@ class InvalidReport(ValueError):
     """A report broke a rule; each problem names its field."""
 
     def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems.items()))
         self.problems = problems
 
 

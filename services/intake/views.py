@@ -80,14 +80,14 @@ def read_case(case_id: str, who: Principal, *, deps: IntakeDeps) -> dict[str, An
         if case is None:
             raise NotFound(case_id)
         reports = [
-            _report_summary(r)
-            for r in repository.reports_of(session, case_id=case_id)
+            _report_summary(report)
+            for report in repository.reports_of(session, case_id=case_id)
             if operator
             or domain.may_see_report(
                 agency_type=who.agency_type,
                 agency_id=who.agency_id,
                 relations=relations,
-                reporter_agency_id=r.reporter_agency_id,
+                reporter_agency_id=report.reporter_agency_id,
             )
         ]
         answer: dict[str, Any] = {
@@ -182,4 +182,4 @@ def read_audit(case_id: str, who: Principal, *, deps: IntakeDeps) -> list[dict[s
     """Return a case's audit entries to an operator."""
     deps.gate().require_role(who, frozenset({Role.OPERATOR}), action="audit.read", case_id=case_id)
     with unit_of_work(deps.engine) as session:
-        return [audit.as_dict(e) for e in audit.entries(session, case_id=case_id)]
+        return [audit.as_dict(entry) for entry in audit.entries(session, case_id=case_id)]
