@@ -29,6 +29,14 @@ PurposeQuery = Annotated[str | None, Query(max_length=80)]
 PurposeHeader = Annotated[str | None, Header(alias="Qorgau-Purpose", max_length=80)]
 
 
+def _purpose(purpose: PurposeQuery = None, purpose_header: PurposeHeader = None) -> str | None:
+    return purpose or purpose_header
+
+
+# The purpose of a read, as a query parameter or the Qorgau-Purpose header.
+Purpose = Annotated[str | None, Depends(_purpose)]
+
+
 def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
     """Build intake's routes."""
     routes = APIRouter()
@@ -71,30 +79,16 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
         return await _answer(lambda: views.read_case(str(case_id), who, deps=deps))
 
     @routes.get("/v1/cases/{case_id}/subject")
-    async def get_subject(
-        case_id: uuid.UUID,
-        who: Caller,
-        purpose: PurposeQuery = None,
-        purpose_header: PurposeHeader = None,
-    ) -> JSONResponse:
-        try:
-            why = views.check_purpose(purpose or purpose_header)
-        except InvalidReport as error:
-            return _problems(error)
-        return await _answer(lambda: views.read_subject(str(case_id), who, purpose=why, deps=deps))
+    async def get_subject(case_id: uuid.UUID, who: Caller, purpose: Purpose) -> JSONResponse:
+        return await _personal(
+            purpose, lambda why: views.read_subject(str(case_id), who, purpose=why, deps=deps)
+        )
 
     @routes.get("/v1/reports/{report_id}")
-    async def get_report(
-        report_id: uuid.UUID,
-        who: Caller,
-        purpose: PurposeQuery = None,
-        purpose_header: PurposeHeader = None,
-    ) -> JSONResponse:
-        try:
-            why = views.check_purpose(purpose or purpose_header)
-        except InvalidReport as error:
-            return _problems(error)
-        return await _answer(lambda: views.read_report(str(report_id), who, purpose=why, deps=deps))
+    async def get_report(report_id: uuid.UUID, who: Caller, purpose: Purpose) -> JSONResponse:
+        return await _personal(
+            purpose, lambda why: views.read_report(str(report_id), who, purpose=why, deps=deps)
+        )
 
     @routes.get("/v1/audit")
     async def get_audit(case_id: uuid.UUID, who: Caller) -> JSONResponse:
@@ -106,6 +100,15 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
         )
 
     return routes
+
+
+async def _personal(purpose: str | None, read: Callable[[str], Any]) -> JSONResponse:
+    # A read of personal data names its purpose: it goes into the audit log with the read.
+    try:
+        why = views.check_purpose(purpose)
+    except InvalidReport as error:
+        return _problems(error)
+    return await _answer(lambda: read(why))
 
 
 async def _answer(call: Callable[[], Any]) -> JSONResponse:
