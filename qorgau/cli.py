@@ -98,6 +98,7 @@ def nats_users() -> list[natsauth.NatsUser]:
         agency_ids=agencies,
         services=service_consumers(services),
         passwords=passwords,
+        delivering_services=[name for name in services if _registered(name).delivers()],
         agency_answers=agency_answers(services),
     )
 

@@ -29,6 +29,10 @@ class Service:
         """Import the module that binds the service's subjects and lists what it publishes."""
         return importlib.import_module(f"{self.package}.subscribers")
 
+    def delivers(self) -> bool:
+        """Tell whether the service delivers work to agencies (publishes on their subjects)."""
+        return bool(getattr(self.subscribers(), "DELIVERS", ()))
+
     def settings(self) -> ServiceSettings:
         """Return the service's own settings, read from the environment as the service does."""
         module = importlib.import_module(f"{self.package}.config")
