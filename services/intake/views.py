@@ -30,6 +30,7 @@ class NotFound(LookupError):
     """The case or report does not exist."""
 
 
+# An operator sees any case's summary (no personal data); an agency sees the cases it relates to.
 CASE_READERS = AGENCY_ROLES | {Role.OPERATOR}
 
 
