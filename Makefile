@@ -21,11 +21,11 @@ run: $(STAMP)
 	$(BIN)/qorgau up
 
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests
-	$(BIN)/ruff format --check shared services tests
+	$(BIN)/ruff check qorgau shared services tests
+	$(BIN)/ruff format --check qorgau shared services tests
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shared services
+	$(BIN)/mypy qorgau shared services
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q -rs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import HTTPException
 from sqlalchemy import Engine
@@ -35,25 +36,31 @@ class Gatekeeper:
 
     def refuse(self, who: Principal, *, action: str, case_id: str | None, reason: str) -> Refused:
         """Record a refusal in the audit log and return the exception to raise."""
-        audit.record(
-            self.engine,
-            audit.Access(
-                actor=who.subject,
-                role=who.role.value,
-                agency_id=who.agency_id,
-                agency_type=who.agency_type,
-                case_id=case_id,
-                action=action,
-                outcome=audit.REFUSED,
-                reason=reason[:200],
-            ),
-            key=self.key,
-            now=self.clock.now(),
+        self._record(
+            who, action=action, case_id=case_id, outcome=audit.REFUSED, reason=reason[:200]
         )
         log.warning(
             "refused: action=%s agency=%s role=%s case=%s", action, who.agency_id, who.role, case_id
         )
         return Refused(reason)
+
+    def record_read(
+        self, who: Principal, *, action: str, case_id: str, fields: Iterable[str], purpose: str
+    ) -> None:
+        """Record an allowed read of personal data: which fields, for which purpose."""
+        self._record(who, action=action, case_id=case_id, fields=tuple(fields), purpose=purpose)
+
+    def _record(self, who: Principal, *, action: str, case_id: str | None, **details: Any) -> None:
+        entry = audit.Access(
+            actor=who.subject,
+            role=who.role.value,
+            agency_id=who.agency_id,
+            agency_type=who.agency_type,
+            case_id=case_id,
+            action=action,
+            **details,
+        )
+        audit.record(self.engine, entry, key=self.key, now=self.clock.now())
 
     def require_role(
         self, who: Principal, roles: Iterable[Role], *, action: str, case_id: str | None = None

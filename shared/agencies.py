@@ -90,7 +90,7 @@ AGENCY_TYPE_NAMES: dict[AgencyType, tuple[str, str]] = {
 @cache
 def regions() -> dict[str, str]:
     """Return Kazakhstan's regions as ISO 3166-2 code -> name, from pycountry."""
-    return {s.code: s.name for s in pycountry.subdivisions.get(country_code="KZ")}
+    return {region.code: region.name for region in pycountry.subdivisions.get(country_code="KZ")}
 
 
 def is_region(code: str) -> bool:

@@ -79,10 +79,10 @@ class Access:
     reason: str | None = None
 
 
-def _canonical(entry: AuditEntry) -> bytes:
-    body = {
+def _described(entry: AuditEntry, *, at: str) -> dict[str, object]:
+    return {
         "seq": entry.seq,
-        "at": entry.at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "at": at,
         "actor": entry.actor,
         "role": entry.role,
         "agency_id": entry.agency_id,
@@ -93,8 +93,13 @@ def _canonical(entry: AuditEntry) -> bytes:
         "purpose": entry.purpose,
         "outcome": entry.outcome,
         "reason": entry.reason,
-        "prev_hash": entry.prev_hash,
     }
+
+
+def _canonical(entry: AuditEntry) -> bytes:
+    # The chained form: UTC to the microsecond, so the hash never depends on a display zone.
+    at = entry.at.astimezone(UTC).isoformat(timespec="microseconds")
+    body = {**_described(entry, at=at), "prev_hash": entry.prev_hash}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -207,21 +212,7 @@ def verify(engine: Engine, *, key: bytes) -> list[str]:
 
 def as_dict(entry: AuditEntry) -> dict[str, object]:
     """Return an entry as the audit API shows it."""
-    return {
-        "seq": entry.seq,
-        "at": entry.at.isoformat(),
-        "actor": entry.actor,
-        "role": entry.role,
-        "agency_id": entry.agency_id,
-        "agency_type": entry.agency_type,
-        "case_id": entry.case_id,
-        "action": entry.action,
-        "fields": json.loads(entry.fields),
-        "purpose": entry.purpose,
-        "outcome": entry.outcome,
-        "reason": entry.reason,
-        "hash": entry.hash,
-    }
+    return {**_described(entry, at=entry.at.isoformat()), "hash": entry.hash}
 
 
 __all__: Sequence[str] = (

@@ -5,45 +5,40 @@ person with a role. Tokens are signed with the deployment key (`var/keys/token.k
 QORGAU_TOKEN_KEY_FILE): HS256 by default; an EdDSA key file that holds only the public key lets
 a production service verify tokens it cannot issue. Rules 38874 p.33-34 keep a child's data
 confidential, so an agency sees a case only when it relates to it (reported it, received a
-referral, holds an obligation or a plan line), and each service keeps those relations in a
-`case_access` table fed by events.
+referral, holds an obligation or a plan line); the service that holds the case keeps those
+relations.
 
 For a service: `install(app, verifier)` refuses every request without a valid token (`/health`
-aside); `Depends(principal)` gives the caller to a route; `SqlCaseRelations(engine)` answers the
-relation check.
+aside); `Depends(principal)` gives the caller to a route.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import Request
 from fastapi.exceptions import HTTPException
-from sqlalchemy import Engine
-from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.agencies import AgencyType
 from shared.clock import Clock
-from shared.db import AwareDateTime, unit_of_work
+from shared.keyfiles import create_private, write_private
 
 ISSUER = "qorgau"
 AUDIENCE = "qorgau"
 DEFAULT_TTL = timedelta(hours=8)
 # Leeway for the issuer's and the verifier's clocks.
 LEEWAY = timedelta(seconds=30)
-TOKEN_KEY_ENV = "QORGAU_TOKEN_KEY_FILE"  # noqa: S105 - the name of a variable, not a secret
 
 
 class Role(StrEnum):
@@ -90,7 +85,7 @@ class Principal:
         """Raise Refused unless the caller has one of the roles."""
         allowed = frozenset(roles)
         if self.role not in allowed:
-            names = ", ".join(sorted(r.value for r in allowed))
+            names = ", ".join(sorted(role.value for role in allowed))
             raise Refused(f"role {self.role.value} may not do this (needs {names})")
 
 
@@ -191,25 +186,15 @@ class TokenKeys:
     def load_or_create(cls, path: Path, alg: str = "HS256") -> TokenKeys:
         """Read the key file, creating it (mode 0600) with a fresh key if it is missing."""
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
             keys = cls.generate(alg)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                return cls.loads(path.read_text(encoding="utf-8"))
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(keys.dumps())
-            return keys
+            # Another process may create it first (services starting together): then use theirs.
+            if create_private(path, keys.dumps()):
+                return keys
         return cls.loads(path.read_text(encoding="utf-8"))
 
     def save(self, path: Path) -> None:
         """Write the key set to path atomically, mode 0600."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(self.dumps())
-        temporary.replace(path)
+        write_private(path, self.dumps())
 
     def issue(
         self,
@@ -280,14 +265,6 @@ class TokenKeys:
             )
         except (KeyError, ValueError):
             raise InvalidToken("claims") from None
-
-
-def token_key_file(var_dir: Path, configured: Path | None = None) -> Path:
-    """Return the deployment's token key file: configured, QORGAU_TOKEN_KEY_FILE, or var/keys."""
-    if configured is not None:
-        return configured
-    env = os.environ.get(TOKEN_KEY_ENV)
-    return Path(env) if env else var_dir / "keys" / "token.key"
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -367,95 +344,3 @@ def principal(request: Request) -> Principal:
     if not isinstance(found, Principal):
         raise HTTPException(status_code=401, detail="a valid bearer token is required")
     return found
-
-
-# --- relations to a case ---------------------------------------------------------------------
-
-
-class Relation(StrEnum):
-    """How an agency comes to relate to a case (and so may see it)."""
-
-    REPORTER = "reporter"
-    REFERRAL = "referral"
-    OBLIGATION = "obligation"
-    PLAN_LINE = "plan_line"
-    RECIPIENT = "recipient"
-
-
-class CaseRelations(Protocol):
-    """The relation check every service answers: how does an agency relate to a case?"""
-
-    def relations(self, *, case_id: str, agency_id: str) -> frozenset[str]:
-        """Return the agency's relations to the case (empty: it may not see the case)."""
-        ...
-
-
-class CaseAccess(SQLModel, table=True):
-    """One relation of an agency to a case, learned from an event or an action of this service."""
-
-    __tablename__ = "case_access"
-
-    case_id: str = Field(primary_key=True, max_length=36)
-    agency_id: str = Field(primary_key=True, max_length=80, index=True)
-    relation: str = Field(primary_key=True, max_length=20)
-    source: str = Field(max_length=80)
-    granted_at: datetime = Field(sa_type=AwareDateTime())  # type: ignore[call-overload]
-
-
-def grant(
-    session: Session,
-    *,
-    case_id: str,
-    agency_id: str,
-    relation: Relation | str,
-    source: str,
-    now: datetime,
-) -> bool:
-    """Record a relation in the caller's transaction; False if it was already known."""
-    known = session.get(CaseAccess, (case_id, agency_id, str(relation)))
-    if known is not None:
-        return False
-    session.add(
-        CaseAccess(
-            case_id=case_id,
-            agency_id=agency_id,
-            relation=str(relation),
-            source=source,
-            granted_at=now,
-        )
-    )
-    session.flush()
-    return True
-
-
-def relations_of(session: Session, *, case_id: str, agency_id: str) -> frozenset[str]:
-    """Return an agency's relations to a case."""
-    rows = session.exec(
-        select(CaseAccess.relation).where(
-            CaseAccess.case_id == case_id, CaseAccess.agency_id == agency_id
-        )
-    ).all()
-    return frozenset(rows)
-
-
-def agencies_of(session: Session, *, case_id: str) -> dict[str, frozenset[str]]:
-    """Return every agency related to a case, with its relations."""
-    found: dict[str, set[str]] = {}
-    rows = session.exec(
-        select(CaseAccess).where(CaseAccess.case_id == case_id).order_by(col(CaseAccess.agency_id))
-    ).all()
-    for row in rows:
-        found.setdefault(row.agency_id, set()).add(row.relation)
-    return {agency: frozenset(rels) for agency, rels in found.items()}
-
-
-class SqlCaseRelations:
-    """The relation check over a service's own `case_access` table."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def relations(self, *, case_id: str, agency_id: str) -> frozenset[str]:
-        """Return the agency's relations to the case."""
-        with unit_of_work(self.engine) as session:
-            return relations_of(session, case_id=case_id, agency_id=agency_id)

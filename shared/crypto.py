@@ -11,7 +11,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from shared.keyfiles import create_private, write_private
 
 _PREFIX = "enc1"
 
@@ -34,20 +38,14 @@ class KeyRing:
     def load_or_create(cls, path: Path) -> KeyRing:
         """Read the key ring from path, creating it (mode 0600) on first start."""
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
             ring = cls.generate()
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                # Another process created it first (services starting together): use theirs.
-                return cls.load_or_create(path)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(ring.dumps())
-            return ring
+            # Another process may create it first (services starting together): then use theirs.
+            if create_private(path, ring.dumps()):
+                return ring
         data = json.loads(path.read_text())
         return cls(
             active=data["active"],
-            keys={k: base64.b64decode(v) for k, v in data["keys"].items()},
+            keys={kid: base64.b64decode(key) for kid, key in data["keys"].items()},
             hash_key=base64.b64decode(data["hash_key"]),
         )
 
@@ -63,25 +61,25 @@ class KeyRing:
 
     def save(self, path: Path) -> None:
         """Write the ring to its key file atomically, mode 0600."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(self.dumps())
-        temporary.replace(path)
+        write_private(path, self.dumps())
 
     def derived_key(self, purpose: str) -> bytes:
         """Return a key for another purpose (the audit chain), derived from the hash key."""
-        return hmac.new(
-            self.hash_key, f"qorgau-derived\x00{purpose}".encode(), hashlib.sha256
-        ).digest()
+        # HKDF (RFC 5869): the purpose is the context, so each purpose gets an independent key.
+        derivation = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=f"qorgau-derived\x00{purpose}".encode(),
+        )
+        return derivation.derive(self.hash_key)
 
     def dumps(self) -> str:
         """Serialise the ring for its key file."""
         return json.dumps(
             {
                 "active": self.active,
-                "keys": {k: base64.b64encode(v).decode() for k, v in self.keys.items()},
+                "keys": {kid: base64.b64encode(key).decode() for kid, key in self.keys.items()},
                 "hash_key": base64.b64encode(self.hash_key).decode(),
             }
         )
@@ -119,11 +117,6 @@ class FieldCipher:
     def key_id_of(self, token: str) -> str:
         """Return the id of the key a value was encrypted with."""
         return token.split(":", 2)[1]
-
-    @property
-    def active_key_id(self) -> str:
-        """Return the id of the key new values are encrypted with."""
-        return self._ring.active
 
     def lookup_hash(self, value: str, *, field: str) -> str:
         """Return a keyed hash for finding equal values without storing them in clear."""

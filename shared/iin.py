@@ -8,11 +8,11 @@ _SECOND = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)
 
 def check_digit(first_eleven: str) -> int | None:
     """Return the 12th digit for eleven digits, or None when no digit is valid."""
-    digits = [int(c) for c in first_eleven]
+    digits = [int(character) for character in first_eleven]
     # The national algorithm: weights 1..11 mod 11; on 10, a second pass with shifted weights.
-    total = sum(d * w for d, w in zip(digits, _FIRST, strict=True)) % 11
+    total = sum(digit * weight for digit, weight in zip(digits, _FIRST, strict=True)) % 11
     if total == 10:
-        total = sum(d * w for d, w in zip(digits, _SECOND, strict=True)) % 11
+        total = sum(digit * weight for digit, weight in zip(digits, _SECOND, strict=True)) % 11
         if total == 10:
             return None
     return total

@@ -22,7 +22,6 @@ deliveries. Clients connect with `inbox_prefix_for(url)` (shared.bus does).
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from shared.contracts.envelope import SUBJECT_TOKEN
+from shared.keyfiles import write_private
 from shared.streams import PREFIX, STREAMS
 
 __all__ = [
@@ -58,8 +58,10 @@ RESERVED = frozenset({ADMIN, INTEGRATOR, OPERATOR})
 
 # Case events carry no personal data; AGENCY holds each agency's own work and DLQ holds copies
 # of failed messages of any subject: neither is public.
-CASE_STREAMS: tuple[str, ...] = tuple(s.name for s in STREAMS if s.name not in {"AGENCY", "DLQ"})
-ALL_STREAMS: tuple[str, ...] = tuple(s.name for s in STREAMS)
+CASE_STREAMS: tuple[str, ...] = tuple(
+    stream.name for stream in STREAMS if stream.name not in {"AGENCY", "DLQ"}
+)
+ALL_STREAMS: tuple[str, ...] = tuple(stream.name for stream in STREAMS)
 
 _JS = "$JS.API"
 
@@ -131,7 +133,7 @@ def service_user(
     publish = [f"{PREFIX}.{service}.>", f"{PREFIX}.dlq.>", f"{_JS}.INFO"]
     if delivers:
         publish.append(f"{PREFIX}.agency.>")
-    for consumer in sorted(set(consumers), key=lambda c: (c.stream, c.durable)):
+    for consumer in sorted(set(consumers), key=lambda each: (each.stream, each.durable)):
         publish += _consumer_api(consumer.stream, consumer.durable)
         publish.append(f"{_JS}.CONSUMER.CREATE.{consumer.stream}.{consumer.durable}")
     return NatsUser(service, password, tuple(publish), (f"{inbox_prefix(service)}.>",))
@@ -184,7 +186,7 @@ def build_users(
         )
     users.append(reader_user(INTEGRATOR, CASE_STREAMS, password=passwords[INTEGRATOR]))
     users.append(reader_user(OPERATOR, ALL_STREAMS, password=passwords[OPERATOR]))
-    taken = {u.name for u in users}
+    taken = {user.name for user in users}
     for agency_id in sorted(set(agency_ids)):
         if agency_id in taken:
             raise ValueError(f"agency id {agency_id!r} collides with a platform user")
@@ -193,7 +195,7 @@ def build_users(
 
 
 def _list(subjects: Sequence[str]) -> str:
-    return "[" + ", ".join(json.dumps(s) for s in subjects) + "]"
+    return "[" + ", ".join(json.dumps(subject) for subject in subjects) + "]"
 
 
 def authorization_config(users: Sequence[NatsUser]) -> str:
@@ -221,10 +223,5 @@ def load_or_create_passwords(path: Path, names: Iterable[str]) -> dict[str, str]
     if missing or not path.exists():
         for name in missing:
             known[name] = secrets.token_urlsafe(24)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(known, handle, indent=1, sort_keys=True)
-        temporary.replace(path)
+        write_private(path, json.dumps(known, indent=1, sort_keys=True))
     return known

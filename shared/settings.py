@@ -10,7 +10,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
 
 
-class ServiceSettings(BaseSettings):
+class DeploymentSettings(BaseSettings):
+    """What every process of a deployment reads alike: its var directory and the token keys."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    var_dir: Path = Field(
+        default=Path("var"), validation_alias=AliasChoices("var_dir", "QORGAU_VAR_DIR")
+    )
+    token_key_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("token_key_file", "QORGAU_TOKEN_KEY_FILE"),
+    )
+
+    def resolved_token_key_file(self) -> Path:
+        """Return the file of the deployment keys that sign and verify tokens."""
+        return self.token_key_file or (self.var_dir / "keys" / "token.key")
+
+
+class ServiceSettings(DeploymentSettings):
     """Common settings; fields shared by all services read un-prefixed variables too."""
 
     model_config = SettingsConfigDict(extra="ignore")
@@ -18,9 +36,6 @@ class ServiceSettings(BaseSettings):
     service_name: str = "service"
     nats_url: str = Field(
         default=DEFAULT_NATS_URL, validation_alias=AliasChoices("nats_url", "NATS_URL")
-    )
-    var_dir: Path = Field(
-        default=Path("var"), validation_alias=AliasChoices("var_dir", "QORGAU_VAR_DIR")
     )
     database_url: str | None = None
     http_host: str = "127.0.0.1"
@@ -34,20 +49,12 @@ class ServiceSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("data_key_file", "QORGAU_DATA_KEY_FILE")
     )
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
-    token_key_file: Path | None = Field(
-        default=None,
-        validation_alias=AliasChoices("token_key_file", "QORGAU_TOKEN_KEY_FILE"),
-    )
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to SQLite under the var directory."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.var_dir / f'{self.service_name}.db').resolve()}"
-
-    def resolved_token_key_file(self) -> Path:
-        """Return the file of the deployment keys that sign and verify tokens."""
-        return self.token_key_file or (self.var_dir / "keys" / "token.key")
 
     def resolved_data_key_file(self) -> Path:
         """Return the file holding the keys that encrypt personal data at rest."""

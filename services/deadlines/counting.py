@@ -15,8 +15,7 @@ from datetime import datetime, time, timedelta
 
 from shared.calendar import Term, TermKind, WorkingCalendar
 from shared.clock import ALMATY
-
-NO_TERM = "none"
+from shared.contracts.vocabulary import NO_TERM
 
 DAY_KINDS = frozenset(
     {TermKind.WORKING_DAYS, TermKind.CALENDAR_DAYS, TermKind.MONTHS, TermKind.RECURRING}

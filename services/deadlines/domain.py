@@ -10,19 +10,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from services.deadlines.counting import WarningPolicy, is_day_term
 from shared.calendar import Term, TermKind
-
-
-class Status(StrEnum):
-    """Where an obligation stands."""
-
-    OPEN = "open"
-    MET = "met"
-    BREACHED = "breached"
-    CANCELLED = "cancelled"
+from shared.contracts.vocabulary import ObligationStatus as Status
 
 
 class IllegalTransition(ValueError):

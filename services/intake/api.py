@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from services.intake import handlers
+from services.intake import handlers, views
 from services.intake.domain import InvalidReport
 from services.intake.handlers import IntakeDeps, ReportIn
 from shared.auth import Principal, Refused, principal
@@ -28,6 +28,14 @@ from shared.runtime import field_errors
 Caller = Annotated[Principal, Depends(principal)]
 PurposeQuery = Annotated[str | None, Query(max_length=80)]
 PurposeHeader = Annotated[str | None, Header(alias="Qorgau-Purpose", max_length=80)]
+
+
+def _purpose(purpose: PurposeQuery = None, purpose_header: PurposeHeader = None) -> str | None:
+    return purpose or purpose_header
+
+
+# The purpose of a read, as a query parameter or the Qorgau-Purpose header.
+Purpose = Annotated[str | None, Depends(_purpose)]
 
 
 def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
@@ -68,36 +76,18 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
 
     @routes.get("/v1/cases/{case_id}")
     async def get_case(case_id: uuid.UUID, who: Caller) -> JSONResponse:
-        return await _answer(lambda: handlers.read_case(str(case_id), who, deps=deps))
+        return await _answer(lambda: views.read_case(str(case_id), who, deps=deps))
 
     @routes.get("/v1/cases/{case_id}/subject")
-    async def get_subject(
-        case_id: uuid.UUID,
-        who: Caller,
-        purpose: PurposeQuery = None,
-        purpose_header: PurposeHeader = None,
-    ) -> JSONResponse:
-        try:
-            why = handlers.check_purpose(purpose or purpose_header)
-        except InvalidReport as error:
-            return _problems(error)
-        return await _answer(
-            lambda: handlers.read_subject(str(case_id), who, purpose=why, deps=deps)
+    async def get_subject(case_id: uuid.UUID, who: Caller, purpose: Purpose) -> JSONResponse:
+        return await _personal(
+            purpose, lambda why: views.read_subject(str(case_id), who, purpose=why, deps=deps)
         )
 
     @routes.get("/v1/reports/{report_id}")
-    async def get_report(
-        report_id: uuid.UUID,
-        who: Caller,
-        purpose: PurposeQuery = None,
-        purpose_header: PurposeHeader = None,
-    ) -> JSONResponse:
-        try:
-            why = handlers.check_purpose(purpose or purpose_header)
-        except InvalidReport as error:
-            return _problems(error)
-        return await _answer(
-            lambda: handlers.read_report(str(report_id), who, purpose=why, deps=deps)
+    async def get_report(report_id: uuid.UUID, who: Caller, purpose: Purpose) -> JSONResponse:
+        return await _personal(
+            purpose, lambda why: views.read_report(str(report_id), who, purpose=why, deps=deps)
         )
 
     @routes.get("/v1/audit")
@@ -105,11 +95,20 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
         return await _answer(
             lambda: {
                 "case_id": str(case_id),
-                "entries": handlers.read_audit(str(case_id), who, deps=deps),
+                "entries": views.read_audit(str(case_id), who, deps=deps),
             }
         )
 
     return routes
+
+
+async def _personal(purpose: str | None, read: Callable[[str], Any]) -> JSONResponse:
+    # A read of personal data names its purpose: it goes into the audit log with the read.
+    try:
+        why = views.check_purpose(purpose)
+    except InvalidReport as error:
+        return _problems(error)
+    return await _answer(lambda: read(why))
 
 
 async def _answer(call: Callable[[], Any]) -> JSONResponse:
@@ -117,7 +116,7 @@ async def _answer(call: Callable[[], Any]) -> JSONResponse:
         return JSONResponse(await run_in_threadpool(call))
     except Refused as refused:
         return _forbidden(refused)
-    except handlers.NotFound:
+    except views.NotFound:
         return JSONResponse({"detail": "not found"}, status_code=404)
 
 
@@ -127,7 +126,10 @@ def _forbidden(refused: Refused) -> JSONResponse:
 
 def _problems(error: InvalidReport) -> JSONResponse:
     return _unprocessable(
-        [{"field": k, "message": v, "type": "value_error"} for k, v in error.problems.items()]
+        [
+            {"field": field, "message": message, "type": "value_error"}
+            for field, message in error.problems.items()
+        ]
     )
 
 

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+
+class Relation(StrEnum):
+    """How an agency comes to relate to a case, and so may see it (Rules 38874 p.33-34)."""
+
+    REPORTER = "reporter"
+    REFERRAL = "referral"
+    OBLIGATION = "obligation"
+    PLAN_LINE = "plan_line"
+    RECIPIENT = "recipient"
+
 
 # A reporter's clock may run a little ahead of ours; more than this is a wrong date.
 CLOCK_SKEW = timedelta(minutes=2)
@@ -13,7 +25,7 @@ class InvalidReport(ValueError):
     """A report broke a rule; each problem names its field."""
 
     def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems.items()))
         self.problems = problems
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -16,12 +15,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from services.intake import domain, repository
+from services.intake.domain import Relation
 from services.intake.tables import Case, Report, Subject
-from shared import audit
 from shared import iin as iin_rules
 from shared.access import Gatekeeper
 from shared.agencies import AgencyType, is_region
-from shared.auth import AGENCY_ROLES, DRAFT, Principal, Refused, Relation, Role, grant
+from shared.auth import DRAFT, Principal
 from shared.clock import ALMATY, Clock
 from shared.consent import legal_basis_without_consent
 from shared.contracts.intake import (
@@ -44,9 +43,6 @@ from shared.telemetry import AGENCY_ID, AGENCY_TYPE, CASE_ID
 log = logging.getLogger(__name__)
 
 NARRATIVE_LIMIT = 20_000
-# A purpose is a short code ("offence_check", "case_management"), never free text: free text
-# could carry personal data into the audit log.
-PURPOSE = re.compile(r"^[a-z][a-z0-9_.:-]{2,79}$")
 
 
 class ReporterIn(BaseModel):
@@ -153,38 +149,22 @@ class IntakeDeps:
     audit_key: bytes = b""
     wake_relay: Any = None
 
-
-class NotFound(LookupError):
-    """The case or report does not exist."""
-
-
-def refuse(
-    deps: IntakeDeps, who: Principal, *, action: str, case_id: str | None, reason: str
-) -> Refused:
-    """Record a refusal in the audit log and return the exception to raise."""
-    return _gate(deps).refuse(who, action=action, case_id=case_id, reason=reason)
-
-
-def _gate(deps: IntakeDeps) -> Gatekeeper:
-    return Gatekeeper(deps.engine, deps.audit_key, deps.clock)
-
-
-def _check_role(
-    deps: IntakeDeps, who: Principal, roles: frozenset[Role], *, action: str, case_id: str | None
-) -> None:
-    _gate(deps).require_role(who, roles, action=action, case_id=case_id)
+    def gate(self) -> Gatekeeper:
+        """Return the gate that records refusals and reads in intake's audit log."""
+        return Gatekeeper(self.engine, self.audit_key, self.clock)
 
 
 def reporter_of(report: ReportIn, who: Principal, *, deps: IntakeDeps) -> ReportIn:
     """Return the report with the caller's agency as its reporter, or refuse a mismatch."""
-    _check_role(deps, who, DRAFT, action="report.create", case_id=None)
+    gate = deps.gate()
+    gate.require_role(who, DRAFT, action="report.create", case_id=None)
     given = report.reporter
     if given.agency_id is not None and given.agency_id != who.agency_id:
         reason = "reporter.agency_id names another agency than the token's"
-        raise refuse(deps, who, action="report.create", case_id=None, reason=reason)
+        raise gate.refuse(who, action="report.create", case_id=None, reason=reason)
     if given.agency_type.value != who.agency_type:
         reason = "reporter.agency_type differs from the token's agency type"
-        raise refuse(deps, who, action="report.create", case_id=None, reason=reason)
+        raise gate.refuse(who, action="report.create", case_id=None, reason=reason)
     reporter = given.model_copy(update={"agency_id": who.agency_id})
     return report.model_copy(update={"reporter": reporter})
 
@@ -231,7 +211,7 @@ def register_report(report: ReportIn, *, deps: IntakeDeps) -> Registered:
                 )
                 if report.reporter.agency_id:
                     # The reporter relates to the case by reporting it.
-                    grant(
+                    repository.grant(
                         session,
                         case_id=case.case_id,
                         agency_id=report.reporter.agency_id,
@@ -317,8 +297,8 @@ def _add_report(
             channel=report.channel.value,
             received_at=report.received_at,
             registered_at=now,
-            concerns=json.dumps([c.value for c in report.concerns]),
-            signs=json.dumps([s.value for s in report.signs]),
+            concerns=json.dumps([concern.value for concern in report.concerns]),
+            signs=json.dumps([sign.value for sign in report.signs]),
             flags=report.flags().model_dump_json(),
             narrative=cipher.encrypt(report.narrative, field="narrative"),
             joined=joined,
@@ -369,185 +349,6 @@ def _stage_event(
     stage(session, event, now=now)
 
 
-# --- reads: who may see what (Rules 38874 p.33-34) --------------------------------------------
-
-CASE_READERS = AGENCY_ROLES | {Role.OPERATOR}
-
-
-def check_purpose(purpose: str | None) -> str:
-    """Return the purpose code of a read of personal data, or raise InvalidReport."""
-    if not purpose or not PURPOSE.match(purpose):
-        raise domain.InvalidReport(
-            {"purpose": "a purpose code is required, e.g. offence_check (a-z, 0-9, _ . : -)"}
-        )
-    return purpose
-
-
-def _mark_span(case_id: str, who: Principal) -> None:
-    span = trace.get_current_span()
-    span.set_attribute(CASE_ID, case_id)
-    span.set_attribute(AGENCY_ID, who.agency_id)
-    span.set_attribute(AGENCY_TYPE, who.agency_type)
-
-
-def _report_summary(report: Report) -> dict[str, Any]:
-    return {
-        "report_id": report.report_id,
-        "reporter_agency_type": report.reporter_agency_type,
-        "reporter_agency_id": report.reporter_agency_id,
-        "region": report.region,
-        "channel": report.channel,
-        "received_at": report.received_at.astimezone(ALMATY).isoformat(),
-        "registered_at": report.registered_at.astimezone(ALMATY).isoformat(),
-        "concerns": json.loads(report.concerns),
-        "signs": json.loads(report.signs),
-        "flags": json.loads(report.flags),
-        "joined": report.joined,
-        "forwarded_under": report.forwarded_under,
-    }
-
-
-def read_case(case_id: str, who: Principal, *, deps: IntakeDeps) -> dict[str, Any]:
-    """Return a case's summary (no personal data) to a related agency or an operator."""
-    _check_role(deps, who, CASE_READERS, action="case.read", case_id=case_id)
-    _mark_span(case_id, who)
-    with unit_of_work(deps.engine) as session:
-        relations = repository.relations(session, case_id=case_id, agency_id=who.agency_id)
-        operator = who.role is Role.OPERATOR
-        if not operator and not relations:
-            reason = "the agency has no report, referral, obligation or plan on the case"
-            raise refuse(deps, who, action="case.read", case_id=case_id, reason=reason)
-        case = repository.get_case(session, case_id=case_id)
-        if case is None:
-            raise NotFound(case_id)
-        reports = [
-            _report_summary(r)
-            for r in repository.reports_of(session, case_id=case_id)
-            if operator
-            or domain.may_see_report(
-                agency_type=who.agency_type,
-                agency_id=who.agency_id,
-                relations=relations,
-                reporter_agency_id=r.reporter_agency_id,
-            )
-        ]
-        answer: dict[str, Any] = {
-            "case_id": case.case_id,
-            "case_number": case.case_number,
-            "region": case.region,
-            "subject_kind": case.subject_kind,
-            "status": case.status,
-            "opened_at": case.opened_at.astimezone(ALMATY).isoformat(),
-            "reports": reports,
-            "your_relations": sorted(relations),
-        }
-        if operator:
-            answer["agencies"] = {
-                agency: sorted(rels)
-                for agency, rels in repository.agencies_of(session, case_id=case_id).items()
-            }
-        return answer
-
-
-def read_subject(case_id: str, who: Principal, *, purpose: str, deps: IntakeDeps) -> dict[str, Any]:
-    """Return the subject's personal fields the caller's agency may see; record the read."""
-    _check_role(deps, who, AGENCY_ROLES, action="subject.read", case_id=case_id)
-    _mark_span(case_id, who)
-    with unit_of_work(deps.engine) as session:
-        relations = repository.relations(session, case_id=case_id, agency_id=who.agency_id)
-        try:
-            fields = domain.subject_fields(who.agency_type, relations)
-        except domain.AccessRefused as refused:
-            raise refuse(
-                deps, who, action="subject.read", case_id=case_id, reason=refused.reason
-            ) from None
-        subject = repository.subject_of(session, case_id=case_id)
-        if subject is None:
-            raise NotFound(case_id)
-        kind = subject.kind
-        shown = {
-            name: deps.cipher.decrypt(getattr(subject, name), field=name)
-            for name in domain.SUBJECT_FIELDS
-            if name in fields
-        }
-    # The read is on record before a single field leaves the service.
-    _record_read(deps, who, action="subject.read", case_id=case_id, fields=shown, purpose=purpose)
-    return {
-        "case_id": case_id,
-        "kind": kind,
-        "fields": shown,
-        "withheld": [name for name in domain.SUBJECT_FIELDS if name not in fields],
-        "purpose": purpose,
-    }
-
-
-def read_report(
-    report_id: str, who: Principal, *, purpose: str, deps: IntakeDeps
-) -> dict[str, Any]:
-    """Return one report, with the narrative where the caller may read it; record the read."""
-    _check_role(deps, who, AGENCY_ROLES, action="report.read", case_id=None)
-    with unit_of_work(deps.engine) as session:
-        report = repository.get_report(session, report_id=report_id)
-        if report is None:
-            raise NotFound(report_id)
-        case_id = report.case_id
-        _mark_span(case_id, who)
-        relations = repository.relations(session, case_id=case_id, agency_id=who.agency_id)
-        try:
-            fields = domain.report_fields(
-                agency_type=who.agency_type,
-                agency_id=who.agency_id,
-                relations=relations,
-                reporter_agency_id=report.reporter_agency_id,
-            )
-        except domain.AccessRefused as refused:
-            raise refuse(
-                deps, who, action="report.read", case_id=case_id, reason=refused.reason
-            ) from None
-        answer = {"case_id": case_id, **_report_summary(report)}
-        shown: dict[str, Any] = {}
-        if domain.NARRATIVE in fields:
-            shown[domain.NARRATIVE] = deps.cipher.decrypt(report.narrative, field="narrative")
-    _record_read(deps, who, action="report.read", case_id=case_id, fields=shown, purpose=purpose)
-    answer["fields"] = shown
-    answer["withheld"] = [] if domain.NARRATIVE in fields else [domain.NARRATIVE]
-    answer["purpose"] = purpose
-    return answer
-
-
-def _record_read(
-    deps: IntakeDeps,
-    who: Principal,
-    *,
-    action: str,
-    case_id: str,
-    fields: dict[str, Any],
-    purpose: str,
-) -> None:
-    audit.record(
-        deps.engine,
-        audit.Access(
-            actor=who.subject,
-            role=who.role.value,
-            agency_id=who.agency_id,
-            agency_type=who.agency_type,
-            case_id=case_id,
-            action=action,
-            fields=tuple(fields),
-            purpose=purpose,
-        ),
-        key=deps.audit_key,
-        now=deps.clock.now(),
-    )
-
-
-def read_audit(case_id: str, who: Principal, *, deps: IntakeDeps) -> list[dict[str, Any]]:
-    """Return a case's audit entries to an operator."""
-    _check_role(deps, who, frozenset({Role.OPERATOR}), action="audit.read", case_id=case_id)
-    with unit_of_work(deps.engine) as session:
-        return [audit.as_dict(e) for e in audit.entries(session, case_id=case_id)]
-
-
 # --- events: which agencies relate to a case ---------------------------------------------------
 
 
@@ -589,7 +390,7 @@ def _grant_all(
         if not claim(session, consumer=consumer, event_id=str(event_id), now=now):
             return
         for agency_id, relation in agencies:
-            grant(
+            repository.grant(
                 session,
                 case_id=case_id,
                 agency_id=agency_id,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from services.intake.tables import Case, Report, Subject
-from shared import auth
+from services.intake.tables import Case, CaseAccess, Report, Subject
 
 
 def open_case_of(
@@ -73,11 +74,48 @@ def subject_of(session: Session, *, case_id: str) -> Subject | None:
     return session.exec(select(Subject).where(Subject.case_id == case_id)).first()
 
 
+def grant(
+    session: Session,
+    *,
+    case_id: str,
+    agency_id: str,
+    relation: str,
+    source: str,
+    now: datetime,
+) -> bool:
+    """Record a relation in the caller's transaction; False if it was already known."""
+    known = session.get(CaseAccess, (case_id, agency_id, str(relation)))
+    if known is not None:
+        return False
+    session.add(
+        CaseAccess(
+            case_id=case_id,
+            agency_id=agency_id,
+            relation=str(relation),
+            source=source,
+            granted_at=now,
+        )
+    )
+    session.flush()
+    return True
+
+
 def relations(session: Session, *, case_id: str, agency_id: str) -> frozenset[str]:
     """Return how an agency relates to a case."""
-    return auth.relations_of(session, case_id=case_id, agency_id=agency_id)
+    rows = session.exec(
+        select(CaseAccess.relation).where(
+            CaseAccess.case_id == case_id, CaseAccess.agency_id == agency_id
+        )
+    ).all()
+    return frozenset(rows)
 
 
 def agencies_of(session: Session, *, case_id: str) -> dict[str, frozenset[str]]:
-    """Return every agency related to a case."""
-    return auth.agencies_of(session, case_id=case_id)
+    """Return every agency related to a case, with its relations."""
+    found: dict[str, set[str]] = {}
+    rows = session.exec(
+        select(CaseAccess).where(CaseAccess.case_id == case_id).order_by(col(CaseAccess.agency_id))
+    ).all()
+    for row in rows:
+        found.setdefault(row.agency_id, set()).add(row.relation)
+    return {agency: frozenset(held) for agency, held in found.items()}

@@ -64,6 +64,19 @@ class Report(SQLModel, table=True):
     forwarded_under: str | None = Field(default=None, max_length=80)
 
 
+class CaseAccess(SQLModel, table=True):
+    """One relation of an agency to a case, learned from an event or a report it made."""
+
+    __tablename__ = "case_access"
+
+    case_id: str = Field(primary_key=True, max_length=36)
+    # Indexed as the migration made it: an agency's cases are found by agency.
+    agency_id: str = Field(primary_key=True, max_length=80, index=True)
+    relation: str = Field(primary_key=True, max_length=20)
+    source: str = Field(max_length=80)
+    granted_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+
+
 class CaseCounter(SQLModel, table=True):
     """The last case number given in a region and year; the next case takes the one after."""
 

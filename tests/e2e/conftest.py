@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from qorgau.registry import SERVICE_NAMES
 from shared import natsauth
 from shared.auth import TokenKeys
 from shared.clock import SystemClock
@@ -83,7 +84,7 @@ _RUNNING: dict[int, Platform] = {}
 
 def start_platform(var_dir: Path, services: tuple[str, ...] = ()) -> Platform:
     """Run `qorgau up` and wait until it says every service is healthy."""
-    ports = {s: free_port() for s in ("intake", "routing", "deadlines")}
+    ports = {s: free_port() for s in SERVICE_NAMES}
     nats_port = free_port()
     env = {
         **os.environ,
@@ -96,7 +97,7 @@ def start_platform(var_dir: Path, services: tuple[str, ...] = ()) -> Platform:
     var_dir.mkdir(parents=True, exist_ok=True)
     output = var_dir / "up.out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "up", *services],
+        [sys.executable, "-m", "qorgau.cli", "up", *services],
         env=env,
         stdout=output.open("wb"),
         stderr=subprocess.STDOUT,

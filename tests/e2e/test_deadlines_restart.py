@@ -226,7 +226,7 @@ def test_each_breach_is_emitted_exactly_once_across_a_kill(
     # `qorgau trace` reads the local trace files: each breach is a span naming the row and case.
     deadlines.stop()
     traced = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "trace", str(case_id)],
+        [sys.executable, "-m", "qorgau.cli", "trace", str(case_id)],
         env={**deadlines.env},
         capture_output=True,
         text=True,

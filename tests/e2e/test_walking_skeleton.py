@@ -324,7 +324,7 @@ def verify_audit(platform: Platform) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "QORGAU_VAR_DIR": str(platform.var_dir)}
     env.pop("INTAKE_DATABASE_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", "audit", "verify", "intake"],
+        [sys.executable, "-m", "qorgau.cli", "audit", "verify", "intake"],
         env=env,
         capture_output=True,
         text=True,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from qorgau.cli import main
 from shared.auth import Role, TokenKeys
-from shared.cli import main
 from shared.crypto import FieldCipher, KeyRing
 
 

@@ -17,9 +17,9 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from qorgau.settings import DIRECTORY_FILE
 from shared import natsauth
 from shared.bus import durable_subscriber, make_broker
-from shared.cli import DIRECTORY_FILE
 from shared.natsserver import NatsServer
 from shared.streams import provision
 

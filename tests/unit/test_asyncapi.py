@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from shared.cli import main
+from qorgau.cli import main
 
 KEPT = Path(__file__).parents[2] / "docs" / "asyncapi.json"
 

@@ -55,3 +55,16 @@ def test_derived_keys_differ_by_purpose_and_from_the_hash_key() -> None:
     assert ring.derived_key("audit-chain") != ring.derived_key("other")
     assert ring.derived_key("audit-chain") != ring.hash_key
     assert ring.derived_key("audit-chain") == ring.derived_key("audit-chain")
+
+
+def test_derived_key_is_hkdf_sha256_of_the_hash_key() -> None:
+    # Audit chains are keyed with this value: a change of derivation breaks their verification.
+    ring = KeyRing(active="k1", keys={"k1": bytes(32)}, hash_key=bytes(range(32)))
+    assert ring.derived_key("audit-chain").hex() == (
+        "af045b33b181458b5ef9d2fb417490f3ea4f2e815e25356babeef8545616bac9"
+    )
+
+
+def test_derived_key_survives_a_rotation_of_the_data_keys() -> None:
+    ring = KeyRing.generate()
+    assert ring.rotated().derived_key("audit-chain") == ring.derived_key("audit-chain")

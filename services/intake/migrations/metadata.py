@@ -1,7 +1,7 @@
 """The tables intake's migrations build: its own, and the shared ones its database holds."""
 
 from services.intake import tables
-from shared import audit, auth, inbox, outbox
+from shared import audit, inbox, outbox
 from shared.db import metadata_of
 
-target_metadata = metadata_of(tables, outbox, inbox, audit, auth)
+target_metadata = metadata_of(tables, outbox, inbox, audit)

@@ -8,10 +8,11 @@ from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from shared.contracts.vocabulary import NO_TERM as NO_TERM
+
 # Terms and the dates rules are in force are Kazakhstan civil dates (REGULATIONS.md, "Time").
 ALMATY = ZoneInfo("Asia/Almaty")
 
-NO_TERM = "none"
 REPORTER = "reporter"
 RECEIVER = "receiver"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import os
 import signal
@@ -19,19 +18,18 @@ from typing import Any
 
 import httpx
 
+from qorgau import registry
+from qorgau.registry import SERVICE_NAMES, Service
+from qorgau.settings import PlatformSettings
 from shared import natsauth
-from shared.auth import Role, TokenKeys, token_key_file
+from shared.auth import Role, TokenKeys
 from shared.clock import SystemClock
+from shared.keyfiles import write_private
 from shared.natsserver import NatsServer
 from shared.settings import DEFAULT_NATS_URL
 from shared.streams import provision
 from shared.telemetry import CASE_ID, read_spans
 
-SERVICES: dict[str, int] = {"intake": 8101, "routing": 8102, "deadlines": 8103}
-NATS_PORT = 14222
-
-# The directory is routing's data; the command reads it as data and never imports routing.
-DIRECTORY_FILE = Path(__file__).resolve().parent.parent / "services/routing/seed/agencies.json"
 # The seed directory lists no schools yet: development tokens for two, to try reporting.
 DEV_SCHOOLS = ("school-17", "school-42")
 DEV_TTL = timedelta(days=30)
@@ -41,27 +39,19 @@ OPERATOR_AGENCY = "kz-child-rights-national"
 INTEGRATOR_AGENCY = "kz-contact-centre-111"
 
 
-def _var_dir() -> Path:
-    return Path(os.environ.get("QORGAU_VAR_DIR", "var")).resolve()
-
-
-def _port(service: str) -> int:
-    return int(os.environ.get(f"{service.upper()}_HTTP_PORT", SERVICES[service]))
-
-
-def _keys_dir() -> Path:
-    return _var_dir() / "keys"
+def _unknown(names: Sequence[str]) -> list[str]:
+    return [name for name in names if registry.service(name) is None]
 
 
 def directory() -> list[dict[str, Any]]:
     """Return the agencies of the directory (QORGAU_DIRECTORY_FILE or routing's seed)."""
-    path = Path(os.environ.get("QORGAU_DIRECTORY_FILE", DIRECTORY_FILE))
+    path = PlatformSettings().directory_file
     agencies: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["agencies"]
-    return [a for a in agencies if a.get("active", True)]
+    return [agency for agency in agencies if agency.get("active", True)]
 
 
 def _dev_agencies() -> dict[str, dict[str, Any]]:
-    found = {a["agency_id"]: a for a in directory()}
+    found = {agency["agency_id"]: agency for agency in directory()}
     for school in DEV_SCHOOLS:
         found.setdefault(
             school, {"agency_id": school, "agency_type": "education_org", "region": "KZ-75"}
@@ -74,13 +64,15 @@ def service_consumers(services: Sequence[str]) -> dict[str, list[natsauth.Consum
     from shared.bus import make_broker
 
     found: dict[str, list[natsauth.Consumer]] = {}
-    for service in services:
+    for name in services:
         # A broker that never connects: it only collects the service's subscribers.
-        broker = make_broker("nats://127.0.0.1:1", service=service)
-        importlib.import_module(f"services.{service}.subscribers").register(broker, None)
+        broker = make_broker("nats://127.0.0.1:1", service=name)
+        _registered(name).subscribers().register(broker, None)
         options = [getattr(sub, "extra_options", None) or {} for sub in broker.subscribers]
-        found[service] = [
-            natsauth.Consumer(o["stream"], o["durable"]) for o in options if o.get("durable")
+        found[name] = [
+            natsauth.Consumer(option["stream"], option["durable"])
+            for option in options
+            if option.get("durable")
         ]
     return found
 
@@ -88,8 +80,8 @@ def service_consumers(services: Sequence[str]) -> dict[str, list[natsauth.Consum
 def agency_answers(services: Sequence[str]) -> list[str]:
     """Return the answers agencies publish on their own subjects ("referral_acknowledged.v1")."""
     found: set[str] = set()
-    for service in services:
-        module = importlib.import_module(f"services.{service}.subscribers")
+    for name in services:
+        module = _registered(name).subscribers()
         for event in getattr(module, "ANSWERS", ()):
             found.add(f"{event.NAME}.v{event.VERSION}")
     return sorted(found)
@@ -97,14 +89,16 @@ def agency_answers(services: Sequence[str]) -> list[str]:
 
 def nats_users() -> list[natsauth.NatsUser]:
     """Return every NATS user of the platform, with passwords from var/keys/nats-users.json."""
-    agencies = sorted(a["agency_id"] for a in directory())
-    services = list(SERVICES)
+    agencies = sorted(agency["agency_id"] for agency in directory())
+    services = list(SERVICE_NAMES)
     names = [natsauth.ADMIN, natsauth.INTEGRATOR, natsauth.OPERATOR, *services, *agencies]
-    passwords = natsauth.load_or_create_passwords(_keys_dir() / "nats-users.json", names)
+    keys_dir = PlatformSettings().keys_dir()
+    passwords = natsauth.load_or_create_passwords(keys_dir / "nats-users.json", names)
     return natsauth.build_users(
         agency_ids=agencies,
         services=service_consumers(services),
         passwords=passwords,
+        delivering_services=[name for name in services if _registered(name).delivers()],
         agency_answers=agency_answers(services),
     )
 
@@ -127,10 +121,7 @@ def write_dev_tokens(keys: TokenKeys, folder: Path) -> int:
             now=now,
             ttl=DEV_TTL,
         )
-        path = folder / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(token + "\n")
+        write_private(folder / name, token + "\n")
         written += 1
 
     for agency_id, agency in sorted(agencies.items()):
@@ -157,7 +148,7 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
         print(f"{args.agency} is a {agency['agency_type']} in the directory", file=sys.stderr)
         return 2
     region = args.region or agency.get("region")
-    keys = TokenKeys.load_or_create(token_key_file(_var_dir()))
+    keys = TokenKeys.load_or_create(PlatformSettings().resolved_token_key_file())
     try:
         token = keys.issue(
             agency_id=agency["agency_id"],
@@ -182,18 +173,11 @@ def cmd_nats_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _service_settings(service: str) -> Any:
-    from shared.settings import ServiceSettings
-
-    module = importlib.import_module(f"services.{service}.config")
-    for value in vars(module).values():
-        if (
-            isinstance(value, type)
-            and issubclass(value, ServiceSettings)
-            and value is not ServiceSettings
-        ):
-            return value()
-    raise LookupError(f"services.{service}.config has no settings class")
+def _registered(name: str) -> Service:
+    found = registry.service(name)
+    if found is None:
+        raise LookupError(f"unknown service {name!r}")
+    return found
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -203,14 +187,14 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from shared.crypto import KeyRing
     from shared.db import make_engine
 
-    chosen = args.services or list(SERVICES)
-    unknown = [s for s in chosen if s not in SERVICES]
+    chosen = args.services or list(SERVICE_NAMES)
+    unknown = _unknown(chosen)
     if unknown:
         print(f"unknown service(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
     failed = False
     for service in chosen:
-        settings = _service_settings(service)
+        settings = _registered(service).settings()
         url = settings.resolved_database_url()
         if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists():
             print(f"{service}: no database")
@@ -243,15 +227,15 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from shared.crypto import KeyRing
 
     if args.service == "token":
-        path = token_key_file(_var_dir())
+        path = PlatformSettings().resolved_token_key_file()
         keys = TokenKeys.load_or_create(path).rotated()
         keys.save(path)
         print(f"token: new signing key {keys.active}; older keys still verify")
         return 0
-    if args.service not in SERVICES:
-        print(f"unknown service {args.service!r}; known: {', '.join(SERVICES)}, token")
+    if registry.service(args.service) is None:
+        print(f"unknown service {args.service!r}; known: {', '.join(SERVICE_NAMES)}, token")
         return 2
-    path = _service_settings(args.service).resolved_data_key_file()
+    path = _registered(args.service).settings().resolved_data_key_file()
     if not path.exists():
         print(f"{args.service}: no key file at {path}", file=sys.stderr)
         return 1
@@ -266,7 +250,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 def cmd_streams(args: argparse.Namespace) -> int:
     """Create or update the JetStream streams."""
-    url = args.nats_url or os.environ.get("NATS_URL", DEFAULT_NATS_URL)
+    url = args.nats_url or PlatformSettings().nats_url or DEFAULT_NATS_URL
     for line in asyncio.run(provision(url, replicas=args.replicas)):
         print(line)
     return 0
@@ -274,10 +258,12 @@ def cmd_streams(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one service in this process, configured by environment."""
-    if args.service not in SERVICES:
-        print(f"unknown service {args.service!r}; known: {', '.join(SERVICES)}", file=sys.stderr)
+    chosen = registry.service(args.service)
+    if chosen is None:
+        known = ", ".join(SERVICE_NAMES)
+        print(f"unknown service {args.service!r}; known: {known}", file=sys.stderr)
         return 2
-    importlib.import_module(f"services.{args.service}.app").main()
+    chosen.run()
     return 0
 
 
@@ -300,7 +286,7 @@ def _wait_healthy(
 def _start_service(service: str, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
     log = (logs / f"{service}.log").open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", f"services.{service}"],
+        [sys.executable, "-m", _registered(service).package],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -310,15 +296,16 @@ def _start_service(service: str, env: dict[str, str], logs: Path) -> subprocess.
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Start nats-server (unless NATS_URL is set), the streams, and each service as a process."""
-    chosen = args.services or list(SERVICES)
-    unknown = [s for s in chosen if s not in SERVICES]
+    chosen = args.services or list(SERVICE_NAMES)
+    unknown = _unknown(chosen)
     if unknown:
         print(
-            f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICES)}",
+            f"unknown service(s): {', '.join(unknown)}; known: {', '.join(SERVICE_NAMES)}",
             file=sys.stderr,
         )
         return 2
-    var = _var_dir()
+    settings = PlatformSettings()
+    var = settings.var_dir
     logs = var / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stopping = False
@@ -330,19 +317,19 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
 
-    keys = TokenKeys.load_or_create(token_key_file(var))
+    keys = TokenKeys.load_or_create(settings.resolved_token_key_file())
     tokens = var / "tokens"
     print(f"tokens: {write_dev_tokens(keys, tokens)} development tokens under {tokens}")
 
     nats: NatsServer | None = None
-    url = os.environ.get("NATS_URL")
+    url = settings.nats_url
     admin_url = url
     users: dict[str, natsauth.NatsUser] = {}
     if not url:
-        port = int(os.environ.get("QORGAU_NATS_PORT", NATS_PORT))
+        port = settings.nats_port
         extra = ""
-        if os.environ.get("QORGAU_NATS_AUTH", "on") != "off":
-            users = {u.name: u for u in nats_users()}
+        if settings.nats_auth:
+            users = {user.name: user for user in nats_users()}
             extra = natsauth.authorization_config(list(users.values()))
         nats = NatsServer(
             store_dir=var / "nats" / "store",
@@ -358,7 +345,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"streams: {line}")
 
     base_env = {**os.environ, "QORGAU_VAR_DIR": str(var)}
-    envs = {s: {**base_env, "NATS_URL": _as_user(url, users, s)} for s in chosen}
+    envs = {name: {**base_env, "NATS_URL": _as_user(url, users, name)} for name in chosen}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for service in chosen:
@@ -366,7 +353,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         where = f"{url} ({'users in var/keys/nats-users.json' if users else 'no auth'})"
         rows = [("nats", where, str(nats.pid) if nats else "external")]
         for service in chosen:
-            port = _port(service)
+            port = _registered(service).http_port()
             ok = _wait_healthy(service, port, processes[service], timeout=60)
             state = "ok" if ok else f"NOT HEALTHY (see {logs / (service + '.log')})"
             rows.append(
@@ -408,7 +395,7 @@ def _as_user(url: str, users: dict[str, natsauth.NatsUser], name: str) -> str:
 
 
 def _tree(spans: list[dict[str, Any]]) -> list[str]:
-    by_id = {s["context"]["span_id"]: s for s in spans}
+    by_id = {span["context"]["span_id"]: span for span in spans}
     children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for span in spans:
         parent = span.get("parent_id")
@@ -421,38 +408,41 @@ def _tree(spans: list[dict[str, Any]]) -> list[str]:
         code = attrs.get("qorgau.obligation_code")
         agency = attrs.get("qorgau.agency_id")
         extra = "".join(
-            f" {k}={v}" for k, v in (("code", code), ("agency", agency)) if v is not None
+            f" {label}={value}"
+            for label, value in (("code", code), ("agency", agency))
+            if value is not None
         )
         lines.append(f"{'  ' * depth}{span['name']} [{service}] {span['start_time']}{extra}")
-        for child in sorted(children[span["context"]["span_id"]], key=lambda s: s["start_time"]):
+        below = children[span["context"]["span_id"]]
+        for child in sorted(below, key=lambda found: found["start_time"]):
             walk(child, depth + 1)
 
-    for root in sorted(children[None], key=lambda s: s["start_time"]):
+    for root in sorted(children[None], key=lambda found: found["start_time"]):
         walk(root, 0)
     return lines
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
     """Print the spans of a case across all services as a tree, from the local trace files."""
-    spans = list(read_spans(_var_dir()))
+    spans = list(read_spans(PlatformSettings().var_dir))
     traces = {
-        s["context"]["trace_id"]
-        for s in spans
-        if s.get("attributes", {}).get(CASE_ID) == args.case_id
+        span["context"]["trace_id"]
+        for span in spans
+        if span.get("attributes", {}).get(CASE_ID) == args.case_id
     }
     if not traces:
         print(f"no spans for case {args.case_id}", file=sys.stderr)
         return 1
     for trace_id in sorted(traces):
         print(f"trace {trace_id}")
-        for line in _tree([s for s in spans if s["context"]["trace_id"] == trace_id]):
+        for line in _tree([span for span in spans if span["context"]["trace_id"] == trace_id]):
             print(f"  {line}")
     return 0
 
 
 def cmd_asyncapi(args: argparse.Namespace) -> int:
     """Print or write the AsyncAPI document of every event, or check the kept one is current."""
-    from shared.asyncapi import generate
+    from qorgau.asyncapi import generate
 
     document = json.dumps(json.loads(generate()), indent=2, sort_keys=True) + "\n"
     if args.check:
@@ -473,7 +463,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the platform (embedded default)")
     up.add_argument(
-        "services", nargs="*", help=f"services to start (default: {' '.join(SERVICES)})"
+        "services", nargs="*", help=f"services to start (default: {' '.join(SERVICE_NAMES)})"
     )
     up.set_defaults(func=cmd_up)
     run = sub.add_parser("run", help="run one service alone, configured by environment")
@@ -494,7 +484,7 @@ def parser() -> argparse.ArgumentParser:
     token_sub = token.add_subparsers(dest="token_command", required=True)
     issue = token_sub.add_parser("issue", help="print a signed token for a person of an agency")
     issue.add_argument("--agency", required=True, help="agency id (from the directory)")
-    issue.add_argument("--role", required=True, choices=[r.value for r in Role])
+    issue.add_argument("--role", required=True, choices=[role.value for role in Role])
     issue.add_argument("--agency-type", default=None, help="for an agency not in the directory")
     issue.add_argument("--region", default=None)
     issue.add_argument("--person", default=None, help="the person's id (never a name)")

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 
+from qorgau.registry import SERVICES, Service
 from shared.bus import make_broker
 from shared.contracts.envelope import Event
 
-SERVICES = ("intake", "routing", "deadlines")
 AGENCY_SUBJECT = "qorgau.agency.{agency_id}.{event}.v{version}"
 
 
-def _document(service: str) -> NatsBroker:
+def _document(registered: Service) -> NatsBroker:
+    service = registered.name
     # A broker that never connects: subscribers and publishers are declared for the document.
     broker = make_broker("nats://127.0.0.1:1", service=service)
-    module = importlib.import_module(f"services.{service}.subscribers")
+    module = registered.subscribers()
     module.register(broker, None)
     publishes: tuple[type[Event], ...] = getattr(module, "PUBLISHES", ())
     for event in publishes:

@@ -1,0 +1,1 @@
+"""Platform tooling above the services: the `qorgau` command and the event catalogue."""
