@@ -14,11 +14,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 from faststream.nats import NatsBroker
-from nats.aio.client import Client
-from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -27,21 +24,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from shared.bus import RetryPolicy, durable_subscriber, make_broker
 from shared.natsserver import NatsServer
 from shared.streams import DUPLICATE_WINDOW, STREAMS, provision, stream_for
+from tests.bus_helpers import connected, read_stream
 
 # Every wait is bounded; this is the longest any single outcome may take.
 DEADLINE = 10.0
 FAST = RetryPolicy(delays=(0.2, 0.2), ack_wait=5.0)
 # What a handler's exception may carry; it must reach no header, log line or alert.
 PERSONAL = "Aigerim Nurlanovna, IIN 900101300123"
-
-
-@asynccontextmanager
-async def connected(url: str) -> AsyncIterator[tuple[Client, JetStreamContext]]:
-    nc = await nats.connect(url, allow_reconnect=False, connect_timeout=2)
-    try:
-        yield nc, nc.jetstream(timeout=5)
-    finally:
-        await nc.close()
 
 
 async def eventually(check: Callable[[], Any], what: str) -> Any:
@@ -56,19 +45,6 @@ async def eventually(check: Callable[[], Any], what: str) -> Any:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
-
-
-async def stored(js: JetStreamContext, stream: str, subject: str) -> list[Any]:
-    """Return every message of a stream on one subject, oldest first."""
-    info = await js.stream_info(stream, subjects_filter=subject)
-    count = (info.state.subjects or {}).get(subject, 0)
-    if not count:
-        return []
-    sub = await js.pull_subscribe(subject, stream=stream)
-    try:
-        return await sub.fetch(count, timeout=2)
-    finally:
-        await sub.unsubscribe()
 
 
 def unique(name: str) -> str:
@@ -127,7 +103,7 @@ async def test_same_msg_id_is_stored_once(nats_url: str) -> None:
         assert not first.duplicate
         assert second.duplicate
         assert second.seq == first.seq
-        assert len(await stored(js, "INTAKE", subject)) == 1
+        assert len(await read_stream(nats_url, "INTAKE", subject=subject)) == 1
 
 
 async def test_failed_message_is_redelivered_after_a_delay_then_handled_once(
@@ -165,7 +141,8 @@ async def test_failed_message_is_redelivered_after_a_delay_then_handled_once(
             assert info.config.max_deliver == FAST.max_deliver
             assert info.config.ack_wait == FAST.ack_wait
             await asyncio.sleep(0.5)  # longer than any retry delay: nothing more may arrive
-            assert await stored(js, "DLQ", f"qorgau.dlq.casework.{subject.split('.')[2]}.v1") == []
+            dlq_subject = f"qorgau.dlq.casework.{subject.split('.')[2]}.v1"
+            assert await read_stream(nats_url, "DLQ", subject=dlq_subject) == []
 
     assert handled == [{"event_id": "e-1"}]
     assert len(attempts) == 3
@@ -202,9 +179,11 @@ async def test_message_that_keeps_failing_is_dead_lettered_with_an_alert(
             headers={"Nats-Msg-Id": msg_id, "correlation_id": "corr-1"},
         )
         dlq_subject = f"qorgau.dlq.casework.{event}.v1"
-        dead = await eventually(lambda: stored(js, "DLQ", dlq_subject), "the dead letter")
+        dead = await eventually(
+            lambda: read_stream(nats_url, "DLQ", subject=dlq_subject), "the dead letter"
+        )
         alerts = await eventually(
-            lambda: _alerts_for(js, durable), "the message_dead_lettered alert"
+            lambda: _alerts_for(nats_url, durable), "the message_dead_lettered alert"
         )
 
         async def settled() -> bool:
@@ -265,8 +244,9 @@ async def test_message_that_keeps_failing_is_dead_lettered_with_an_alert(
     assert "dead-lettered" in errors[0].getMessage()
 
 
-async def _alerts_for(js: JetStreamContext, consumer: str) -> list[Any]:
-    messages = await stored(js, "CASEWORK", "qorgau.casework.message_dead_lettered.v1")
+async def _alerts_for(nats_url: str, consumer: str) -> list[Any]:
+    subject = "qorgau.casework.message_dead_lettered.v1"
+    messages = await read_stream(nats_url, "CASEWORK", subject=subject)
     return [m for m in messages if json.loads(m.data)["consumer"] == consumer]
 
 
@@ -279,8 +259,8 @@ async def test_acknowledged_message_survives_a_crash(nats_restartable: NatsServe
     nats_restartable.kill()  # SIGKILL: no shutdown, no flush
     nats_restartable.start()
 
+    (message,) = await read_stream(nats_restartable.url, "INTAKE", subject=subject)
     async with connected(nats_restartable.url) as (_, js):
-        (message,) = await stored(js, "INTAKE", subject)
         assert message.data == b'{"event_id": "crash-1"}'
         assert message.metadata.sequence.stream == ack.seq
         # The restarted server still knows the id: a republished copy is a duplicate.
