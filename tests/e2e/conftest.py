@@ -27,6 +27,7 @@ import pytest
 from shared import natsauth
 from shared.auth import TokenKeys
 from shared.clock import SystemClock
+from tests.waiting import wait_for
 
 
 def free_port() -> int:
@@ -158,18 +159,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         yield running
     finally:
         stop_platform(running)
-
-
-def wait_for(fetch, until, timeout: float = 20.0, interval: float = 0.2):  # type: ignore[no-untyped-def]
-    """Poll fetch() until until(value) holds; return the value or fail with the last one."""
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not until(value):
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not reached in {timeout}s; last value: {value!r}")
-        time.sleep(interval)
-        value = fetch()
-    return value
 
 
 def _reporter_token(request: httpx.Request) -> None:

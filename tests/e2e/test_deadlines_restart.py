@@ -30,7 +30,8 @@ from shared.auth import TokenKeys
 from shared.contracts.obligations import ObligationOpened
 from shared.natsserver import NatsServer
 from tests.bus_helpers import publish_events, read_payloads
-from tests.e2e.conftest import free_port, health, wait_for
+from tests.e2e.conftest import free_port, health
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,8 @@ import pytest
 from shared.auth import TokenKeys
 from shared.natsserver import NatsServer
 from tests.bus_helpers import read_payloads
-from tests.e2e.conftest import free_port, health, wait_for
+from tests.e2e.conftest import free_port, health
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

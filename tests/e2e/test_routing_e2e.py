@@ -19,7 +19,8 @@ import pytest
 from shared.contracts.routing import AgencyAcknowledgement, AgencyDecline
 from shared.telemetry import read_spans
 from tests.bus_helpers import publish_events, read_payloads
-from tests.e2e.conftest import Platform, wait_for
+from tests.e2e.conftest import Platform
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,8 @@ from shared import natsauth
 from shared.streams import STREAMS
 from shared.telemetry import read_spans
 from tests.bus_helpers import read_stream
-from tests.e2e.conftest import Platform, wait_for
+from tests.e2e.conftest import Platform
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,26 +24,11 @@ from shared.bus import RetryPolicy, durable_subscriber, make_broker
 from shared.natsserver import NatsServer
 from shared.streams import DUPLICATE_WINDOW, STREAMS, provision, stream_for
 from tests.bus_helpers import connected, read_stream
+from tests.waiting import eventually
 
-# Every wait is bounded; this is the longest any single outcome may take.
-DEADLINE = 10.0
 FAST = RetryPolicy(delays=(0.2, 0.2), ack_wait=5.0)
 # What a handler's exception may carry; it must reach no header, log line or alert.
 PERSONAL = "Aigerim Nurlanovna, IIN 900101300123"
-
-
-async def eventually(check: Callable[[], Any], what: str) -> Any:
-    """Poll until check() (plain or async) returns something truthy, or fail after DEADLINE."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def unique(name: str) -> str:

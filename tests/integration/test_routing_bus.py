@@ -14,7 +14,6 @@ from shared.contracts.routing import AgencyAcknowledgement, AgencyDecline
 from shared.natsserver import NatsServer
 from shared.outbox import OutboxRelay, pending_count
 from tests.bus_helpers import publish_events, read_payloads
-from tests.integration.test_bus import eventually
 from tests.integration.test_routing_handlers import (
     NOW,
     POLICE,
@@ -23,6 +22,7 @@ from tests.integration.test_routing_handlers import (
     make_routing,
     report,
 )
+from tests.waiting import eventually
 
 
 async def on_subject(url: str, subject: str) -> list[dict[str, Any]]:
