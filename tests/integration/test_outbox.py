@@ -22,6 +22,7 @@ from shared.inbox import claim
 from shared.natsserver import NatsServer
 from shared.outbox import OutboxRelay, OutboxRow, pending_count, stage
 from tests.bus_helpers import read_stream
+from tests.waiting import eventually
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -97,9 +98,15 @@ async def test_relay_waits_while_nats_is_down_then_delivers(
     with unit_of_work(engine) as session:
         stage(session, event, now=NOW)
         session.commit()
-    broker = make_broker(url, service="intake")
+    refused: list[Exception] = []
+
+    async def on_error(error: Exception) -> None:
+        refused.append(error)
+
+    broker = make_broker(url, service="intake", error_cb=on_error)
     connecting = asyncio.create_task(broker.connect())
-    await asyncio.sleep(1.0)
+    # A connection attempt refused, and the broker still trying: it waits for NATS.
+    await eventually(lambda: refused, "a refused connection attempt")
     # The state change is committed; the event waits in the outbox while NATS is away.
     assert not connecting.done()
     assert pending_count(engine) == 1
