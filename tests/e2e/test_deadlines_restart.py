@@ -31,6 +31,7 @@ from shared.contracts.obligations import ObligationOpened
 from shared.natsserver import NatsServer
 from tests.bus_helpers import publish_events, read_payloads
 from tests.e2e.conftest import free_port, health
+from tests.integration.test_deadlines_lifecycle import opened
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -121,23 +122,9 @@ def deadlines(tmp_path: Path, nats_restartable: NatsServer) -> Iterator[Deadline
         service.stop()
 
 
-def opened(case_id: uuid.UUID, due_at: datetime) -> ObligationOpened:
+def running_out(case_id: uuid.UUID, due_at: datetime) -> ObligationOpened:
     """A one-hour term, as routing opens it, that runs out at due_at."""
-    return ObligationOpened(
-        occurred_at=datetime.now(UTC),
-        case_id=case_id,
-        correlation_id=uuid.uuid4(),
-        producer="routing",
-        obligation_id=uuid.uuid4(),
-        code="R7",
-        legal_basis="Rules 38874, p.12.1",
-        actor_agency_type="child_rights_regional",
-        actor_agency_id="kz-75-child-rights-regional",
-        target_agency_type="child_rights_national",
-        term="hours:1",
-        started_at=due_at - timedelta(hours=1),
-        region="KZ-75",
-    )
+    return opened(case_id=case_id, started_at=due_at - timedelta(hours=1))
 
 
 def test_each_breach_is_emitted_exactly_once_across_a_kill(
@@ -148,9 +135,9 @@ def test_each_breach_is_emitted_exactly_once_across_a_kill(
     now = datetime.now(UTC)
     # Half the terms have run out already and fire at once; the other half run out a while
     # later, 50 ms apart, and only after the kill: those fall due while the process is down.
-    overdue = [opened(case_id, now - timedelta(minutes=1)) for _ in range(COUNT // 2)]
+    overdue = [running_out(case_id, now - timedelta(minutes=1)) for _ in range(COUNT // 2)]
     later = [
-        opened(case_id, now + LATER + timedelta(milliseconds=50 * i))
+        running_out(case_id, now + LATER + timedelta(milliseconds=50 * i))
         for i in range(COUNT - COUNT // 2)
     ]
     last_due = now + LATER + timedelta(milliseconds=50 * len(later))
