@@ -33,6 +33,8 @@ _BINARY = "nats-server"
 _POLL_INTERVAL = 0.02
 # What nats-server logs when its listening port is taken.
 _PORT_TAKEN = "address already in use"
+# A restart on a taken port is tried again only while this much time is left.
+_RETRY_AT_LEAST = 1.0
 
 
 def find_nats_server() -> Path:
@@ -119,12 +121,10 @@ class NatsServer:
             handle.write(self.config_text())
 
         deadline = time.monotonic() + timeout
-        while True:
-            self.release()
-            if self._launch(deadline):
-                break
-            # Our own port, busy for a moment (a socket closing): try again until the deadline.
-            if time.monotonic() >= deadline:
+        while not self._launch(deadline):
+            # The kept port is busy; it may be for a moment (a socket closing): try again while
+            # there is time for another start.
+            if deadline - time.monotonic() < _RETRY_AT_LEAST:
                 raise RuntimeError(
                     f"nats-server cannot listen on {self.host}:{self.port}: "
                     f"another process holds the port\n{self.log_tail()}"
@@ -137,6 +137,7 @@ class NatsServer:
 
     def _launch(self, deadline: float) -> bool:
         """Run the process until it is ready (True) or found its port taken (False)."""
+        self.release()
         self._ports = {}
         self._log_handle = self.log_file.open("ab")
         log_start = self._log_handle.tell()
@@ -148,10 +149,13 @@ class NatsServer:
         )
         try:
             self._wait_ready(deadline)
-        except BaseException:
+        except Exception:
             self.kill()
             if self.keep_port and self.port > 0 and _PORT_TAKEN in self._log_since(log_start):
                 return False
+            raise
+        except BaseException:
+            self.kill()
             raise
         return True
 

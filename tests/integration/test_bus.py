@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 import urllib.request
 import uuid
@@ -250,6 +251,32 @@ async def test_acknowledged_message_survives_a_crash(nats_restartable: NatsServe
         # The restarted server still knows the id: a republished copy is a duplicate.
         again = await js.publish(subject, b'{"event_id": "crash-1"}', headers={"Nats-Msg-Id": "c1"})
         assert again.duplicate
+
+
+def test_a_restarted_server_comes_back_on_its_port_which_nobody_takes_meanwhile(
+    nats_restartable: NatsServer,
+) -> None:
+    url = nats_restartable.url
+    port = int(url.rsplit(":", 1)[1])
+    nats_restartable.kill()
+    # While it is down, the port is not handed out: a bind to it is refused.
+    with socket.socket() as other, pytest.raises(OSError):
+        other.bind(("127.0.0.1", port))
+    nats_restartable.start()
+    assert nats_restartable.url == url
+
+
+def test_a_restart_on_a_port_another_process_took_fails_naming_it(
+    nats_restartable: NatsServer,
+) -> None:
+    port = int(nats_restartable.url.rsplit(":", 1)[1])
+    nats_restartable.stop()
+    nats_restartable.release()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        with pytest.raises(RuntimeError, match=f"127.0.0.1:{port}: another process holds"):
+            nats_restartable.start(timeout=1)
 
 
 def test_server_fsyncs_every_write(nats_server: NatsServer, tmp_path: Path) -> None:
