@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import socket
@@ -125,7 +124,8 @@ async def test_failed_message_is_redelivered_after_a_delay_then_handled_once(
             assert info.num_pending == 0
             assert info.config.max_deliver == FAST.max_deliver
             assert info.config.ack_wait == FAST.ack_wait
-            await asyncio.sleep(0.5)  # longer than any retry delay: nothing more may arrive
+            # Acked, the message is delivered no more: three deliveries in all, none to come.
+            assert info.delivered.consumer_seq == 3
             dlq_subject = f"qorgau.dlq.casework.{subject.split('.')[2]}.v1"
             assert await read_stream(nats_url, "DLQ", subject=dlq_subject) == []
 
@@ -176,11 +176,12 @@ async def test_message_that_keeps_failing_is_dead_lettered_with_an_alert(
             return info.ack_floor.stream_seq == ack.seq and not info.num_ack_pending
 
         await eventually(settled, "the original to be acked")
-        await asyncio.sleep(0.6)  # longer than every retry delay: no redelivery may follow
         info = await js.consumer_info("CASEWORK", durable)
         assert info.num_pending == 0
         assert info.num_ack_pending == 0
         assert info.delivered.stream_seq == ack.seq
+        # Acked after the last attempt, the message is delivered no more.
+        assert info.delivered.consumer_seq == FAST.attempts
 
     assert len(attempts) == FAST.attempts == 3
 
