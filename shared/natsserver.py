@@ -3,6 +3,13 @@
 Used by `qorgau up` (the embedded default) and by the test fixtures. The configuration it
 writes always fsyncs JetStream on every write (`sync_interval: always`): the server's default
 flushes every two minutes, and Jepsen's 2025 analysis lost acknowledged writes because of it.
+
+A server made with `keep_port=True` (tests that stop and restart it) keeps its port: one
+started on a free port (`port=-1`) listens on the same one again after a restart, so clients
+reconnect to the URL they had. While it is stopped the port stays reserved (bound, not
+listening), so no other process is handed it in between; `start()` lets it go just before the
+server binds, retries while the port is briefly busy, and fails naming the port when another
+process holds it. `release()` lets the port go for good.
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ __all__ = ["NatsServer", "find_nats_server"]
 
 _BINARY = "nats-server"
 _POLL_INTERVAL = 0.02
+# What nats-server logs when its listening port is taken.
+_PORT_TAKEN = "address already in use"
+# A restart on a taken port is tried again only while this much time is left.
+_RETRY_AT_LEAST = 1.0
 
 
 def find_nats_server() -> Path:
@@ -59,6 +70,7 @@ class NatsServer:
         log_file: Path | None = None,
         extra_config: str = "",
         monitor_port: int | None = None,
+        keep_port: bool = False,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
@@ -69,10 +81,12 @@ class NatsServer:
         self.log_file = Path(log_file) if log_file is not None else self.config_dir / "nats.log"
         self.extra_config = extra_config
         self.monitor_port = monitor_port
+        self.keep_port = keep_port
         self.config_file = self.config_dir / "nats-server.conf"
         self._process: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None
         self._ports: dict[str, list[str]] = {}
+        self._reservation: socket.socket | None = None
 
     def config_text(self) -> str:
         """Return the configuration file this server is started with."""
@@ -95,7 +109,7 @@ class NatsServer:
         return "\n".join(lines) + "\n"
 
     def start(self, timeout: float = 10.0) -> NatsServer:
-        """Start the server and wait until it accepts connections."""
+        """Start the server and wait until it accepts connections (on its kept port, if any)."""
         if self.running:
             raise RuntimeError(f"nats-server already running with pid {self.pid}")
         self.store_dir.mkdir(parents=True, exist_ok=True)
@@ -106,8 +120,27 @@ class NatsServer:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(self.config_text())
 
+        deadline = time.monotonic() + timeout
+        while not self._launch(deadline):
+            # The kept port is busy; it may be for a moment (a socket closing): try again while
+            # there is time for another start.
+            if deadline - time.monotonic() < _RETRY_AT_LEAST:
+                raise RuntimeError(
+                    f"nats-server cannot listen on {self.host}:{self.port}: "
+                    f"another process holds the port\n{self.log_tail()}"
+                )
+            time.sleep(_POLL_INTERVAL * 5)
+        if self.keep_port:
+            # A free port chosen by the server is kept: a restart comes back on the same URL.
+            self.port = self._address()[1]
+        return self
+
+    def _launch(self, deadline: float) -> bool:
+        """Run the process until it is ready (True) or found its port taken (False)."""
+        self.release()
         self._ports = {}
         self._log_handle = self.log_file.open("ab")
+        log_start = self._log_handle.tell()
         self._process = subprocess.Popen(
             [str(find_nats_server()), "-c", str(self.config_file)],
             stdin=subprocess.DEVNULL,
@@ -115,16 +148,28 @@ class NatsServer:
             stderr=subprocess.STDOUT,
         )
         try:
-            self._wait_ready(timeout)
+            self._wait_ready(deadline)
+        except Exception:
+            self.kill()
+            if self.keep_port and self.port > 0 and _PORT_TAKEN in self._log_since(log_start):
+                return False
+            raise
         except BaseException:
             self.kill()
             raise
-        return self
+        return True
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _log_since(self, offset: int) -> str:
+        try:
+            with self.log_file.open("rb") as handle:
+                handle.seek(offset)
+                return handle.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def _wait_ready(self, deadline: float) -> None:
         assert self._process is not None
         ports_file = self.config_dir / f"{_BINARY}_{self._process.pid}.ports"
-        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(
@@ -138,7 +183,7 @@ class NatsServer:
             if self._ports and self._can_connect():
                 return
             time.sleep(_POLL_INTERVAL)
-        raise RuntimeError(f"nats-server not ready after {timeout}s:\n{self.log_tail()}")
+        raise RuntimeError(f"nats-server not ready in time:\n{self.log_tail()}")
 
     def _can_connect(self) -> bool:
         host, port = self._address()
@@ -215,6 +260,29 @@ class NatsServer:
         if self._process is not None:
             # A killed server leaves its ports file behind; the next start looks for its own pid.
             (self.config_dir / f"{_BINARY}_{self._process.pid}.ports").unlink(missing_ok=True)
+        self._reserve()
+
+    def _reserve(self) -> None:
+        """Hold the kept port while the server is down, so that it is not handed to another."""
+        if not self.keep_port or self.port <= 0 or self._reservation is not None:
+            return
+        holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Without SO_REUSEADDR the bind would fail on the connections of the stopped server
+        # still in TIME_WAIT; bound and not listening, it still keeps the port from being
+        # handed out as a free one.
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            holder.bind((self.host, self.port))
+        except OSError:
+            holder.close()  # taken already: the next start says so
+            return
+        self._reservation = holder
+
+    def release(self) -> None:
+        """Let the kept port go (a stopped server holds it until it starts again or this)."""
+        if self._reservation is not None:
+            self._reservation.close()
+            self._reservation = None
 
     def __enter__(self) -> NatsServer:
         return self.start()
@@ -226,3 +294,4 @@ class NatsServer:
         exc_tb: TracebackType | None,
     ) -> None:
         self.stop()
+        self.release()

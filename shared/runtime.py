@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 
 def broker_connected(broker: NatsBroker) -> bool:
-    """Tell whether the broker holds a live NATS connection."""
+    """Tell whether the broker's NATS connection is up now (not connecting, not reconnecting)."""
+    # FastStream keeps the nats-py client it connected with here; nats-py's own flag is the
+    # truth: it is false from the moment the connection drops until it is re-established.
     connection = getattr(broker, "_connection", None)
     return bool(connection is not None and connection.is_connected)
 
@@ -45,7 +47,10 @@ class ServiceRuntime:
     tracer_provider: TracerProvider
     broker: NatsBroker
     relay: OutboxRelay
-    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    # Set while the HTTP server runs: the task connecting to NATS, the relay's, the loops'.
+    _connecting: asyncio.Task[None] | None = None
+    _relaying: asyncio.Task[None] | None = None
+    _loops: list[asyncio.Task[None]] = field(default_factory=list)
     _background: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = field(
         default_factory=list
     )
@@ -70,7 +75,8 @@ class ServiceRuntime:
         return cls(service, settings, clock, engine, provider, broker, relay)
 
     async def _connect_forever(self) -> None:
-        # A service that cannot reach NATS keeps serving HTTP; its outbox waits (issue: bus down).
+        # A service that cannot reach NATS keeps serving HTTP (intake keeps taking reports);
+        # its outbox waits and is relayed once NATS is back.
         delay = 0.5
         while True:
             try:
@@ -87,24 +93,25 @@ class ServiceRuntime:
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         """Start messaging and the relay with the HTTP server; stop them cleanly with it."""
-        self._tasks = [
-            asyncio.create_task(self._connect_forever(), name=f"{self.service}-connect"),
-            asyncio.create_task(self.relay.run(), name=f"{self.service}-relay"),
-        ]
-        loops = [
+        self._connecting = asyncio.create_task(
+            self._connect_forever(), name=f"{self.service}-connect"
+        )
+        self._relaying = asyncio.create_task(self.relay.run(), name=f"{self.service}-relay")
+        self._loops = [
             asyncio.create_task(factory(), name=f"{self.service}-{name}")
             for name, factory in self._background
         ]
         try:
             yield
         finally:
+            # The relay is asked to stop, not cancelled: it finishes the batch it is publishing.
             self.relay.stop()
-            for task in [*loops, *self._tasks]:
-                if task is not self._tasks[1]:
-                    task.cancel()
-            self._tasks.extend(loops)
+            for task in [*self._loops, self._connecting]:
+                task.cancel()
             with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.gather(*self._tasks), timeout=5)
+                await asyncio.wait_for(
+                    asyncio.gather(self._connecting, self._relaying, *self._loops), timeout=5
+                )
             with contextlib.suppress(Exception):
                 await self.broker.stop()
             self.tracer_provider.shutdown()
@@ -130,12 +137,13 @@ class ServiceRuntime:
         self.run_in_background(name, loop)
 
     def health(self) -> dict[str, Any]:
-        """Report NATS and database state."""
+        """Report NATS and database state; the status is ok only when both are."""
         db_ok = database_ok(self.engine)
+        nats_ok = broker_connected(self.broker)
         return {
             "service": self.service,
-            "status": "ok" if db_ok else "degraded",
-            "nats": "connected" if broker_connected(self.broker) else "disconnected",
+            "status": "ok" if db_ok and nats_ok else "degraded",
+            "nats": "connected" if nats_ok else "disconnected",
             "database": "ok" if db_ok else "unreachable",
             "outbox_pending": pending_count(self.engine) if db_ok else None,
         }
@@ -146,8 +154,10 @@ class ServiceRuntime:
 
         @app.get("/health")
         def health() -> JSONResponse:
+            # 503 while NATS or the database is away, so that whatever waits for a ready
+            # service (`qorgau up`, a load balancer) waits; the API itself keeps serving.
             report = self.health()
-            return JSONResponse(report, status_code=200 if report["database"] == "ok" else 503)
+            return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
         @app.exception_handler(RequestValidationError)
         async def by_field(_request: Request, error: RequestValidationError) -> JSONResponse:

@@ -5,7 +5,9 @@
   consumer names and filter on their own subjects or message ids.
 - `nats_url` (session): its URL.
 - `nats_restartable` (function): a server of the test's own, on its own temporary store, also
-  provisioned, for tests that kill and restart it (`kill()` then `start()` on the same store).
+  provisioned, for tests that stop or kill it and start it again (`kill()` then `start()` on the
+  same store). It keeps its port: a restart listens on the same URL, and while it is down the
+  port stays reserved, so nothing else takes it in between.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from shared.natsserver import NatsServer
 from shared.streams import provision
 
 
-def _start_provisioned(store_dir: Path) -> NatsServer:
-    server = NatsServer(store_dir=store_dir).start()
+def _start_provisioned(store_dir: Path, *, keep_port: bool = False) -> NatsServer:
+    server = NatsServer(store_dir=store_dir, keep_port=keep_port).start()
     try:
         # The fixtures are synchronous (the server is a process), so the async provisioning
         # runs in a loop of its own.
@@ -51,8 +53,9 @@ def nats_url(nats_server: NatsServer) -> str:
 @pytest.fixture
 def nats_restartable(tmp_path: Path) -> Iterator[NatsServer]:
     """Run a provisioned nats-server of the test's own, which the test may kill and restart."""
-    server = _start_provisioned(tmp_path / "nats")
+    server = _start_provisioned(tmp_path / "nats", keep_port=True)
     try:
         yield server
     finally:
         server.stop()
+        server.release()

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from qorgau.registry import SERVICE_NAMES
 from shared import natsauth
 from shared.auth import TokenKeys
 from shared.clock import SystemClock
+from tests.waiting import wait_for
 
 
 def free_port() -> int:
@@ -82,8 +84,24 @@ class Platform:
 _RUNNING: dict[int, Platform] = {}
 
 
+def health(url: str) -> dict[str, Any]:
+    """Return a service's /health report (whatever its status code), or {} if it is not up."""
+    try:
+        return dict(httpx.get(f"{url}/health", timeout=1).json())
+    except (httpx.HTTPError, ValueError):
+        return {}
+
+
+def wait_until_connected(
+    platform: Platform, services: tuple[str, ...] = (), timeout: float = 30.0
+) -> None:
+    """Wait until each service (default: all) reports NATS connected and its database ok."""
+    for url in [platform.url(service) for service in services or tuple(platform.ports)]:
+        wait_for(partial(health, url), lambda report: report.get("status") == "ok", timeout=timeout)
+
+
 def start_platform(var_dir: Path, services: tuple[str, ...] = ()) -> Platform:
-    """Run `qorgau up` and wait until it says every service is healthy."""
+    """Run `qorgau up`, wait until it says every service is healthy and each reports NATS up."""
     ports = {s: free_port() for s in SERVICE_NAMES}
     nats_port = free_port()
     env = {
@@ -111,6 +129,11 @@ def start_platform(var_dir: Path, services: tuple[str, ...] = ()) -> Platform:
             if "NOT HEALTHY" in output.read_text():
                 stop_platform(platform)
                 raise RuntimeError(f"a service is not healthy: {output.read_text()}")
+            try:
+                wait_until_connected(platform, services)
+            except BaseException:
+                stop_platform(platform)
+                raise
             _RUNNING[ports["intake"]] = platform
             return platform
         time.sleep(0.2)
@@ -137,18 +160,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         yield running
     finally:
         stop_platform(running)
-
-
-def wait_for(fetch, until, timeout: float = 20.0, interval: float = 0.2):  # type: ignore[no-untyped-def]
-    """Poll fetch() until until(value) holds; return the value or fail with the last one."""
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not until(value):
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not reached in {timeout}s; last value: {value!r}")
-        time.sleep(interval)
-        value = fetch()
-    return value
 
 
 def _reporter_token(request: httpx.Request) -> None:

@@ -1,16 +1,16 @@
 """Kill the deadlines process while obligations fall due: every breach is emitted exactly once.
 
 The deadlines service runs as a real process (`python -m services.deadlines`) on its own SQLite
-database and a nats-server of the test's own. Obligations fall due over several seconds; the
-process is killed with SIGKILL once the first breaches fire, started again, and the DEADLINES
-stream must then hold exactly one obligation_breached (and one obligation_escalated) per
-obligation.
+database and a nats-server of the test's own. Half the obligations are overdue when opened, the
+other half run out later. The process is killed with SIGKILL at a point the test observes (the
+overdue ones breached, the later ones open), started again once the later ones have run out,
+and the DEADLINES stream must then hold exactly one obligation_breached (and one
+obligation_escalated) per obligation.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sqlite3
@@ -24,17 +24,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 import pytest
 
 from shared.auth import TokenKeys
 from shared.contracts.obligations import ObligationOpened
 from shared.natsserver import NatsServer
-from tests.e2e.conftest import free_port, wait_for
+from tests.bus_helpers import publish_events, read_payloads
+from tests.e2e.conftest import free_port, health
+from tests.integration.test_deadlines_lifecycle import opened
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
 COUNT = 40
+# When the later terms run out, from when the test opens them: the kill, which comes once the
+# overdue ones are breached (about 2 s on a loaded machine), comes well before.
+LATER = timedelta(seconds=8)
 
 
 class Deadlines:
@@ -65,14 +70,11 @@ class Deadlines:
             stderr=subprocess.STDOUT,
         )
 
-        def health() -> dict[str, Any]:
+        def report() -> dict[str, Any]:
             assert self.process is not None and self.process.poll() is None, self.log()
-            try:
-                return dict(httpx.get(f"{self.url}/health", timeout=1).json())
-            except httpx.HTTPError:
-                return {}
+            return health(self.url)
 
-        wait_for(health, lambda h: h.get("nats") == "connected", timeout=60)
+        wait_for(report, lambda h: h.get("nats") == "connected", timeout=60)
 
     def kill(self) -> None:
         assert self.process is not None
@@ -120,35 +122,9 @@ def deadlines(tmp_path: Path, nats_restartable: NatsServer) -> Iterator[Deadline
         service.stop()
 
 
-async def publish(nats_url: str, events: list[ObligationOpened]) -> None:
-    """Publish as routing does: JetStream, with the event id as Nats-Msg-Id."""
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        for event in events:
-            await js.publish(
-                event.subject(),
-                event.model_dump_json().encode(),
-                stream="ROUTING",
-                headers={"Nats-Msg-Id": str(event.event_id)},
-            )
-    finally:
-        await nc.close()
-
-
-async def deadlines_events(nats_url: str) -> list[tuple[str, dict[str, Any]]]:
-    """Every message of the DEADLINES stream, as (subject, payload)."""
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        info = await js.stream_info("DEADLINES")
-        found = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg("DEADLINES", seq)
-            found.append((msg.subject, json.loads(msg.data)))
-        return found
-    finally:
-        await nc.close()
+def running_out(case_id: uuid.UUID, due_at: datetime) -> ObligationOpened:
+    """A one-hour term, as routing opens it, that runs out at due_at."""
+    return opened(case_id=case_id, started_at=due_at - timedelta(hours=1))
 
 
 def test_each_breach_is_emitted_exactly_once_across_a_kill(
@@ -156,47 +132,48 @@ def test_each_breach_is_emitted_exactly_once_across_a_kill(
 ) -> None:
     deadlines.start()
     case_id = uuid.uuid4()
-    # Terms of one hour that run out one after another, 150 ms apart, from 5 s from now.
-    first_due = datetime.now(UTC) + timedelta(seconds=5)
-    events = [
-        ObligationOpened(
-            occurred_at=datetime.now(UTC),
-            case_id=case_id,
-            correlation_id=uuid.uuid4(),
-            producer="routing",
-            obligation_id=uuid.uuid4(),
-            code="R7",
-            legal_basis="Rules 38874, p.12.1",
-            actor_agency_type="child_rights_regional",
-            actor_agency_id="kz-75-child-rights-regional",
-            target_agency_type="child_rights_national",
-            term="hours:1",
-            started_at=first_due + timedelta(milliseconds=150 * i) - timedelta(hours=1),
-            region="KZ-75",
-        )
-        for i in range(COUNT)
+    now = datetime.now(UTC)
+    # Half the terms have run out already and fire at once; the other half run out a while
+    # later, 50 ms apart, and only after the kill: those fall due while the process is down.
+    overdue = [running_out(case_id, now - timedelta(minutes=1)) for _ in range(COUNT // 2)]
+    later = [
+        running_out(case_id, now + LATER + timedelta(milliseconds=50 * i))
+        for i in range(COUNT - COUNT // 2)
     ]
-    ids = {str(e.obligation_id) for e in events}
-    asyncio.run(publish(nats_restartable.url, events))
-    wait_for(lambda: deadlines.obligations(case_id), lambda rows: len(rows) >= COUNT, timeout=30)
+    last_due = now + LATER + timedelta(milliseconds=50 * len(later))
+    ids = {str(e.obligation_id) for e in [*overdue, *later]}
+    overdue_ids = {str(e.obligation_id) for e in overdue}
+    asyncio.run(publish_events(nats_restartable.url, *overdue, *later, stream="ROUTING"))
+
+    def statuses() -> dict[str, str]:
+        rows = deadlines.obligations(case_id)
+        return {r["obligation_id"]: r["status"] for r in rows if r["obligation_id"] in ids}
 
     def breached() -> int:
-        rows = deadlines.obligations(case_id)
-        return sum(1 for r in rows if r["obligation_id"] in ids and r["status"] == "breached")
+        return sum(1 for status in statuses().values() if status == "breached")
 
-    # Kill it as soon as the first breaches have fired, while the rest are still falling due.
-    wait_for(breached, lambda n: n >= 1, timeout=30, interval=0.05)
+    # Kill it at a point the rows show: every overdue term breached, no later one breached yet.
+    wait_for(
+        statuses,
+        lambda seen: (
+            len(seen) == COUNT
+            and all((seen[oid] == "breached") == (oid in overdue_ids) for oid in seen)
+        ),
+        timeout=LATER.total_seconds(),
+        interval=0.05,
+    )
     deadlines.kill()
+    assert datetime.now(UTC) < now + LATER, "the kill came after the later terms ran out"
     assert deadlines.process is not None and deadlines.process.returncode == -signal.SIGKILL
-    before_kill = breached_in_db(deadlines.var_dir, ids)
-    assert 0 < before_kill < COUNT
+    assert breached_in_db(deadlines.var_dir, ids) == len(overdue)
 
-    # What fell due while it was down fires at once after the restart.
+    # What falls due while it is down fires at once after the restart.
+    wait_for(lambda: datetime.now(UTC), lambda clock: clock > last_due, timeout=60)
     deadlines.start()
     wait_for(breached, lambda n: n == COUNT, timeout=30)
 
     def relayed() -> list[tuple[str, dict[str, Any]]]:
-        return asyncio.run(deadlines_events(nats_restartable.url))
+        return asyncio.run(read_payloads(nats_restartable.url, "DEADLINES"))
 
     def mine(events: list[tuple[str, dict[str, Any]]], name: str) -> Counter[str]:
         return Counter(
@@ -206,9 +183,7 @@ def test_each_breach_is_emitted_exactly_once_across_a_kill(
         )
 
     stream = wait_for(relayed, lambda got: len(mine(got, "obligation_escalated")) == COUNT)
-    wait_for(
-        lambda: httpx.get(f"{deadlines.url}/health").json()["outbox_pending"], lambda n: n == 0
-    )
+    wait_for(lambda: health(deadlines.url), lambda h: h.get("outbox_pending") == 0)
     stream = relayed()
     breaches = mine(stream, "obligation_breached")
     assert set(breaches) == ids

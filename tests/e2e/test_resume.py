@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import start_platform, stop_platform, wait_for
+from tests.e2e.conftest import start_platform, stop_platform
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -8,20 +8,19 @@ NATS (as their own NATS user where the platform runs with users).
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import nats
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.contracts.routing import AgencyAcknowledgement, AgencyDecline
 from shared.telemetry import read_spans
-from tests.e2e.conftest import Platform, wait_for
+from tests.bus_helpers import publish_events, read_payloads
+from tests.e2e.conftest import Platform
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -40,68 +39,16 @@ def nats_url(platform: Platform, agency_id: str) -> str:
     return found.group(1)
 
 
-def inbox_prefix(url: str) -> str:
-    """Each NATS user reads replies on its own inbox subjects (shared.natsauth)."""
-    user = re.match(r"nats://([^:@/]+)(?::[^@]*)?@", url)
-    return f"_INBOX_{user.group(1)}" if user else "_INBOX"
-
-
-async def _deliveries(url: str, agency_id: str) -> list[tuple[str, dict[str, Any]]]:
-    prefix = inbox_prefix(url)
-    nc = await nats.connect(url, inbox_prefix=prefix, allow_reconnect=False, connect_timeout=5)
-    try:
-        js = nc.jetstream(timeout=5)
-        # The agency's own consumer (named by its id) on its own subjects, read from the start.
-        await js.add_consumer(
-            "AGENCY",
-            ConsumerConfig(
-                name=agency_id,
-                filter_subject=f"qorgau.agency.{agency_id}.>",
-                ack_policy=AckPolicy.NONE,
-                deliver_policy=DeliverPolicy.ALL,
-                inactive_threshold=60,
-            ),
-        )
-        try:
-            sub = await js.pull_subscribe_bind(
-                durable=None, stream="AGENCY", name=agency_id, inbox_prefix=f"{prefix}.".encode()
-            )
-            pending = (await js.consumer_info("AGENCY", agency_id)).num_pending
-            found: list[tuple[str, dict[str, Any]]] = []
-            while len(found) < pending:
-                for msg in await sub.fetch(min(100, pending - len(found)), timeout=5):
-                    found.append((msg.subject, json.loads(msg.data)))
-            return found
-        finally:
-            await js.delete_consumer("AGENCY", agency_id)
-    finally:
-        await nc.close()
-
-
 def deliveries(platform: Platform, agency_id: str) -> list[tuple[str, dict[str, Any]]]:
     """Every message the platform delivered on an agency's subjects, as the agency reads them."""
-    return asyncio.run(_deliveries(nats_url(platform, agency_id), agency_id))
-
-
-async def _answer(url: str, subject: str, event: Any) -> None:
-    nc = await nats.connect(
-        url, inbox_prefix=inbox_prefix(url), allow_reconnect=False, connect_timeout=5
-    )
-    try:
-        js = nc.jetstream(timeout=5)
-        await js.publish(
-            subject,
-            event.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": str(event.event_id)},
-        )
-    finally:
-        await nc.close()
+    url = nats_url(platform, agency_id)
+    return asyncio.run(read_payloads(url, "AGENCY", subject=f"qorgau.agency.{agency_id}.>"))
 
 
 def answer(platform: Platform, agency_id: str, name: str, event: Any) -> None:
     """Publish an agency's answer on its own subject, as its system does."""
     subject = f"qorgau.agency.{agency_id}.{name}.v1"
-    asyncio.run(_answer(nats_url(platform, agency_id), subject, event))
+    asyncio.run(publish_events(nats_url(platform, agency_id), event, subject=subject))
 
 
 def school_report() -> dict[str, Any]:

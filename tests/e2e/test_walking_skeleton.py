@@ -16,14 +16,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import nats
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared import natsauth
 from shared.streams import STREAMS
 from shared.telemetry import read_spans
-from tests.e2e.conftest import Platform, wait_for
+from tests.bus_helpers import read_stream
+from tests.e2e.conftest import Platform
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -75,11 +75,14 @@ def count_reports(platform: Platform) -> int:
 
 
 def test_health_reports_nats_and_database(platform: Platform, http: httpx.Client) -> None:
+    # The platform fixture waited for every service to report NATS connected.
     for service in platform.ports:
-        answer = http.get(f"{platform.url(service)}/health").json()
-        assert answer["service"] == service
-        assert answer["nats"] == "connected"
-        assert answer["database"] == "ok"
+        answer = http.get(f"{platform.url(service)}/health")
+        assert answer.status_code == 200
+        assert answer.json()["service"] == service
+        assert answer.json()["status"] == "ok"
+        assert answer.json()["nats"] == "connected"
+        assert answer.json()["database"] == "ok"
 
 
 def test_report_reaches_r1_agencies_and_obligations_are_tracked(
@@ -335,37 +338,11 @@ def verify_audit(platform: Platform) -> subprocess.CompletedProcess[str]:
 async def every_message_on_the_bus(url: str) -> dict[str, list[str]]:
     """Read every stream from its start as the operator's NATS user: subject, headers, data."""
     found: dict[str, list[str]] = {}
-    nc = await nats.connect(url, inbox_prefix=natsauth.inbox_prefix_for(url))
-    try:
-        js = nc.jetstream()
-        for spec in STREAMS:
-            info = await js.stream_info(spec.name)
-            wanted = info.state.messages
-            with_prefix = f"{natsauth.inbox_prefix_for(url)}.".encode()
-            await js.add_consumer(
-                spec.name,
-                ConsumerConfig(
-                    name=natsauth.OPERATOR,
-                    ack_policy=AckPolicy.NONE,
-                    deliver_policy=DeliverPolicy.ALL,
-                    inactive_threshold=60,
-                ),
-            )
-            try:
-                sub = await js.pull_subscribe_bind(
-                    durable=None, stream=spec.name, name=natsauth.OPERATOR, inbox_prefix=with_prefix
-                )
-                texts: list[str] = []
-                while len(texts) < wanted:
-                    for msg in await sub.fetch(100, timeout=5):
-                        texts.append(
-                            msg.subject + json.dumps(msg.headers or {}) + msg.data.decode()
-                        )
-                found[spec.name] = texts
-            finally:
-                await js.delete_consumer(spec.name, natsauth.OPERATOR)
-    finally:
-        await nc.close()
+    for spec in STREAMS:
+        found[spec.name] = [
+            message.subject + json.dumps(message.headers or {}) + message.data.decode()
+            for message in await read_stream(url, spec.name)
+        ]
     return found
 
 

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import json
 import logging
+import socket
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 from faststream.nats import NatsBroker
-from nats.aio.client import Client
-from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -27,48 +23,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from shared.bus import RetryPolicy, durable_subscriber, make_broker
 from shared.natsserver import NatsServer
 from shared.streams import DUPLICATE_WINDOW, STREAMS, provision, stream_for
+from tests.bus_helpers import connected, read_stream
+from tests.waiting import eventually
 
-# Every wait is bounded; this is the longest any single outcome may take.
-DEADLINE = 10.0
 FAST = RetryPolicy(delays=(0.2, 0.2), ack_wait=5.0)
 # What a handler's exception may carry; it must reach no header, log line or alert.
 PERSONAL = "Aigerim Nurlanovna, IIN 900101300123"
-
-
-@asynccontextmanager
-async def connected(url: str) -> AsyncIterator[tuple[Client, JetStreamContext]]:
-    nc = await nats.connect(url, allow_reconnect=False, connect_timeout=2)
-    try:
-        yield nc, nc.jetstream(timeout=5)
-    finally:
-        await nc.close()
-
-
-async def eventually(check: Callable[[], Any], what: str) -> Any:
-    """Poll until check() (plain or async) returns something truthy, or fail after DEADLINE."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def stored(js: JetStreamContext, stream: str, subject: str) -> list[Any]:
-    """Return every message of a stream on one subject, oldest first."""
-    info = await js.stream_info(stream, subjects_filter=subject)
-    count = (info.state.subjects or {}).get(subject, 0)
-    if not count:
-        return []
-    sub = await js.pull_subscribe(subject, stream=stream)
-    try:
-        return await sub.fetch(count, timeout=2)
-    finally:
-        await sub.unsubscribe()
 
 
 def unique(name: str) -> str:
@@ -127,7 +87,7 @@ async def test_same_msg_id_is_stored_once(nats_url: str) -> None:
         assert not first.duplicate
         assert second.duplicate
         assert second.seq == first.seq
-        assert len(await stored(js, "INTAKE", subject)) == 1
+        assert len(await read_stream(nats_url, "INTAKE", subject=subject)) == 1
 
 
 async def test_failed_message_is_redelivered_after_a_delay_then_handled_once(
@@ -164,8 +124,10 @@ async def test_failed_message_is_redelivered_after_a_delay_then_handled_once(
             assert info.num_pending == 0
             assert info.config.max_deliver == FAST.max_deliver
             assert info.config.ack_wait == FAST.ack_wait
-            await asyncio.sleep(0.5)  # longer than any retry delay: nothing more may arrive
-            assert await stored(js, "DLQ", f"qorgau.dlq.casework.{subject.split('.')[2]}.v1") == []
+            # Acked, the message is delivered no more: three deliveries in all, none to come.
+            assert info.delivered.consumer_seq == 3
+            dlq_subject = f"qorgau.dlq.casework.{subject.split('.')[2]}.v1"
+            assert await read_stream(nats_url, "DLQ", subject=dlq_subject) == []
 
     assert handled == [{"event_id": "e-1"}]
     assert len(attempts) == 3
@@ -202,9 +164,11 @@ async def test_message_that_keeps_failing_is_dead_lettered_with_an_alert(
             headers={"Nats-Msg-Id": msg_id, "correlation_id": "corr-1"},
         )
         dlq_subject = f"qorgau.dlq.casework.{event}.v1"
-        dead = await eventually(lambda: stored(js, "DLQ", dlq_subject), "the dead letter")
+        dead = await eventually(
+            lambda: read_stream(nats_url, "DLQ", subject=dlq_subject), "the dead letter"
+        )
         alerts = await eventually(
-            lambda: _alerts_for(js, durable), "the message_dead_lettered alert"
+            lambda: _alerts_for(nats_url, durable), "the message_dead_lettered alert"
         )
 
         async def settled() -> bool:
@@ -212,11 +176,12 @@ async def test_message_that_keeps_failing_is_dead_lettered_with_an_alert(
             return info.ack_floor.stream_seq == ack.seq and not info.num_ack_pending
 
         await eventually(settled, "the original to be acked")
-        await asyncio.sleep(0.6)  # longer than every retry delay: no redelivery may follow
         info = await js.consumer_info("CASEWORK", durable)
         assert info.num_pending == 0
         assert info.num_ack_pending == 0
         assert info.delivered.stream_seq == ack.seq
+        # Acked after the last attempt, the message is delivered no more.
+        assert info.delivered.consumer_seq == FAST.attempts
 
     assert len(attempts) == FAST.attempts == 3
 
@@ -265,8 +230,9 @@ async def test_message_that_keeps_failing_is_dead_lettered_with_an_alert(
     assert "dead-lettered" in errors[0].getMessage()
 
 
-async def _alerts_for(js: JetStreamContext, consumer: str) -> list[Any]:
-    messages = await stored(js, "CASEWORK", "qorgau.casework.message_dead_lettered.v1")
+async def _alerts_for(nats_url: str, consumer: str) -> list[Any]:
+    subject = "qorgau.casework.message_dead_lettered.v1"
+    messages = await read_stream(nats_url, "CASEWORK", subject=subject)
     return [m for m in messages if json.loads(m.data)["consumer"] == consumer]
 
 
@@ -279,13 +245,39 @@ async def test_acknowledged_message_survives_a_crash(nats_restartable: NatsServe
     nats_restartable.kill()  # SIGKILL: no shutdown, no flush
     nats_restartable.start()
 
+    (message,) = await read_stream(nats_restartable.url, "INTAKE", subject=subject)
     async with connected(nats_restartable.url) as (_, js):
-        (message,) = await stored(js, "INTAKE", subject)
         assert message.data == b'{"event_id": "crash-1"}'
         assert message.metadata.sequence.stream == ack.seq
         # The restarted server still knows the id: a republished copy is a duplicate.
         again = await js.publish(subject, b'{"event_id": "crash-1"}', headers={"Nats-Msg-Id": "c1"})
         assert again.duplicate
+
+
+def test_a_restarted_server_comes_back_on_its_port_which_nobody_takes_meanwhile(
+    nats_restartable: NatsServer,
+) -> None:
+    url = nats_restartable.url
+    port = int(url.rsplit(":", 1)[1])
+    nats_restartable.kill()
+    # While it is down, the port is not handed out: a bind to it is refused.
+    with socket.socket() as other, pytest.raises(OSError):
+        other.bind(("127.0.0.1", port))
+    nats_restartable.start()
+    assert nats_restartable.url == url
+
+
+def test_a_restart_on_a_port_another_process_took_fails_naming_it(
+    nats_restartable: NatsServer,
+) -> None:
+    port = int(nats_restartable.url.rsplit(":", 1)[1])
+    nats_restartable.stop()
+    nats_restartable.release()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        with pytest.raises(RuntimeError, match=f"127.0.0.1:{port}: another process holds"):
+            nats_restartable.start(timeout=1)
 
 
 def test_server_fsyncs_every_write(nats_server: NatsServer, tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import nats
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -22,6 +21,8 @@ from shared.db import unit_of_work
 from shared.inbox import claim
 from shared.natsserver import NatsServer
 from shared.outbox import OutboxRelay, OutboxRow, pending_count, stage
+from tests.bus_helpers import read_stream
+from tests.waiting import eventually
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -43,21 +44,11 @@ def make_event() -> ReportReceived:
 
 async def messages_with_id(nats_url: str, event_id: str) -> list[dict[str, object]]:
     """Every message of the INTAKE stream whose Nats-Msg-Id is event_id."""
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        info = await js.stream_info("INTAKE")
-        found = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            try:
-                msg = await js.get_msg("INTAKE", seq)
-            except nats.js.errors.NotFoundError:
-                continue
-            if (msg.headers or {}).get("Nats-Msg-Id") == event_id:
-                found.append(json.loads(msg.data))
-        return found
-    finally:
-        await nc.close()
+    return [
+        json.loads(message.data)
+        for message in await read_stream(nats_url, "INTAKE")
+        if (message.headers or {}).get("Nats-Msg-Id") == event_id
+    ]
 
 
 async def test_relay_publishes_with_msg_id_and_marks_sent_after_puback(
@@ -101,16 +92,21 @@ async def test_relay_waits_while_nats_is_down_then_delivers(
 ) -> None:
     engine = migrated_engine("intake")
     url = nats_restartable.url
-    # Come back on the same port, as a restarted server would.
-    nats_restartable.port = int(url.rsplit(":", 1)[1])
+    # The server comes back on the same port, as a restarted server would.
     nats_restartable.stop()
     event = make_event()
     with unit_of_work(engine) as session:
         stage(session, event, now=NOW)
         session.commit()
-    broker = make_broker(url, service="intake")
+    refused: list[Exception] = []
+
+    async def on_error(error: Exception) -> None:
+        refused.append(error)
+
+    broker = make_broker(url, service="intake", error_cb=on_error)
     connecting = asyncio.create_task(broker.connect())
-    await asyncio.sleep(1.0)
+    # A connection attempt refused, and the broker still trying: it waits for NATS.
+    await eventually(lambda: refused, "a refused connection attempt")
     # The state change is committed; the event waits in the outbox while NATS is away.
     assert not connecting.done()
     assert pending_count(engine) == 1

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-import nats
 from sqlalchemy import Engine
 
 from services.routing import subscribers
@@ -15,7 +13,7 @@ from shared.bus import make_broker
 from shared.contracts.routing import AgencyAcknowledgement, AgencyDecline
 from shared.natsserver import NatsServer
 from shared.outbox import OutboxRelay, pending_count
-from tests.integration.test_bus import eventually
+from tests.bus_helpers import publish_events, read_payloads
 from tests.integration.test_routing_handlers import (
     NOW,
     POLICE,
@@ -24,38 +22,12 @@ from tests.integration.test_routing_handlers import (
     make_routing,
     report,
 )
+from tests.waiting import eventually
 
 
 async def on_subject(url: str, subject: str) -> list[dict[str, Any]]:
     """Every message the AGENCY stream holds on one subject, as an agency's system reads it."""
-    nc = await nats.connect(url, allow_reconnect=False, connect_timeout=2)
-    try:
-        js = nc.jetstream(timeout=5)
-        info = await js.stream_info("AGENCY", subjects_filter=subject)
-        count = (info.state.subjects or {}).get(subject, 0)
-        if not count:
-            return []
-        sub = await js.pull_subscribe(subject, stream="AGENCY")
-        try:
-            return [json.loads(m.data) for m in await sub.fetch(count, timeout=2)]
-        finally:
-            await sub.unsubscribe()
-    finally:
-        await nc.close()
-
-
-async def publish(url: str, subject: str, event: Any) -> None:
-    """Publish as an agency's system does: JetStream, with the event id as Nats-Msg-Id."""
-    nc = await nats.connect(url, allow_reconnect=False, connect_timeout=2)
-    try:
-        js = nc.jetstream(timeout=5)
-        await js.publish(
-            subject,
-            event.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": str(event.event_id)},
-        )
-    finally:
-        await nc.close()
+    return [payload for _, payload in await read_payloads(url, "AGENCY", subject=subject)]
 
 
 async def test_a_decline_over_nats_is_escalated_and_delivered_on_the_new_agency_subject(
@@ -94,9 +66,9 @@ async def test_a_decline_over_nats_is_escalated_and_delivered_on_the_new_agency_
             reason="not_competent",
         )
         subject = f"qorgau.agency.{POLICE}.referral_declined.v1"
-        await publish(url, subject, decline)
-        # Published twice: JetStream drops the copy, and the inbox would skip it anyway.
-        await publish(url, subject, decline)
+        # Published twice, as an agency's system might: JetStream drops the copy, and the
+        # inbox would skip it anyway.
+        await publish_events(url, decline, decline, subject=subject)
 
         declined = await eventually(
             lambda: [r for r in routing.referrals(event.case_id) if r.status == "escalated"],
@@ -116,7 +88,9 @@ async def test_a_decline_over_nats_is_escalated_and_delivered_on_the_new_agency_
             correlation_id=event.correlation_id,
             referral_id=uuid.UUID(escalation.referral_id),
         )
-        await publish(url, f"qorgau.agency.{PROSECUTOR}.referral_acknowledged.v1", acknowledgement)
+        await publish_events(
+            url, acknowledgement, subject=f"qorgau.agency.{PROSECUTOR}.referral_acknowledged.v1"
+        )
         await eventually(
             lambda: routing.referral(event.case_id, "R1", PROSECUTOR).status == "acknowledged",
             "the acknowledgement to be applied",
