@@ -51,6 +51,9 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
             data: Any = json.loads(body)
         except ValueError:
             return _unprocessable([{"field": "body", "message": "not JSON", "type": "json"}])
+        except RecursionError:
+            message = "nested too deeply"
+            return _unprocessable([{"field": "body", "message": message, "type": "json"}])
         try:
             report = ReportIn.model_validate(data, context={"now": deps.clock.now()})
         except ValidationError as error:

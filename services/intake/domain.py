@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from shared.clock import ALMATY
+
 
 class Relation(StrEnum):
     """How an agency comes to relate to a case, and so may see it (Rules 38874 p.33-34)."""
@@ -20,6 +22,11 @@ class Relation(StrEnum):
 # A reporter's clock may run a little ahead of ours; more than this is a wrong date.
 CLOCK_SKEW = timedelta(minutes=2)
 
+# The earliest act the platform applies: the Guide, which cites order No. 541 of 2014-12-26
+# and is in force from this day (routing's catalogue, acts."Guide".effective_from). No row is
+# in force before it, so a report received earlier would be sent to no one: it is refused.
+EARLIEST_ACT_IN_FORCE = date(2015, 1, 1)
+
 
 class InvalidReport(ValueError):
     """A report broke a rule; each problem names its field."""
@@ -29,12 +36,24 @@ class InvalidReport(ValueError):
         self.problems = problems
 
 
-def check_received_at(received_at: datetime, now: datetime) -> None:
-    """Refuse a received_at that is naive or in the future (terms start there)."""
+def received_on(received_at: datetime, now: datetime) -> date:
+    """Return the Almaty day a report was received, refusing a naive, too old or future time."""
     if received_at.tzinfo is None:
         raise InvalidReport({"received_at": "must carry a timezone offset"})
-    if received_at > now + CLOCK_SKEW:
+    too_old = (
+        f"is before {EARLIEST_ACT_IN_FORCE.isoformat()}, when the earliest act the platform "
+        "applies (the Guide) came into force: no row could be applied to it"
+    )
+    # Years checked first: a time at the edge of the calendar (0001, 9999) cannot be shifted
+    # to another offset without overflowing.
+    if received_at.year < EARLIEST_ACT_IN_FORCE.year - 1:
+        raise InvalidReport({"received_at": too_old})
+    if received_at.year > now.year + 1 or received_at > now + CLOCK_SKEW:
         raise InvalidReport({"received_at": "is in the future"})
+    day = received_at.astimezone(ALMATY).date()
+    if day < EARLIEST_ACT_IN_FORCE:
+        raise InvalidReport({"received_at": too_old})
+    return day
 
 
 def age_on(birth_date: date, day: date) -> int:
@@ -46,16 +65,20 @@ def age_on(birth_date: date, day: date) -> int:
 
 
 def check_birth_date(birth_date: date | None, *, kind: str, on: date) -> None:
-    """Refuse a birth date in the future, or one that contradicts minor/adult."""
+    """Refuse a birth date after the report's day, or one that contradicts minor/adult then."""
     if birth_date is None:
         return
     if birth_date > on:
-        raise InvalidReport({"subject.birth_date": "is in the future"})
+        raise InvalidReport({"subject.birth_date": "is after the day the report was received"})
+    # A minor is a minor on the day the report was received (Guide p.1: a person under 18).
     adult = age_on(birth_date, on) >= 18
     if kind == "minor" and adult:
-        raise InvalidReport({"subject.birth_date": "a minor must be under 18"})
+        raise InvalidReport(
+            {"subject.birth_date": "a minor must be under 18 on the day the report was received"}
+        )
     if kind == "adult" and not adult:
-        raise InvalidReport({"subject.birth_date": "an adult must be 18 or older"})
+        message = "an adult must be 18 or older on the day the report was received"
+        raise InvalidReport({"subject.birth_date": message})
 
 
 def under_three(birth_date: date | None, on: date) -> bool:

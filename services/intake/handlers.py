@@ -43,6 +43,8 @@ from shared.telemetry import AGENCY_ID, AGENCY_TYPE, CASE_ID
 log = logging.getLogger(__name__)
 
 NARRATIVE_LIMIT = 20_000
+# The validation context's key for the Almaty day the report was received.
+RECEIVED_ON = "received_on"
 
 
 class ReporterIn(BaseModel):
@@ -76,18 +78,38 @@ class SubjectIn(BaseModel):
 
     @field_validator("iin")
     @classmethod
-    def _iin_check_digit(cls, value: str | None) -> str | None:
-        if value is not None and not iin_rules.is_valid(value):
-            raise ValueError("IIN must be 12 digits with a valid check digit")
+    def _iin(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        if not iin_rules.is_valid(value):
+            raise ValueError("IIN must be 12 ASCII digits with a valid date part and check digit")
+        born = info.data.get("birth_date")
+        if born is not None and iin_rules.contradicts_birth_date(value, born):
+            raise ValueError(
+                "the IIN's date part (YYMMDD and century digit) differs from birth_date"
+            )
         return value
 
     @field_validator("birth_date")
     @classmethod
     def _birth_date(cls, value: date | None, info: ValidationInfo) -> date | None:
-        now = (info.context or {}).get("now")
-        if value is not None and now is not None:
-            domain.check_birth_date(value, kind=info.data.get("kind", ""), on=now.date())
+        on = _report_day(info)
+        if value is not None and on is not None:
+            try:
+                domain.check_birth_date(value, kind=info.data.get("kind", ""), on=on)
+            except domain.InvalidReport as error:
+                raise ValueError(next(iter(error.problems.values()))) from None
         return value
+
+
+def _report_day(info: ValidationInfo) -> date | None:
+    # The day the report was received (ReportIn puts it in the context), else today.
+    context = info.context or {}
+    day = context.get(RECEIVED_ON)
+    now = context.get("now")
+    if day is None and now is not None:
+        day = now.astimezone(ALMATY).date()
+    return day
 
 
 class ReportIn(BaseModel):
@@ -111,10 +133,15 @@ class ReportIn(BaseModel):
 
     @field_validator("received_at")
     @classmethod
-    def _not_future(cls, value: AwareDatetime, info: ValidationInfo) -> AwareDatetime:
-        now = (info.context or {}).get("now")
-        if now is not None:
-            domain.check_received_at(value, now)
+    def _received(cls, value: AwareDatetime, info: ValidationInfo) -> AwareDatetime:
+        context = info.context
+        if context is not None and context.get("now") is not None:
+            try:
+                day = domain.received_on(value, context["now"])
+            except domain.InvalidReport as error:
+                raise ValueError(next(iter(error.problems.values()))) from None
+            # The subject (validated after this field) is judged on the day of the report.
+            context[RECEIVED_ON] = day
         return value
 
     def flags(self) -> Flags:
@@ -343,7 +370,7 @@ def _stage_event(
         **common,
         channel=report.channel,
         subject_kind=report.subject.kind,
-        under_three=domain.under_three(birth, now.astimezone(ALMATY).date()),
+        under_three=domain.under_three(birth, report.received_at.astimezone(ALMATY).date()),
         signs=tuple(report.signs),
     )
     stage(session, event, now=now)
