@@ -15,11 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from services.intake import handlers, views
-from services.intake.domain import InvalidReport
+from services.intake import duplicates, handlers, views
+from services.intake.domain import DuplicateDecision, IllegalDecision, InvalidReport
 from services.intake.handlers import IntakeDeps, ReportIn
 from shared.auth import Principal, Refused, principal
 from shared.http import limited_body
@@ -36,6 +36,14 @@ def _purpose(purpose: PurposeQuery = None, purpose_header: PurposeHeader = None)
 
 # The purpose of a read, as a query parameter or the Qorgau-Purpose header.
 Purpose = Annotated[str | None, Depends(_purpose)]
+
+
+class DecisionIn(BaseModel):
+    """A decision on a possible duplicate: confirm (the later case joins) or reject."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: DuplicateDecision
 
 
 def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
@@ -92,6 +100,22 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
         return await _personal(
             purpose, lambda why: views.read_report(str(report_id), who, purpose=why, deps=deps)
         )
+
+    @routes.post("/v1/cases/{case_id}/duplicate-candidates/{candidate_id}/decision")
+    async def decide_duplicate(
+        case_id: uuid.UUID, candidate_id: uuid.UUID, decision: DecisionIn, who: Caller
+    ) -> JSONResponse:
+        """Confirm or reject a possible duplicate (the head of a body both cases reached)."""
+        try:
+            return await _answer(
+                lambda: duplicates.decide(
+                    str(case_id), str(candidate_id), decision.decision, who, deps=deps
+                )
+            )
+        except duplicates.UnknownCandidate:
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        except IllegalDecision as illegal:
+            return JSONResponse({"detail": str(illegal)}, status_code=409)
 
     @routes.get("/v1/audit")
     async def get_audit(case_id: uuid.UUID, who: Caller) -> JSONResponse:

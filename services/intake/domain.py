@@ -93,9 +93,50 @@ class OpenCase:
     case_id: str
 
 
-def case_to_join(by_iin: OpenCase | None, by_identity: OpenCase | None) -> OpenCase | None:
-    """Choose the open case a new report joins: same IIN first, else name + birth date + region."""
-    return by_iin or by_identity
+def case_to_join(by_iin: OpenCase | None) -> OpenCase | None:
+    """Choose the open case a new report joins: only one of the same IIN.
+
+    A name, birth date and region alone never join a case: two children may share them. Such
+    a match is a candidate a person decides on (`decide_candidate`).
+    """
+    return by_iin
+
+
+def may_be_same_person(iin_hash: str | None, other_iin_hash: str | None) -> bool:
+    """Tell whether a name-and-birth-date match may be one person: two different IINs never are."""
+    return iin_hash is None or other_iin_hash is None or iin_hash == other_iin_hash
+
+
+class CandidateStatus(StrEnum):
+    """Where a possible duplicate stands: open until the receiving body's head decides."""
+
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+class DuplicateDecision(StrEnum):
+    """What the receiving body's head decides about a possible duplicate."""
+
+    CONFIRM = "confirm"
+    REJECT = "reject"
+
+
+class IllegalDecision(Exception):
+    """A possible duplicate already decided, or a case no longer open, cannot be decided."""
+
+
+def decide_candidate(
+    status: CandidateStatus, decision: DuplicateDecision, *, both_open: bool
+) -> CandidateStatus:
+    """Return a candidate's status after a decision, or raise IllegalDecision."""
+    if status is not CandidateStatus.OPEN:
+        raise IllegalDecision(f"the candidate is already {status.value}")
+    if decision is DuplicateDecision.CONFIRM:
+        if not both_open:
+            raise IllegalDecision("only two open cases can be joined")
+        return CandidateStatus.CONFIRMED
+    return CandidateStatus.REJECTED
 
 
 # --- who may see what (Rules 38874 p.33-34) ---------------------------------------------------

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from services.intake import domain, repository
+from services.intake import domain, duplicates, names, repository
 from services.intake.domain import Relation
 from services.intake.tables import Case, Report, Subject
 from shared import iin as iin_rules
@@ -75,6 +75,13 @@ class SubjectIn(BaseModel):
     iin: str | None = None
     sex: str | None = Field(default=None, pattern=r"^(male|female)$")
     address: str | None = Field(default=None, max_length=500)
+
+    @field_validator("full_name")
+    @classmethod
+    def _name_has_letters(cls, value: str | None) -> str | None:
+        if value is not None and not names.has_letters(value):
+            raise ValueError("a name must contain letters")
+        return value
 
     @field_validator("iin")
     @classmethod
@@ -196,13 +203,11 @@ def reporter_of(report: ReportIn, who: Principal, *, deps: IntakeDeps) -> Report
     return report.model_copy(update={"reporter": reporter})
 
 
-def _identity_hash(cipher: FieldCipher, report: ReportIn) -> str | None:
+def _identity_hashes(cipher: FieldCipher, report: ReportIn) -> tuple[str, ...]:
     subject = report.subject
-    if not subject.full_name or not subject.birth_date:
-        return None
-    name = " ".join(subject.full_name.casefold().split())
-    key = f"{name}|{subject.birth_date}|{report.reporter.region}"
-    return cipher.lookup_hash(key, field="identity")
+    return duplicates.identity_hashes(
+        cipher, subject.full_name, subject.birth_date, report.reporter.region
+    )
 
 
 def register_report(report: ReportIn, *, deps: IntakeDeps) -> Registered:
@@ -213,21 +218,24 @@ def register_report(report: ReportIn, *, deps: IntakeDeps) -> Registered:
     now = deps.clock.now()
     cipher = deps.cipher
     iin_hash = cipher.lookup_hash(report.subject.iin, field="iin") if report.subject.iin else None
-    identity_hash = _identity_hash(cipher, report)
+    identity_hashes = _identity_hashes(cipher, report)
+    identity_hash = identity_hashes[0] if identity_hashes else None
     report_id = str(uuid.uuid4())
     for _attempt in range(3):
         try:
             with unit_of_work(deps.engine) as session:
-                by_iin, by_identity = repository.open_case_of(
-                    session, iin_hash=iin_hash, identity_hash=identity_hash
-                )
-                joined = domain.case_to_join(
-                    domain.OpenCase(by_iin) if by_iin else None,
-                    domain.OpenCase(by_identity) if by_identity else None,
-                )
+                by_iin = repository.open_case_of(session, iin_hash=iin_hash)
+                joined = domain.case_to_join(domain.OpenCase(by_iin) if by_iin else None)
                 if joined is None:
                     case = _open_case(session, report, now=now)
                     _add_subject(session, case.case_id, report, cipher, iin_hash, identity_hash)
+                    duplicates.record_candidates(
+                        session,
+                        case_id=case.case_id,
+                        iin_hash=iin_hash,
+                        hashes=identity_hashes,
+                        now=now,
+                    )
                 else:
                     found = repository.get_case(session, case_id=joined.case_id)
                     if found is None:

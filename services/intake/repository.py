@@ -2,31 +2,69 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import or_, text
 from sqlmodel import Session, col, select
 
-from services.intake.tables import Case, CaseAccess, Report, Subject
+from services.intake.tables import Case, CaseAccess, DuplicateCandidate, Report, Subject
 
 
-def open_case_of(
-    session: Session, *, iin_hash: str | None, identity_hash: str | None
-) -> tuple[str | None, str | None]:
-    """Return the open case ids matching the person by IIN hash and by identity hash."""
+def open_case_of(session: Session, *, iin_hash: str | None) -> str | None:
+    """Return the open case of the person with this IIN hash, the oldest first."""
+    if iin_hash is None:
+        return None
+    return session.exec(
+        select(Case.case_id)
+        .join(Subject, col(Subject.case_id) == col(Case.case_id))
+        .where(col(Subject.iin_hash) == iin_hash, col(Case.status) == "open")
+        .order_by(col(Case.opened_at))
+    ).first()
 
-    def find(column: object, value: str | None) -> str | None:
-        if value is None:
-            return None
-        row = session.exec(
-            select(Case.case_id)
-            .join(Subject, col(Subject.case_id) == col(Case.case_id))
-            .where(column == value, col(Case.status) == "open")
-            .order_by(col(Case.opened_at))
-        ).first()
-        return row
 
-    return find(Subject.iin_hash, iin_hash), find(Subject.identity_hash, identity_hash)
+def open_namesakes(
+    session: Session, *, identity_hashes: Sequence[str], but: str
+) -> list[tuple[str, str | None]]:
+    """Return (case id, IIN hash) of other open cases whose subject has one of these hashes."""
+    if not identity_hashes:
+        return []
+    rows = session.exec(
+        select(Case.case_id, Subject.iin_hash)
+        .join(Subject, col(Subject.case_id) == col(Case.case_id))
+        .where(
+            col(Subject.identity_hash).in_(list(identity_hashes)),
+            col(Case.status) == "open",
+            col(Case.case_id) != but,
+        )
+        .order_by(col(Case.opened_at))
+    ).all()
+    return [(case_id, iin_hash) for case_id, iin_hash in rows]
+
+
+def candidates_of(session: Session, *, case_id: str) -> list[DuplicateCandidate]:
+    """Return the possible duplicates a case is part of, on either side, oldest first."""
+    return list(
+        session.exec(
+            select(DuplicateCandidate)
+            .where(
+                or_(
+                    col(DuplicateCandidate.case_id) == case_id,
+                    col(DuplicateCandidate.earlier_case_id) == case_id,
+                )
+            )
+            .order_by(col(DuplicateCandidate.found_at), col(DuplicateCandidate.candidate_id))
+        ).all()
+    )
+
+
+def candidate_for_update(session: Session, *, candidate_id: str) -> DuplicateCandidate | None:
+    """Return a possible duplicate, locked until the caller's commit (one decision wins)."""
+    return session.exec(
+        select(DuplicateCandidate)
+        .where(col(DuplicateCandidate.candidate_id) == candidate_id)
+        .with_for_update()
+    ).first()
 
 
 def next_case_number(session: Session, *, region: str, year: int) -> int:

@@ -8,12 +8,12 @@ from faststream.nats import NatsBroker
 
 from services.intake.handlers import IntakeDeps, obligation_opened, referral_issued
 from shared.bus import durable_subscriber
-from shared.contracts.intake import ReportJoined, ReportReceived
+from shared.contracts.intake import DuplicateConfirmed, ReportJoined, ReportReceived
 from shared.contracts.obligations import ObligationOpened
 from shared.contracts.routing import ReferralIssued
 
 # What intake publishes (through its outbox), for the event catalogue.
-PUBLISHES = (ReportReceived, ReportJoined)
+PUBLISHES = (ReportReceived, ReportJoined, DuplicateConfirmed)
 
 # Services whose obligations relate agencies to a case (each publishes the shared contract).
 OBLIGATION_PRODUCERS = ("routing",)

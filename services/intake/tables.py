@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from shared.db import AwareDateTime
@@ -62,6 +63,28 @@ class Report(SQLModel, table=True):
     joined: bool = False
     # The clause that let intake pass the report on without anyone's consent (shared.consent).
     forwarded_under: str | None = Field(default=None, max_length=80)
+
+
+class DuplicateCandidate(SQLModel, table=True):
+    """A possible duplicate: a later case whose subject shares an earlier one's name and birth.
+
+    Never joined silently: the receiving body's head confirms (the later case joins the
+    earlier one) or rejects it.
+    """
+
+    __tablename__ = "intake_duplicate_candidates"
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "earlier_case_id", name="uq_intake_duplicate_pair"),
+    )
+
+    candidate_id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(foreign_key="intake_cases.case_id", index=True, max_length=36)
+    earlier_case_id: str = Field(foreign_key="intake_cases.case_id", index=True, max_length=36)
+    basis: str = Field(max_length=40)
+    status: str = Field(default="open", max_length=20)
+    found_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    decided_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    decided_by_agency_id: str | None = Field(default=None, max_length=80)
 
 
 class CaseAccess(SQLModel, table=True):

@@ -12,7 +12,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from services.intake import domain, repository
+from services.intake import domain, duplicates, repository
 from services.intake.handlers import IntakeDeps
 from services.intake.tables import Report
 from shared import audit
@@ -100,6 +100,10 @@ def read_case(case_id: str, who: Principal, *, deps: IntakeDeps) -> dict[str, An
             "opened_at": case.opened_at.astimezone(ALMATY).isoformat(),
             "reports": reports,
             "your_relations": sorted(relations),
+            "merged_into": duplicates.merged_into(session, case_id=case_id),
+            "duplicate_candidates": duplicates.shown_candidates(
+                session, case_id=case_id, who=who, operator=operator
+            ),
         }
         if operator:
             answer["agencies"] = {

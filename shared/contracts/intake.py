@@ -97,3 +97,18 @@ class ReportJoined(Event):
     received_at: AwareDatetime
     concerns: tuple[Concern, ...]
     flags: Flags = Flags()
+
+
+class DuplicateConfirmed(Event):
+    """The receiving body's head confirmed two cases are one person: this case joins another.
+
+    The envelope's case_id is the later case, which is closed as merged; work on it continues
+    on merged_into_case_id. Ids only: the match itself (names, birth dates) stays in intake.
+    """
+
+    SERVICE: ClassVar[str] = "intake"
+    NAME: ClassVar[str] = "duplicate_confirmed"
+
+    candidate_id: UUID
+    merged_into_case_id: UUID
+    decided_by_agency_id: str
