@@ -22,6 +22,7 @@ from services.routing.handlers import (
     on_report_received,
 )
 from shared.bus import durable_subscriber
+from shared.contracts.alerts import ReportUnrouted
 from shared.contracts.deadlines import ObligationEscalated
 from shared.contracts.intake import ReportJoined, ReportReceived
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
@@ -54,6 +55,7 @@ PUBLISHES = (
     ObligationOpened,
     ObligationFulfilled,
     ObligationCancelled,
+    ReportUnrouted,
 )
 # What routing delivers on each agency's own subject.
 DELIVERS = (ReferralIssued, ReferralUnacknowledged, ReferralAnswerRejected)

@@ -12,6 +12,7 @@ from services.routing import domain, repository
 from services.routing.domain import Party
 from services.routing.handlers.common import CaseNotYetRouted, RoutingDeps, new_envelope
 from services.routing.handlers.delivery import carry_out, case_facts
+from services.routing.handlers.unrouted import alert_if_unrouted
 from services.routing.tables import RoutingCase
 from shared.contracts.envelope import Event
 from shared.contracts.intake import Flags, ReportJoined, ReportReceived
@@ -62,6 +63,7 @@ def on_report_received(event: ReportReceived, *, deps: RoutingDeps) -> None:
             session.add(case)
             session.flush()
         _route(session, case, _reporter(event), cause=event, deps=deps, now=now)
+        alert_if_unrouted(session, case, event, deps=deps, now=now)
         session.commit()
 
 
