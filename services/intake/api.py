@@ -101,7 +101,10 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
             purpose, lambda why: views.read_report(str(report_id), who, purpose=why, deps=deps)
         )
 
-    @routes.post("/v1/cases/{case_id}/duplicate-candidates/{candidate_id}/decision")
+    @routes.post(
+        "/v1/cases/{case_id}/duplicate-candidates/{candidate_id}/decision",
+        responses={409: {"description": "Already decided, or a case is no longer open"}},
+    )
     async def decide_duplicate(
         case_id: uuid.UUID, candidate_id: uuid.UUID, decision: DecisionIn, who: Caller
     ) -> JSONResponse:
