@@ -112,11 +112,11 @@ class SubjectIn(BaseModel):
 def _report_day(info: ValidationInfo) -> date | None:
     # The day the report was received (ReportIn puts it in the context), else today.
     context = info.context or {}
-    day = context.get(RECEIVED_ON)
+    if RECEIVED_ON in context:
+        day: date | None = context[RECEIVED_ON]
+        return day
     now = context.get("now")
-    if day is None and now is not None:
-        day = now.astimezone(ALMATY).date()
-    return day
+    return now.astimezone(ALMATY).date() if now is not None else None
 
 
 class ReportIn(BaseModel):
@@ -143,12 +143,13 @@ class ReportIn(BaseModel):
     def _received(cls, value: AwareDatetime, info: ValidationInfo) -> AwareDatetime:
         context = info.context
         if context is not None and context.get("now") is not None:
+            # The subject (validated after this field) is judged on the day of the report;
+            # on no day at all when that day is wrong (one error, on received_at).
+            context[RECEIVED_ON] = None
             try:
-                day = domain.received_on(value, context["now"])
+                context[RECEIVED_ON] = domain.received_on(value, context["now"])
             except domain.InvalidReport as error:
                 raise ValueError(next(iter(error.problems.values()))) from None
-            # The subject (validated after this field) is judged on the day of the report.
-            context[RECEIVED_ON] = day
         return value
 
     def flags(self) -> Flags:

@@ -71,7 +71,8 @@ async def test_json_nested_thirty_thousand_deep_is_a_422(intake: Intake) -> None
 async def test_a_report_received_before_the_earliest_act_is_refused(
     intake: Intake, received_at: str
 ) -> None:
-    payload = body(received_at=received_at, subject=subject(birth_date=None, iin=None))
+    # A child of 17 then, an adult now: the only problem named is the date of the report.
+    payload = body(received_at=received_at, subject=subject(birth_date="1997-06-01", iin=None))
     problems = await refused(intake, payload)
     assert fields(problems) == {"received_at"}
     assert "2015-01-01" in problems[0]["message"]
