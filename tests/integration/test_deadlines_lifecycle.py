@@ -22,7 +22,6 @@ from services.deadlines.domain import EscalationChain
 from services.deadlines.handlers import (
     DeadlinesDeps,
     Policy,
-    UnknownObligation,
     fire_due,
     on_obligation_cancelled,
     on_obligation_fulfilled,
@@ -262,19 +261,20 @@ def test_met_late_is_recorded_and_stops_the_escalation(
     assert fire_due(deps=deps).count == 0
 
 
-def test_a_fulfilment_before_its_opening_is_retried_and_changes_nothing(
+def test_a_fulfilment_before_its_opening_is_kept_and_applied_when_it_opens(
     migrated_engine: Callable[[str], Engine],
 ) -> None:
     engine = migrated_engine("deadlines")
     deps = make_deps(engine)
     event = opened()
     early = fulfilled(event, met_at=T0)
-    with pytest.raises(UnknownObligation):
-        on_obligation_fulfilled(early, deps=deps)
-    on_obligation_opened(event, deps=deps)
-    # The bus redelivers it: the inbox did not record the failed attempt.
+    # Accepted on its first delivery: nothing to retry.
     on_obligation_fulfilled(early, deps=deps)
+    on_obligation_opened(event, deps=deps)
     assert row(engine, event.obligation_id)["status"] == "met"
+    # A redelivery of the early fulfilment changes nothing.
+    on_obligation_fulfilled(early, deps=deps)
+    assert len(published(engine, MET)) == 1
 
 
 def test_replaying_every_event_changes_nothing(migrated_engine: Callable[[str], Engine]) -> None:
@@ -329,14 +329,16 @@ def test_cancelled_with_a_reason(migrated_engine: Callable[[str], Engine]) -> No
     assert "deadlines.transition_refused" in timeline_names(engine, event.case_id)
 
 
-def test_a_cancellation_before_its_opening_is_retried(
+def test_a_cancellation_before_its_opening_is_kept_and_applied_when_it_opens(
     migrated_engine: Callable[[str], Engine],
 ) -> None:
     engine = migrated_engine("deadlines")
     deps = make_deps(engine)
     event = opened()
-    with pytest.raises(UnknownObligation):
-        on_obligation_cancelled(cancelled(event, reason="joined", at=T0), deps=deps)
+    on_obligation_cancelled(cancelled(event, reason="joined", at=T0), deps=deps)
+    on_obligation_opened(event, deps=deps)
+    o = row(engine, event.obligation_id)
+    assert (o["status"], o["cancel_reason"]) == ("cancelled", "joined")
 
 
 def test_cancelling_after_a_breach_keeps_the_breach_and_withdraws_the_escalation(
