@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import signal
 import subprocess
@@ -134,6 +135,14 @@ def write_dev_tokens(keys: TokenKeys, folder: Path) -> int:
 
 def cmd_token_issue(args: argparse.Namespace) -> int:
     """Print a signed token for a person of an agency (development and integration)."""
+    if not (math.isfinite(args.hours) and args.hours > 0):
+        # A token valid for no time (or less) would be expired the moment it is printed.
+        print(
+            f"--hours must be a positive number of hours (got {args.hours:g}): "
+            "a token with no validity left is refused when it is used",
+            file=sys.stderr,
+        )
+        return 2
     agency = _dev_agencies().get(args.agency)
     if agency is None:
         if not args.agency_type:
