@@ -22,6 +22,7 @@ import httpx
 from qorgau import registry
 from qorgau.registry import SERVICE_NAMES, Service
 from qorgau.settings import PlatformSettings
+from qorgau.supervise import Backoff, NatsWatch, say
 from shared import natsauth
 from shared.auth import Role, TokenKeys
 from shared.clock import SystemClock
@@ -346,6 +347,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             port=port,
             log_file=logs / "nats-server.log",
             extra_config=extra,
+            # A restart after a crash comes back on the same port: clients keep their URL.
+            keep_port=True,
         ).start()
         url = nats.url
         admin_url = _as_user(url, users, natsauth.ADMIN)
@@ -373,15 +376,26 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"  {name:<10} {where:<28} {what}")
         print(f"\ndata under {var}; logs under {logs}; Ctrl-C stops everything.")
         sys.stdout.flush()
-        restarts: dict[str, int] = defaultdict(int)
+        watch = NatsWatch(nats) if nats is not None else None
+        backoffs = {service: Backoff() for service in chosen}
+        for backoff in backoffs.values():
+            backoff.started()
+        down: set[str] = set()
         while not stopping:
             time.sleep(0.5)
+            if watch is not None and not stopping:
+                watch.check()
             for service, process in list(processes.items()):
-                if process.poll() is not None and not stopping:
-                    restarts[service] += 1
-                    print(
-                        f"{service} exited with {process.returncode}; restarting", file=sys.stderr
-                    )
+                # poll() reaps a dead child: none is left a zombie.
+                if stopping or process.poll() is None:
+                    continue
+                if service not in down:
+                    down.add(service)
+                    delay = backoffs[service].failed()
+                    say(f"{service} exited with {process.returncode}; restarting in {delay:g}s")
+                if backoffs[service].due():
+                    down.discard(service)
+                    backoffs[service].started()
                     processes[service] = _start_service(service, envs[service], logs)
     finally:
         for process in processes.values():
@@ -394,6 +408,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 process.kill()
         if nats is not None:
             nats.stop()
+            nats.release()
         print("Qorgau stopped.")
     return 0
 
