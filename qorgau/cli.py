@@ -30,7 +30,7 @@ from shared.keyfiles import write_private
 from shared.natsserver import NatsServer
 from shared.settings import DEFAULT_NATS_URL
 from shared.streams import provision
-from shared.telemetry import CASE_ID, read_spans
+from shared.telemetry import read_case_spans
 
 # The seed directory lists no schools yet: development tokens for two, to try reporting.
 DEV_SCHOOLS = ("school-17", "school-42")
@@ -448,18 +448,16 @@ def _tree(spans: list[dict[str, Any]]) -> list[str]:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     """Print the spans of a case across all services as a tree, from the local trace files."""
-    spans = list(read_spans(PlatformSettings().var_dir))
-    traces = {
-        span["context"]["trace_id"]
-        for span in spans
-        if span.get("attributes", {}).get(CASE_ID) == args.case_id
-    }
-    if not traces:
+    # The trace index gives the case's own lines: the other cases' spans are never read.
+    by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for span in read_case_spans(PlatformSettings().var_dir, args.case_id):
+        by_trace[span["context"]["trace_id"]].append(span)
+    if not by_trace:
         print(f"no spans for case {args.case_id}", file=sys.stderr)
         return 1
-    for trace_id in sorted(traces):
+    for trace_id in sorted(by_trace):
         print(f"trace {trace_id}")
-        for line in _tree([span for span in spans if span["context"]["trace_id"] == trace_id]):
+        for line in _tree(by_trace[trace_id]):
             print(f"  {line}")
     return 0
 
