@@ -261,22 +261,6 @@ def test_met_late_is_recorded_and_stops_the_escalation(
     assert fire_due(deps=deps).count == 0
 
 
-def test_a_fulfilment_before_its_opening_is_kept_and_applied_when_it_opens(
-    migrated_engine: Callable[[str], Engine],
-) -> None:
-    engine = migrated_engine("deadlines")
-    deps = make_deps(engine)
-    event = opened()
-    early = fulfilled(event, met_at=T0)
-    # Accepted on its first delivery: nothing to retry.
-    on_obligation_fulfilled(early, deps=deps)
-    on_obligation_opened(event, deps=deps)
-    assert row(engine, event.obligation_id)["status"] == "met"
-    # A redelivery of the early fulfilment changes nothing.
-    on_obligation_fulfilled(early, deps=deps)
-    assert len(published(engine, MET)) == 1
-
-
 def test_replaying_every_event_changes_nothing(migrated_engine: Callable[[str], Engine]) -> None:
     engine = migrated_engine("deadlines")
     deps = make_deps(engine)
@@ -327,18 +311,6 @@ def test_cancelled_with_a_reason(migrated_engine: Callable[[str], Engine]) -> No
     on_obligation_fulfilled(fulfilled(event, met_at=clock(deps).now()), deps=deps)
     assert row(engine, event.obligation_id)["status"] == "cancelled"
     assert "deadlines.transition_refused" in timeline_names(engine, event.case_id)
-
-
-def test_a_cancellation_before_its_opening_is_kept_and_applied_when_it_opens(
-    migrated_engine: Callable[[str], Engine],
-) -> None:
-    engine = migrated_engine("deadlines")
-    deps = make_deps(engine)
-    event = opened()
-    on_obligation_cancelled(cancelled(event, reason="joined", at=T0), deps=deps)
-    on_obligation_opened(event, deps=deps)
-    o = row(engine, event.obligation_id)
-    assert (o["status"], o["cancel_reason"]) == ("cancelled", "joined")
 
 
 def test_cancelling_after_a_breach_keeps_the_breach_and_withdraws_the_escalation(
