@@ -62,7 +62,10 @@ class Entry:
 
 
 def _connect(folder: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(folder / INDEX_FILE, timeout=10, isolation_level=None)
+    # The exporter's worker thread writes and another thread shuts it down: its lock orders them.
+    connection = sqlite3.connect(
+        folder / INDEX_FILE, timeout=10, isolation_level=None, check_same_thread=False
+    )
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA busy_timeout=10000")
     # No fsync per batch: the index is rebuilt from the files whenever it falls behind them.

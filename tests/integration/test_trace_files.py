@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from qorgau.cli import main
 from shared.telemetry import CASE_ID, read_case_spans, read_spans
@@ -111,3 +111,14 @@ def test_qorgau_trace_prints_the_case_tree(
         "outbox.stage",
     ]
     assert main(["trace", str(uuid.uuid4())]) == 1
+
+
+def test_the_exporter_shuts_down_from_another_thread_than_its_worker(tmp_path: Path) -> None:
+    exporter = RotatingSpanFiles(tmp_path / "traces", "intake", TraceFileSettings())
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    with provider.get_tracer("test").start_as_current_span("one") as span:
+        span.set_attribute(CASE_ID, "case-1")
+    provider.force_flush()
+    provider.shutdown()  # the index was opened by the batch worker's thread
+    assert [s["name"] for s in read_case_spans(tmp_path, "case-1")] == ["one"]
