@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ import httpx
 from qorgau import registry
 from qorgau.registry import SERVICE_NAMES, Service
 from qorgau.settings import PlatformSettings
+from qorgau.supervise import Backoff, NatsWatch, say
 from shared import natsauth
 from shared.auth import Role, TokenKeys
 from shared.clock import SystemClock
@@ -28,7 +30,7 @@ from shared.keyfiles import write_private
 from shared.natsserver import NatsServer
 from shared.settings import DEFAULT_NATS_URL
 from shared.streams import provision
-from shared.telemetry import CASE_ID, read_spans
+from shared.telemetry import read_case_spans
 
 # The seed directory lists no schools yet: development tokens for two, to try reporting.
 DEV_SCHOOLS = ("school-17", "school-42")
@@ -134,6 +136,14 @@ def write_dev_tokens(keys: TokenKeys, folder: Path) -> int:
 
 def cmd_token_issue(args: argparse.Namespace) -> int:
     """Print a signed token for a person of an agency (development and integration)."""
+    if not (math.isfinite(args.hours) and args.hours > 0):
+        # A token valid for no time (or less) would be expired the moment it is printed.
+        print(
+            f"--hours must be a positive number of hours (got {args.hours:g}): "
+            "a token with no validity left is refused when it is used",
+            file=sys.stderr,
+        )
+        return 2
     agency = _dev_agencies().get(args.agency)
     if agency is None:
         if not args.agency_type:
@@ -337,6 +347,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             port=port,
             log_file=logs / "nats-server.log",
             extra_config=extra,
+            # A restart after a crash comes back on the same port: clients keep their URL.
+            keep_port=True,
         ).start()
         url = nats.url
         admin_url = _as_user(url, users, natsauth.ADMIN)
@@ -364,15 +376,26 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"  {name:<10} {where:<28} {what}")
         print(f"\ndata under {var}; logs under {logs}; Ctrl-C stops everything.")
         sys.stdout.flush()
-        restarts: dict[str, int] = defaultdict(int)
+        watch = NatsWatch(nats) if nats is not None else None
+        backoffs = {service: Backoff() for service in chosen}
+        for backoff in backoffs.values():
+            backoff.started()
+        down: set[str] = set()
         while not stopping:
             time.sleep(0.5)
+            if watch is not None and not stopping:
+                watch.check()
             for service, process in list(processes.items()):
-                if process.poll() is not None and not stopping:
-                    restarts[service] += 1
-                    print(
-                        f"{service} exited with {process.returncode}; restarting", file=sys.stderr
-                    )
+                # poll() reaps a dead child: none is left a zombie.
+                if stopping or process.poll() is None:
+                    continue
+                if service not in down:
+                    down.add(service)
+                    delay = backoffs[service].failed()
+                    say(f"{service} exited with {process.returncode}; restarting in {delay:g}s")
+                if backoffs[service].due():
+                    down.discard(service)
+                    backoffs[service].started()
                     processes[service] = _start_service(service, envs[service], logs)
     finally:
         for process in processes.values():
@@ -385,6 +408,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 process.kill()
         if nats is not None:
             nats.stop()
+            nats.release()
         print("Qorgau stopped.")
     return 0
 
@@ -424,18 +448,16 @@ def _tree(spans: list[dict[str, Any]]) -> list[str]:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     """Print the spans of a case across all services as a tree, from the local trace files."""
-    spans = list(read_spans(PlatformSettings().var_dir))
-    traces = {
-        span["context"]["trace_id"]
-        for span in spans
-        if span.get("attributes", {}).get(CASE_ID) == args.case_id
-    }
-    if not traces:
+    # The trace index gives the case's own lines: the other cases' spans are never read.
+    by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for span in read_case_spans(PlatformSettings().var_dir, args.case_id):
+        by_trace[span["context"]["trace_id"]].append(span)
+    if not by_trace:
         print(f"no spans for case {args.case_id}", file=sys.stderr)
         return 1
-    for trace_id in sorted(traces):
+    for trace_id in sorted(by_trace):
         print(f"trace {trace_id}")
-        for line in _tree([span for span in spans if span["context"]["trace_id"] == trace_id]):
+        for line in _tree(by_trace[trace_id]):
             print(f"  {line}")
     return 0
 

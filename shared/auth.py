@@ -14,6 +14,7 @@ aside); `Depends(principal)` gives the caller to a route.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -296,15 +297,34 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+# Integrators read the bus only (shared.natsauth gives them the case streams): no HTTP route
+# serves them, whatever its own checks say.
+BUS_ONLY_ROLES = frozenset({Role.INTEGRATOR})
+
+
+class RefusalRecorder(Protocol):
+    """Records a refusal in the service's audit log (shared.access.Gatekeeper.refuse)."""
+
+    def __call__(
+        self, who: Principal, *, action: str, case_id: str | None, reason: str
+    ) -> object: ...
+
+
 class RequireToken:
     """ASGI middleware: no HTTP request passes without a valid token, open paths aside."""
 
     def __init__(
-        self, app: ASGIApp, *, verifier: TokenVerifier, open_paths: frozenset[str]
+        self,
+        app: ASGIApp,
+        *,
+        verifier: TokenVerifier,
+        open_paths: frozenset[str],
+        on_refusal: RefusalRecorder | None = None,
     ) -> None:
         self.app = app
         self.verifier = verifier
         self.open_paths = open_paths
+        self.on_refusal = on_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Verify the token of an HTTP request, or answer 401."""
@@ -329,13 +349,48 @@ class RequireToken:
             )
             await send({"type": "http.response.body", "body": _UNAUTHORIZED})
             return
+        if principal.role in BUS_ONLY_ROLES:
+            await self._refuse_bus_only(principal, scope, send)
+            return
         scope.setdefault("state", {})[_STATE_KEY] = principal
         await self.app(scope, receive, send)
 
+    async def _refuse_bus_only(self, who: Principal, scope: Scope, send: Send) -> None:
+        """Answer 403 to a bus-only role, recorded as every other refusal is."""
+        reason = f"role {who.role.value} reads the event bus only; no HTTP route serves it"
+        if self.on_refusal is not None:
+            action = f"{scope.get('method', '?')} {scope.get('path', '?')}"[:60]
+            await asyncio.to_thread(
+                self.on_refusal, who, action=action, case_id=None, reason=reason
+            )
+        body = json.dumps({"detail": reason}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
-def install(app: Any, verifier: TokenVerifier, *, open_paths: Iterable[str] = ("/health",)) -> None:
-    """Require a valid token on every route of a FastAPI app (the docs too), open paths aside."""
-    app.add_middleware(RequireToken, verifier=verifier, open_paths=frozenset(open_paths))
+
+def install(
+    app: Any,
+    verifier: TokenVerifier,
+    *,
+    open_paths: Iterable[str] = ("/health",),
+    on_refusal: RefusalRecorder | None = None,
+) -> None:
+    """Require a valid token on every route of a FastAPI app (the docs too), open paths aside.
+
+    Bus-only roles are refused (403) everywhere; on_refusal records each such refusal.
+    """
+    app.add_middleware(
+        RequireToken, verifier=verifier, open_paths=frozenset(open_paths), on_refusal=on_refusal
+    )
 
 
 def principal(request: Request) -> Principal:

@@ -218,6 +218,10 @@ class NatsServer:
         monitoring = self._ports.get("monitoring") or []
         return monitoring[0] if monitoring else None
 
+    def exit_code(self) -> int | None:
+        """Return how the process ended (negative: the signal that killed it), None if alive."""
+        return None if self._process is None else self._process.poll()
+
     @property
     def pid(self) -> int:
         """Return the process id."""

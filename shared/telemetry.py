@@ -1,4 +1,4 @@
-"""Tracing: OTLP to a collector when configured, else JSON lines under the var directory."""
+"""Tracing: OTLP to a collector when configured, else rotated, indexed JSON lines (tracefiles)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-CASE_ID = "qorgau.case_id"
+from shared import tracefiles
+
+CASE_ID = tracefiles.CASE_ID
 AGENCY_ID = "qorgau.agency_id"
 AGENCY_TYPE = "qorgau.agency_type"
 OBLIGATION_CODE = "qorgau.obligation_code"
-
-
-def _one_line(span: ReadableSpan) -> str:
-    return span.to_json(indent=None) + "\n"
 
 
 def setup_tracing(service: str, *, var_dir: Path, otlp_endpoint: str | None) -> TracerProvider:
@@ -30,16 +28,18 @@ def setup_tracing(service: str, *, var_dir: Path, otlp_endpoint: str | None) -> 
         endpoint = otlp_endpoint.rstrip("/") + "/v1/traces"
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
         return provider
-    folder = var_dir / "traces"
-    folder.mkdir(parents=True, exist_ok=True)
-    out = (folder / f"{service}.jsonl").open("a", encoding="utf-8")
-    exporter = ConsoleSpanExporter(service_name=service, out=out, formatter=_one_line)
+    exporter = tracefiles.RotatingSpanFiles(var_dir / "traces", service)
     provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
     return provider
 
 
+def read_case_spans(var_dir: Path, case_id: str) -> Iterator[dict[str, Any]]:
+    """Yield the spans of every trace that touches a case, through the trace index."""
+    return tracefiles.case_spans(var_dir / "traces", case_id)
+
+
 def read_spans(var_dir: Path) -> Iterator[dict[str, Any]]:
-    """Yield every span written to the local trace files."""
+    """Yield every span written to the local trace files (all of them: tests, audits)."""
     folder = var_dir / "traces"
     if not folder.exists():
         return

@@ -54,7 +54,7 @@ def build(
         ],
     )
     keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
-    auth.install(app, auth.TokenVerifier(keys, runtime.clock))
+    auth.install(app, auth.TokenVerifier(keys, runtime.clock), on_refusal=gate.refuse)
     return runtime, app
 
 

@@ -34,7 +34,7 @@ def build(
         routers=[api.router(deps, max_body_bytes=settings.max_body_bytes)],
     )
     keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
-    auth.install(app, auth.TokenVerifier(keys, runtime.clock))
+    auth.install(app, auth.TokenVerifier(keys, runtime.clock), on_refusal=deps.gate().refuse)
     return runtime, app
 
 

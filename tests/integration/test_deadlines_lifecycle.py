@@ -22,7 +22,6 @@ from services.deadlines.domain import EscalationChain
 from services.deadlines.handlers import (
     DeadlinesDeps,
     Policy,
-    UnknownObligation,
     fire_due,
     on_obligation_cancelled,
     on_obligation_fulfilled,
@@ -262,21 +261,6 @@ def test_met_late_is_recorded_and_stops_the_escalation(
     assert fire_due(deps=deps).count == 0
 
 
-def test_a_fulfilment_before_its_opening_is_retried_and_changes_nothing(
-    migrated_engine: Callable[[str], Engine],
-) -> None:
-    engine = migrated_engine("deadlines")
-    deps = make_deps(engine)
-    event = opened()
-    early = fulfilled(event, met_at=T0)
-    with pytest.raises(UnknownObligation):
-        on_obligation_fulfilled(early, deps=deps)
-    on_obligation_opened(event, deps=deps)
-    # The bus redelivers it: the inbox did not record the failed attempt.
-    on_obligation_fulfilled(early, deps=deps)
-    assert row(engine, event.obligation_id)["status"] == "met"
-
-
 def test_replaying_every_event_changes_nothing(migrated_engine: Callable[[str], Engine]) -> None:
     engine = migrated_engine("deadlines")
     deps = make_deps(engine)
@@ -327,16 +311,6 @@ def test_cancelled_with_a_reason(migrated_engine: Callable[[str], Engine]) -> No
     on_obligation_fulfilled(fulfilled(event, met_at=clock(deps).now()), deps=deps)
     assert row(engine, event.obligation_id)["status"] == "cancelled"
     assert "deadlines.transition_refused" in timeline_names(engine, event.case_id)
-
-
-def test_a_cancellation_before_its_opening_is_retried(
-    migrated_engine: Callable[[str], Engine],
-) -> None:
-    engine = migrated_engine("deadlines")
-    deps = make_deps(engine)
-    event = opened()
-    with pytest.raises(UnknownObligation):
-        on_obligation_cancelled(cancelled(event, reason="joined", at=T0), deps=deps)
 
 
 def test_cancelling_after_a_breach_keeps_the_breach_and_withdraws_the_escalation(

@@ -110,3 +110,14 @@ def test_audit_verify_without_a_database_says_so(
     assert main(["audit", "verify", "routing"]) == 0
     assert "routing: no database" in capsys.readouterr().out
     assert not (var_dir / "routing.db").exists()
+
+
+@pytest.mark.parametrize("hours", ["-1", "0", "nan"])
+def test_token_issue_refuses_a_token_valid_for_no_time(
+    hours: str, var_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["token", "issue", "--agency", "kz-75-police", "--role", "head", f"--hours={hours}"]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no token printed
+    assert "--hours must be a positive number of hours" in captured.err

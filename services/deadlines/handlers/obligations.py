@@ -11,12 +11,12 @@ from sqlmodel import Session
 
 from services.deadlines import domain, repository
 from services.deadlines.counting import count, parse_term
+from services.deadlines.handlers import pending
 from services.deadlines.handlers.common import (
     CANCELLED_SUBJECT,
     IDS,
     SERVICE,
     DeadlinesDeps,
-    UnknownObligation,
     announce,
     emit,
     envelope,
@@ -70,6 +70,7 @@ def on_obligation_opened(event: ObligationOpened, *, deps: DeadlinesDeps) -> Non
             session, consumer="deadlines-obligation_opened", event_id=str(event.event_id), now=now
         ):
             return
+        pending.hold(session, obligation_id=str(event.obligation_id))
         if repository.get(session, obligation_id=str(event.obligation_id)) is not None:
             session.commit()
             return
@@ -102,6 +103,13 @@ def on_obligation_opened(event: ObligationOpened, *, deps: DeadlinesDeps) -> Non
             target_agency_type=obligation.target_agency_type,
         )
         repository.add_timeline(session, timeline)
+        session.flush()
+        # What arrived before the opening is applied now, as if it had come after it.
+        for early in pending.take(session, obligation_id=obligation.obligation_id, now=now):
+            if isinstance(early, ObligationFulfilled):
+                _fulfil(session, early, deps=deps, now=now)
+            else:
+                _withdraw(session, early, now=now)
         session.commit()
 
 
@@ -203,73 +211,85 @@ def on_obligation_fulfilled(event: ObligationFulfilled, *, deps: DeadlinesDeps) 
     span.set_attribute(OBLIGATION_CODE, event.code)
     if event.met_by_agency_id:
         span.set_attribute(AGENCY_ID, event.met_by_agency_id)
-    consumer = "deadlines-obligation_fulfilled"
     with unit_of_work(deps.engine) as session:
-        if not claim(session, consumer=consumer, event_id=str(event.event_id), now=now):
+        if not claim(session, consumer=_FULFILLED, event_id=str(event.event_id), now=now):
             return
-        calendar = deps.calendars.current(session)
-        postgres = is_postgres(deps.engine)
-        series = repository.of_series(session, series_id=str(event.obligation_id), lock=postgres)
-        if not series:
-            # Opened and fulfilled travel on separate consumers; wait for the opening.
-            raise UnknownObligation(str(event.obligation_id))
-        obligation = series[domain.occurrence_to_meet([each.status for each in series])]
-        try:
-            outcome = domain.meet(
-                domain.Status(obligation.status), met_at=event.met_at, due_at=obligation.due_at
-            )
-        except domain.IllegalTransition as error:
-            refused(session, event, obligation, error, now=now, consumer=consumer)
-            session.commit()
-            return
-        was_breached = obligation.status == domain.Status.BREACHED
-        obligation.status = outcome.status.value
-        obligation.on_time = outcome.on_time
-        obligation.met_at = event.met_at
-        obligation.met_by_agency_id = event.met_by_agency_id
-        obligation.met_by_platform = event.met_by_platform
-        session.add(obligation)
-        timeline: list[TimelineEntry] = []
-        emit(
-            session,
-            ObligationMet(
-                **event.follow(),
-                occurred_at=now,
-                producer=SERVICE,
-                obligation_id=uuid.UUID(obligation.obligation_id),
-                code=obligation.code,
-                met_at=event.met_at,
-                due_at=local(obligation.due_at),
-                on_time=outcome.on_time,
-                met_by_agency_id=event.met_by_agency_id,
-                met_by_platform=event.met_by_platform,
-                series_id=uuid.UUID(obligation.series_id),
-                occurrence=obligation.occurrence,
-                was_breached=was_breached,
-            ),
-            now=now,
-            timeline=timeline,
-            obligation=obligation,
-            agency_id=event.met_by_agency_id,
-            on_time=outcome.on_time,
-            acted_at=event.met_at,
-        )
-        if was_breached:
-            # Someone acted: the escalation climbing above this obligation can stop.
-            reason = f"escalated obligation {obligation.code} met"
-            withdrawal = _Withdrawal(session, reason, now, event, timeline)
-            _cancel_escalations(withdrawal, obligation, lock=postgres)
-        _next_occurrence(
-            session,
-            obligation,
-            calendar=calendar,
-            deps=deps,
-            now=now,
-            cause=event,
-            timeline=timeline,
-        )
-        repository.add_timeline(session, timeline)
+        pending.hold(session, obligation_id=str(event.obligation_id))
+        if not _fulfil(session, event, deps=deps, now=now):
+            # Opened and fulfilled travel on separate consumers: kept until the opening.
+            pending.keep(session, event, now=now)
         session.commit()
+
+
+_FULFILLED = "deadlines-obligation_fulfilled"
+_CANCELLED = "deadlines-obligation_cancelled"
+
+
+def _fulfil(
+    session: Session, event: ObligationFulfilled, *, deps: DeadlinesDeps, now: datetime
+) -> bool:
+    """Apply a fulfilment to its obligation; False when no such obligation is recorded yet."""
+    calendar = deps.calendars.current(session)
+    postgres = is_postgres(deps.engine)
+    series = repository.of_series(session, series_id=str(event.obligation_id), lock=postgres)
+    if not series:
+        return False
+    obligation = series[domain.occurrence_to_meet([each.status for each in series])]
+    try:
+        outcome = domain.meet(
+            domain.Status(obligation.status), met_at=event.met_at, due_at=obligation.due_at
+        )
+    except domain.IllegalTransition as error:
+        refused(session, event, obligation, error, now=now, consumer=_FULFILLED)
+        return True
+    was_breached = obligation.status == domain.Status.BREACHED
+    obligation.status = outcome.status.value
+    obligation.on_time = outcome.on_time
+    obligation.met_at = event.met_at
+    obligation.met_by_agency_id = event.met_by_agency_id
+    obligation.met_by_platform = event.met_by_platform
+    session.add(obligation)
+    timeline: list[TimelineEntry] = []
+    emit(
+        session,
+        ObligationMet(
+            **event.follow(),
+            occurred_at=now,
+            producer=SERVICE,
+            obligation_id=uuid.UUID(obligation.obligation_id),
+            code=obligation.code,
+            met_at=event.met_at,
+            due_at=local(obligation.due_at),
+            on_time=outcome.on_time,
+            met_by_agency_id=event.met_by_agency_id,
+            met_by_platform=event.met_by_platform,
+            series_id=uuid.UUID(obligation.series_id),
+            occurrence=obligation.occurrence,
+            was_breached=was_breached,
+        ),
+        now=now,
+        timeline=timeline,
+        obligation=obligation,
+        agency_id=event.met_by_agency_id,
+        on_time=outcome.on_time,
+        acted_at=event.met_at,
+    )
+    if was_breached:
+        # Someone acted: the escalation climbing above this obligation can stop.
+        reason = f"escalated obligation {obligation.code} met"
+        withdrawal = _Withdrawal(session, reason, now, event, timeline)
+        _cancel_escalations(withdrawal, obligation, lock=postgres)
+    _next_occurrence(
+        session,
+        obligation,
+        calendar=calendar,
+        deps=deps,
+        now=now,
+        cause=event,
+        timeline=timeline,
+    )
+    repository.add_timeline(session, timeline)
+    return True
 
 
 def on_obligation_cancelled(event: ObligationCancelled, *, deps: DeadlinesDeps) -> None:
@@ -278,30 +298,37 @@ def on_obligation_cancelled(event: ObligationCancelled, *, deps: DeadlinesDeps) 
     span = trace.get_current_span()
     span.set_attribute(CASE_ID, str(event.case_id))
     span.set_attribute(OBLIGATION_CODE, event.code)
-    consumer = "deadlines-obligation_cancelled"
     with unit_of_work(deps.engine) as session:
-        if not claim(session, consumer=consumer, event_id=str(event.event_id), now=now):
+        if not claim(session, consumer=_CANCELLED, event_id=str(event.event_id), now=now):
             return
-        postgres = is_postgres(deps.engine)
-        series = repository.of_series(session, series_id=str(event.obligation_id), lock=postgres)
-        if not series:
-            raise UnknownObligation(str(event.obligation_id))
-        timeline: list[TimelineEntry] = []
-        cancelled = 0
-        withdrawal = _Withdrawal(session, event.reason, now, event, timeline)
-        for obligation in series:
-            if obligation.status == domain.Status.OPEN:
-                _cancel(withdrawal, obligation)
-                cancelled += 1
-            reason = f"escalated obligation {obligation.code} cancelled: {event.reason}"
-            cancelled += _cancel_escalations(
-                replace(withdrawal, reason=reason), obligation, lock=postgres
-            )
-        if not cancelled:
-            last = series[-1]
-            try:
-                domain.cancel(domain.Status(last.status), reason=event.reason)
-            except domain.IllegalTransition as error:
-                refused(session, event, last, error, now=now, consumer=consumer)
-        repository.add_timeline(session, timeline)
+        pending.hold(session, obligation_id=str(event.obligation_id))
+        if not _withdraw(session, event, now=now):
+            pending.keep(session, event, now=now)
         session.commit()
+
+
+def _withdraw(session: Session, event: ObligationCancelled, *, now: datetime) -> bool:
+    """Apply a cancellation to its obligation; False when no such obligation is recorded yet."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    series = repository.of_series(session, series_id=str(event.obligation_id), lock=postgres)
+    if not series:
+        return False
+    timeline: list[TimelineEntry] = []
+    cancelled = 0
+    withdrawal = _Withdrawal(session, event.reason, now, event, timeline)
+    for obligation in series:
+        if obligation.status == domain.Status.OPEN:
+            _cancel(withdrawal, obligation)
+            cancelled += 1
+        reason = f"escalated obligation {obligation.code} cancelled: {event.reason}"
+        cancelled += _cancel_escalations(
+            replace(withdrawal, reason=reason), obligation, lock=postgres
+        )
+    if not cancelled:
+        last = series[-1]
+        try:
+            domain.cancel(domain.Status(last.status), reason=event.reason)
+        except domain.IllegalTransition as error:
+            refused(session, event, last, error, now=now, consumer=_CANCELLED)
+    repository.add_timeline(session, timeline)
+    return True
