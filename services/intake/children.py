@@ -34,6 +34,7 @@ def check_children(
     subject_kind: SubjectKind | None,
     concerns: Sequence[Concern],
     count: int,
+    subject_iin: str | None = None,
 ) -> None:
     """Refuse children listed on a report that cannot bring any, or listed inconsistently."""
     if not children:
@@ -45,7 +46,7 @@ def check_children(
     if count and count < len(children):
         raise ValueError("accompanying_minors is fewer than the children listed")
     iins = [child.iin for child in children if child.iin]
-    if len(iins) != len(set(iins)):
+    if len(iins) != len(set(iins)) or (subject_iin is not None and subject_iin in iins):
         raise ValueError("the same IIN is listed twice")
 
 

@@ -128,6 +128,7 @@ class ReportIn(BaseModel):
             subject_kind=subject.kind if subject is not None else None,
             concerns=info.data.get("concerns") or (),
             count=info.data.get("accompanying_minors") or 0,
+            subject_iin=subject.iin if subject is not None else None,
         )
         return value
 

@@ -163,6 +163,7 @@ async def test_children_listed_wrongly_are_refused_naming_the_field(intake: Inta
         (adult_report(children=[{"birth_date": "2000-01-01"}]), "children.0.birth_date"),
         (adult_report(children=[{"iin": "123456789012"}]), "children.0.iin"),
         (adult_report(children=[{"iin": CHILD_IIN}, {"iin": CHILD_IIN}]), "children"),
+        (adult_report(children=[{"iin": ADULT_IIN}]), "children"),
     ]
     for data, field in cases:
         answer = await post(intake, data)
