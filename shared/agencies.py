@@ -26,6 +26,9 @@ class AgencyType(StrEnum):
     MOBILE_GROUP = "mobile_group"
     CONTACT_CENTRE_111 = "contact_centre_111"
     HEALTHCARE = "healthcare"
+    # The regional health department (денсаулық сақтау басқармасы): supervises health
+    # organisations; not in the digest's table, it is the first rung of their escalation.
+    HEALTH_AUTHORITY = "health_authority"
     EMERGENCY_MEDICAL = "emergency_medical"
     SOCIAL_PROTECTION = "social_protection"
     PROSECUTOR = "prosecutor"
@@ -72,6 +75,7 @@ AGENCY_TYPE_NAMES: dict[AgencyType, tuple[str, str]] = {
     AgencyType.MOBILE_GROUP: ("мобильді топ", "мобильная группа"),
     AgencyType.CONTACT_CENTRE_111: ('"111" байланыс орталығы', 'контакт-центр "111"'),
     AgencyType.HEALTHCARE: ("денсаулық сақтау ұйымы", "организация здравоохранения"),
+    AgencyType.HEALTH_AUTHORITY: ("денсаулық сақтау басқармасы", "управление здравоохранения"),
     AgencyType.EMERGENCY_MEDICAL: ("жедел медициналық жәрдем", "скорая помощь"),
     AgencyType.SOCIAL_PROTECTION: (
         "халықты әлеуметтік қорғау және жұмыспен қамту органы",

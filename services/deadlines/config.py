@@ -6,8 +6,9 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.deadlines import ladder
 from services.deadlines.counting import WarningPolicy, parse_term
-from services.deadlines.domain import DEFAULT_CHAIN, DEFAULT_SUPERVISOR, EscalationChain, Policy
+from services.deadlines.domain import DEFAULT_SUPERVISOR, EscalationChain, Policy
 from shared.agencies import AgencyType
 from shared.calendar import Term
 from shared.settings import ServiceSettings
@@ -33,9 +34,13 @@ class DeadlinesSettings(ServiceSettings):
     warn_working_days_before: int = Field(default=0, ge=0, le=30)
     # The supervisor's term once a breach is escalated to it.
     escalation_term: str = "working_days:1"
+    # The escalation ladder: who supervises whom, each step with its clause (JSON, the form of
+    # services/deadlines/seed/ladder.json).
+    escalation_ladder_file: Path = ladder.LADDER_FILE
     # Agency type -> the type that supervises it (null: the top of a chain); JSON in the
-    # environment, replacing the default map. Types not listed climb to escalation_default.
-    escalation_chain: dict[str, str | None] = Field(default_factory=lambda: dict(DEFAULT_CHAIN))
+    # environment, replacing the ladder's map (a step the ladder also has keeps its clause).
+    # Types not listed climb to escalation_default.
+    escalation_chain: dict[str, str | None] | None = None
     escalation_default: str | None = DEFAULT_SUPERVISOR
     escalation_max_level: int = Field(default=5, ge=1, le=20)
 
@@ -53,10 +58,27 @@ class DeadlinesSettings(ServiceSettings):
 
     def chain(self) -> EscalationChain:
         """The escalation chain these settings describe (raises on a loop)."""
+        shipped = ladder.load(self.escalation_ladder_file).chain(
+            max_level=self.escalation_max_level
+        )
+        if self.escalation_chain is None and self.escalation_default == shipped.default:
+            return shipped
+        supervisors = (
+            shipped.supervisors if self.escalation_chain is None else dict(self.escalation_chain)
+        )
         return EscalationChain(
-            supervisors=dict(self.escalation_chain),
+            supervisors=supervisors,
             default=self.escalation_default,
             max_level=self.escalation_max_level,
+            # A step keeps the ladder's clause only where it is the ladder's own step.
+            bases={
+                kind: basis
+                for kind, basis in shipped.bases.items()
+                if supervisors.get(kind, "") == shipped.supervisors.get(kind)
+            },
+            default_basis=(
+                shipped.default_basis if self.escalation_default == shipped.default else None
+            ),
         )
 
     def policy(self) -> Policy:

@@ -97,27 +97,25 @@ def occurrence_to_meet(statuses: Sequence[str]) -> int:
 
 # --- escalation ---------------------------------------------------------------------------
 
-# Who supervises whom: the actor's national body where there is one, and the regional
-# prosecutor's office, which supervises legality, for statutory terms. None marks the top of a
-# chain.
-DEFAULT_CHAIN: Mapping[str, str | None] = {
-    "child_rights_regional": "child_rights_national",
-    "guardianship": "child_rights_national",
-    "child_rights_national": "prosecutor",
-    "ombudsman_regional": "ombudsman_national",
-    "ombudsman_national": "prosecutor",
-    "prosecutor": None,
-}
+# Who supervises whom is data: the ladder (services/deadlines/seed/ladder.json, read by
+# services.deadlines.ladder) names each step and the clause it rests on. This is the top rung
+# every ladder ends on, the regional prosecutor's office.
 DEFAULT_SUPERVISOR = "prosecutor"
 
 
 @dataclass(frozen=True)
 class EscalationChain:
-    """Who a breach climbs to: a mapping of agency type to its supervisor, and a default."""
+    """Who a breach climbs to: agency type -> its supervisor, a default, and each step's basis.
 
-    supervisors: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_CHAIN))
+    `bases` names the legal basis of the step up from an agency type; `default_basis` that of
+    the step to the default supervisor.
+    """
+
+    supervisors: Mapping[str, str | None] = field(default_factory=dict)
     default: str | None = DEFAULT_SUPERVISOR
     max_level: int = 5
+    bases: Mapping[str, str] = field(default_factory=dict)
+    default_basis: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_level < 1:
@@ -140,6 +138,12 @@ class EscalationChain:
             return self.supervisors[agency_type]
         return self.default if self.default != agency_type else None
 
+    def basis_of(self, agency_type: str) -> str | None:
+        """The legal basis of the step up from agency_type, or None where none is recorded."""
+        if agency_type in self.supervisors:
+            return self.bases.get(agency_type)
+        return self.default_basis
+
     def validate(self, known: Iterable[str]) -> None:
         """Raise ValueError naming any agency type the chain uses that is not in known."""
         codes = set(known)
@@ -157,6 +161,8 @@ class Escalation:
 
     level: int
     supervisor_agency_type: str | None
+    # The clause the step rests on (the ladder's), shown on the escalation and its timeline.
+    legal_basis: str | None = None
 
     @property
     def ends(self) -> bool:
@@ -168,7 +174,9 @@ def escalate(chain: EscalationChain, *, actor_agency_type: str, level: int) -> E
     """Decide where the breach of an obligation at `level` (0 = the original duty) climbs."""
     if level >= chain.max_level:
         return Escalation(level + 1, None)
-    return Escalation(level + 1, chain.supervisor_of(actor_agency_type))
+    supervisor = chain.supervisor_of(actor_agency_type)
+    basis = chain.basis_of(actor_agency_type) if supervisor is not None else None
+    return Escalation(level + 1, supervisor, basis)
 
 
 def escalation_trigger(breached_at: datetime, term: Term | None) -> datetime:
@@ -185,7 +193,7 @@ class Policy:
     """A deployment's choices: warnings, escalation chain and term, the immediate grace."""
 
     warning: WarningPolicy = field(default_factory=WarningPolicy)
-    chain: EscalationChain = field(default_factory=EscalationChain)
+    chain: EscalationChain = field(default_factory=lambda: _default_ladder())
     escalation_term: Term = field(default_factory=lambda: Term.working_days(1))
     immediate_grace: timedelta = timedelta(minutes=15)
     batch: int = 500
@@ -193,6 +201,13 @@ class Policy:
     def __post_init__(self) -> None:
         if self.batch < 1:
             raise ValueError("poll batch must be at least 1")
+
+
+def _default_ladder() -> EscalationChain:
+    # Imported here: the ladder module reads the seed data and builds this module's chain.
+    from services.deadlines.ladder import default_chain
+
+    return default_chain()
 
 
 # --- compliance ---------------------------------------------------------------------------

@@ -55,6 +55,8 @@ class Obligation(SQLModel, table=True):
     # 0 for a duty a service opened; n for the n-th escalation of a breach.
     escalation_level: int = 0
     escalates_obligation_id: str | None = Field(default=None, index=True, max_length=36)
+    # An escalation's own step on the ladder: the clause that sends the breach to this body.
+    escalation_basis: str | None = Field(default=None, max_length=200)
     root_obligation_id: str | None = Field(default=None, max_length=36)
     opened_by: str = Field(max_length=40)
     opened_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
@@ -89,6 +91,8 @@ class TimelineEntry(SQLModel, table=True):
     # When the act was done, where the event says (met_at): judged against the due time.
     acted_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
     on_time: bool | None = None
+    # The clause of the step, where the entry is one (an escalation: the ladder's step).
+    legal_basis: str | None = Field(default=None, max_length=200)
 
 
 class CalendarOverride(SQLModel, table=True):

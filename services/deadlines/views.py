@@ -54,6 +54,7 @@ def obligation_view(obligation: Obligation, *, now: datetime | None = None) -> d
         "occurrence": obligation.occurrence,
         "escalation_level": obligation.escalation_level,
         "escalates_obligation_id": obligation.escalates_obligation_id,
+        "escalation_basis": obligation.escalation_basis,
     }
 
 
@@ -75,6 +76,7 @@ def timeline_view(entry: TimelineEntry, touched: Obligation | None) -> dict[str,
         "code": entry.code,
         "obligation_status": touched.status if touched is not None else None,
         "on_time": on_time,
+        "legal_basis": entry.legal_basis,
     }
 
 

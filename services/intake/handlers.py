@@ -7,13 +7,14 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry import trace
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from services.intake import children as witnesses
 from services.intake import domain, duplicates, names, repository
 from services.intake.domain import Relation
 from services.intake.tables import Case, Report, Subject
@@ -119,6 +120,12 @@ def _report_day(info: ValidationInfo) -> date | None:
     return now.astimezone(ALMATY).date() if now is not None else None
 
 
+class ChildIn(SubjectIn):
+    """A child who came with an adult victim: a minor, with whatever is known of the child."""
+
+    kind: Literal[SubjectKind.MINOR] = SubjectKind.MINOR
+
+
 class ReportIn(BaseModel):
     """A report as the public contract (ARCHITECTURE.md) defines it."""
 
@@ -136,7 +143,23 @@ class ReportIn(BaseModel):
     no_parental_care: bool = False
     child_removed: bool = False
     accompanying_minors: int = Field(default=0, ge=0, le=20)
+    # The children who came with an adult victim, as far as known (services.intake.children):
+    # each becomes a minor who witnessed violence, with a case of its own.
+    children: list[ChildIn] = Field(default_factory=list, max_length=witnesses.MAX_CHILDREN)
     narrative: str | None = Field(default=None, max_length=NARRATIVE_LIMIT)
+
+    @field_validator("children")
+    @classmethod
+    def _children(cls, value: list[ChildIn], info: ValidationInfo) -> list[ChildIn]:
+        subject = info.data.get("subject")
+        witnesses.check_children(
+            value,
+            subject_kind=subject.kind if subject is not None else None,
+            concerns=info.data.get("concerns") or (),
+            count=info.data.get("accompanying_minors") or 0,
+            subject_iin=subject.iin if subject is not None else None,
+        )
+        return value
 
     @field_validator("received_at")
     @classmethod
@@ -218,57 +241,143 @@ def register_report(report: ReportIn, *, deps: IntakeDeps) -> Registered:
     """
     now = deps.clock.now()
     cipher = deps.cipher
+    kids = witnesses.accompanying(
+        subject_kind=report.subject.kind,
+        concerns=report.concerns,
+        children=report.children,
+        count=report.accompanying_minors,
+    )
+    if kids.total > report.accompanying_minors:
+        # The adult's facts count every child who came, named or not (F10 reads the count).
+        report = report.model_copy(update={"accompanying_minors": kids.total})
     iin_hash = cipher.lookup_hash(report.subject.iin, field="iin") if report.subject.iin else None
     identity_hashes = _identity_hashes(cipher, report)
-    identity_hash = identity_hashes[0] if identity_hashes else None
     report_id = str(uuid.uuid4())
     for _attempt in range(3):
         try:
             with unit_of_work(deps.engine) as session:
-                by_iin = repository.open_case_of(session, iin_hash=iin_hash)
-                joined = domain.case_to_join(domain.OpenCase(by_iin) if by_iin else None)
-                if joined is None:
-                    case = _open_case(session, report, now=now)
-                    _add_subject(session, case.case_id, report, cipher, iin_hash, identity_hash)
-                    duplicates.record_candidates(
-                        session,
-                        case_id=case.case_id,
-                        iin_hash=iin_hash,
-                        hashes=identity_hashes,
-                        now=now,
-                    )
-                else:
-                    found = repository.get_case(session, case_id=joined.case_id)
-                    if found is None:
-                        raise LookupError(joined.case_id)
-                    case = found
+                joined = _open_case_of(session, iin_hash)
+                case = _case_for(session, report, joined, iin_hash, identity_hashes, cipher, now)
                 _add_report(
                     session, case.case_id, report_id, report, cipher, now, joined is not None
                 )
-                if report.reporter.agency_id:
-                    # The reporter relates to the case by reporting it.
-                    repository.grant(
-                        session,
-                        case_id=case.case_id,
-                        agency_id=report.reporter.agency_id,
-                        relation=Relation.REPORTER,
-                        source=f"report:{report_id}",
-                        now=now,
-                    )
-                _stage_event(session, case.case_id, report_id, report, now, joined is not None)
+                _grant_reporter(session, case.case_id, report_id, report, now)
+                child_case_ids = _register_children(session, case.case_id, report, kids, deps, now)
+                _stage_event(
+                    session,
+                    case.case_id,
+                    report_id,
+                    report,
+                    now,
+                    joined is not None,
+                    links={"child_case_ids": tuple(uuid.UUID(c) for c in child_case_ids)},
+                )
                 session.commit()
                 break
         except IntegrityError:
-            # Two first reports raced for the same case number: take the next one.
+            # A concurrent registration committed a row this one also wrote (the same relation
+            # to the same case): run again on what is there now.
             continue
     else:
-        raise RuntimeError("could not allocate a case number")
+        raise RuntimeError("could not register the report after three attempts")
     span = trace.get_current_span()
     span.set_attribute(CASE_ID, case.case_id)
     span.set_attribute(AGENCY_TYPE, report.reporter.agency_type.value)
     if report.reporter.agency_id:
         span.set_attribute(AGENCY_ID, report.reporter.agency_id)
     return Registered(case.case_id, report_id, case.case_number, joined is not None)
+
+
+def _open_case_of(session: Any, iin_hash: str | None) -> domain.OpenCase | None:
+    # Only the same IIN joins a case: a name-and-birth-date match is a candidate, never a merge.
+    by_iin = repository.open_case_of(session, iin_hash=iin_hash)
+    return domain.case_to_join(domain.OpenCase(by_iin) if by_iin else None)
+
+
+def _case_for(
+    session: Any,
+    report: ReportIn,
+    joined: domain.OpenCase | None,
+    iin_hash: str | None,
+    identity_hashes: tuple[str, ...],
+    cipher: FieldCipher,
+    now: Any,
+) -> Case:
+    if joined is None:
+        case = _open_case(session, report, now=now)
+        identity_hash = identity_hashes[0] if identity_hashes else None
+        _add_subject(session, case.case_id, report, cipher, iin_hash, identity_hash)
+        duplicates.record_candidates(
+            session, case_id=case.case_id, iin_hash=iin_hash, hashes=identity_hashes, now=now
+        )
+        return case
+    found = repository.get_case(session, case_id=joined.case_id)
+    if found is None:
+        raise LookupError(joined.case_id)
+    return found
+
+
+def _grant_reporter(session: Any, case_id: str, report_id: str, report: ReportIn, now: Any) -> None:
+    if report.reporter.agency_id:
+        # The reporter relates to the case by reporting it.
+        repository.grant(
+            session,
+            case_id=case_id,
+            agency_id=report.reporter.agency_id,
+            relation=Relation.REPORTER,
+            source=f"report:{report_id}",
+            now=now,
+        )
+
+
+def _register_children(
+    session: Any,
+    adult_case_id: str,
+    report: ReportIn,
+    kids: witnesses.Accompanying,
+    deps: IntakeDeps,
+    now: Any,
+) -> list[str]:
+    """Open or join a case for each child who came with the adult, linked to the adult's case."""
+    cipher = deps.cipher
+    child_case_ids: list[str] = []
+    reusable = repository.unidentified_children_of(session, adult_case_id=adult_case_id)
+    wanted = [(True, child) for child in kids.described]
+    wanted += [(False, ChildIn()) for _ in range(kids.unidentified)]
+    for identified, child in wanted:
+        own = report.model_copy(update=witnesses.child_report_update(child))
+        iin_hash = cipher.lookup_hash(child.iin, field="iin") if child.iin else None
+        identity_hashes = _identity_hashes(cipher, own)
+        if identified:
+            joined = _open_case_of(session, iin_hash)
+        else:
+            # A child known only by number: the adult's next report on it finds the same
+            # unnamed children rather than opening more (their number does not grow).
+            known = reusable.pop(0) if reusable else None
+            joined = domain.OpenCase(known) if known else None
+        case = _case_for(session, own, joined, iin_hash, identity_hashes, cipher, now)
+        child_report_id = str(uuid.uuid4())
+        _add_report(session, case.case_id, child_report_id, own, cipher, now, joined is not None)
+        _grant_reporter(session, case.case_id, child_report_id, own, now)
+        repository.link_child(
+            session,
+            adult_case_id=adult_case_id,
+            child_case_id=case.case_id,
+            identified=identified,
+            report_id=child_report_id,
+            now=now,
+        )
+        _stage_event(
+            session,
+            case.case_id,
+            child_report_id,
+            own,
+            now,
+            joined is not None,
+            links={"adult_case_id": uuid.UUID(adult_case_id)},
+        )
+        child_case_ids.append(case.case_id)
+    return child_case_ids
 
 
 def _open_case(session: Any, report: ReportIn, *, now: Any) -> Case:
@@ -352,7 +461,14 @@ def _forwarding_basis(report: ReportIn) -> str | None:
 
 
 def _stage_event(
-    session: Any, case_id: str, report_id: str, report: ReportIn, now: Any, joined: bool
+    session: Any,
+    case_id: str,
+    report_id: str,
+    report: ReportIn,
+    now: Any,
+    joined: bool,
+    *,
+    links: dict[str, Any],
 ) -> None:
     envelope: dict[str, Any] = {
         "occurred_at": now,
@@ -369,6 +485,7 @@ def _stage_event(
         "received_at": report.received_at,
         "concerns": tuple(report.concerns),
         "flags": report.flags(),
+        **links,
     }
     if joined:
         stage(session, ReportJoined(**envelope, **common), now=now)

@@ -8,7 +8,14 @@ from datetime import datetime
 from sqlalchemy import or_, text
 from sqlmodel import Session, col, select
 
-from services.intake.tables import Case, CaseAccess, DuplicateCandidate, Report, Subject
+from services.intake.tables import (
+    Case,
+    CaseAccess,
+    CaseLink,
+    DuplicateCandidate,
+    Report,
+    Subject,
+)
 
 
 def open_case_of(session: Session, *, iin_hash: str | None) -> str | None:
@@ -157,3 +164,58 @@ def agencies_of(session: Session, *, case_id: str) -> dict[str, frozenset[str]]:
     for row in rows:
         found.setdefault(row.agency_id, set()).add(row.relation)
     return {agency: frozenset(held) for agency, held in found.items()}
+
+
+def link_child(
+    session: Session,
+    *,
+    adult_case_id: str,
+    child_case_id: str,
+    identified: bool,
+    report_id: str,
+    now: datetime,
+) -> bool:
+    """Link a child's case to the adult victim's, in the caller's transaction; False if known."""
+    if session.get(CaseLink, (adult_case_id, child_case_id)) is not None:
+        return False
+    session.add(
+        CaseLink(
+            adult_case_id=adult_case_id,
+            child_case_id=child_case_id,
+            identified=identified,
+            report_id=report_id,
+            linked_at=now,
+        )
+    )
+    session.flush()
+    return True
+
+
+def unidentified_children_of(session: Session, *, adult_case_id: str) -> list[str]:
+    """Return the open cases of unnamed children who came with an adult, oldest first."""
+    rows = session.exec(
+        select(CaseLink.child_case_id)
+        .join(Case, col(Case.case_id) == col(CaseLink.child_case_id))
+        .where(
+            CaseLink.adult_case_id == adult_case_id,
+            col(CaseLink.identified).is_(False),
+            col(Case.status) == "open",
+        )
+        .order_by(col(Case.opened_at), col(Case.case_number))
+    ).all()
+    return list(rows)
+
+
+def links_of(session: Session, *, case_id: str) -> list[CaseLink]:
+    """Return the links of a case either way: to its children, or to the adult it came with."""
+    return list(
+        session.exec(
+            select(CaseLink)
+            .join(Case, col(Case.case_id) == col(CaseLink.child_case_id))
+            .where(
+                (col(CaseLink.adult_case_id) == case_id) | (col(CaseLink.child_case_id) == case_id)
+            )
+            # The children in the order the report listed them: their cases were numbered so.
+            .order_by(col(Case.opened_at), col(Case.case_number))
+        ).all()
+    )

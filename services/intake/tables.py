@@ -108,3 +108,19 @@ class CaseCounter(SQLModel, table=True):
     region: str = Field(primary_key=True, max_length=10)
     year: int = Field(primary_key=True)
     last_number: int
+
+
+class CaseLink(SQLModel, table=True):
+    """A child's case linked to the case of the adult victim it came with (ids only)."""
+
+    __tablename__ = "intake_case_links"
+
+    adult_case_id: str = Field(foreign_key="intake_cases.case_id", primary_key=True, max_length=36)
+    child_case_id: str = Field(
+        foreign_key="intake_cases.case_id", primary_key=True, index=True, max_length=36
+    )
+    # Whether intake knew the child's identity; an unidentified child is to be identified by
+    # the bodies that receive the case (Rules 38874 p.12.3, p.21).
+    identified: bool = True
+    report_id: str = Field(max_length=36)
+    linked_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]

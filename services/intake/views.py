@@ -12,6 +12,7 @@ from typing import Any
 
 from opentelemetry import trace
 
+from services.intake import children as witnesses
 from services.intake import domain, duplicates, repository
 from services.intake.handlers import IntakeDeps
 from services.intake.tables import Report
@@ -104,6 +105,7 @@ def read_case(case_id: str, who: Principal, *, deps: IntakeDeps) -> dict[str, An
             "duplicate_candidates": duplicates.shown_candidates(
                 session, case_id=case_id, who=who, operator=operator
             ),
+            "linked_cases": _linked_cases(session, case_id),
         }
         if operator:
             answer["agencies"] = {
@@ -111,6 +113,28 @@ def read_case(case_id: str, who: Principal, *, deps: IntakeDeps) -> dict[str, An
                 for agency, rels in repository.agencies_of(session, case_id=case_id).items()
             }
         return answer
+
+
+def _linked_cases(session: Any, case_id: str) -> list[dict[str, Any]]:
+    # Ids only: who the linked person is stays behind the linked case's own access rules.
+    return [
+        {
+            "case_id": link.child_case_id,
+            "relation": "accompanying_child",
+            "identified": link.identified,
+            "legal_basis": (
+                witnesses.CHILD_CASE_BASIS if link.identified else witnesses.UNIDENTIFIED_BASIS
+            ),
+        }
+        if link.adult_case_id == case_id
+        else {
+            "case_id": link.adult_case_id,
+            "relation": "adult_victim",
+            "identified": link.identified,
+            "legal_basis": witnesses.CHILD_CASE_BASIS,
+        }
+        for link in repository.links_of(session, case_id=case_id)
+    ]
 
 
 def read_subject(case_id: str, who: Principal, *, purpose: str, deps: IntakeDeps) -> dict[str, Any]:

@@ -101,6 +101,8 @@ class ObligationBreached(Event):
     escalation_level: int = 0
     escalated_to_agency_type: str | None = None
     escalation_chain_ended: bool = False
+    # The clause of the ladder's step to the supervisor (None when the chain ended).
+    escalation_legal_basis: str | None = None
 
 
 class ObligationEscalated(Event):
@@ -126,6 +128,8 @@ class ObligationEscalated(Event):
     root_obligation_id: UUID | None = None
     breached_actor_agency_type: str | None = None
     breached_actor_agency_id: str | None = None
+    # The clause of this step of the ladder (`legal_basis` stays the breached duty's clause).
+    escalation_legal_basis: str | None = None
 
 
 class ObligationRescheduled(Event):

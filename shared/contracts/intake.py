@@ -82,6 +82,10 @@ class ReportReceived(Event):
     concerns: tuple[Concern, ...]
     signs: tuple[Sign, ...] = ()
     flags: Flags = Flags()
+    # A child who came with an adult victim (a minor who witnessed violence, Rules 38874 p.8):
+    # the adult's case. On the adult's report, the cases of the children who came with them.
+    adult_case_id: UUID | None = None
+    child_case_ids: tuple[UUID, ...] = ()
 
 
 class ReportJoined(Event):
@@ -97,6 +101,9 @@ class ReportJoined(Event):
     received_at: AwareDatetime
     concerns: tuple[Concern, ...]
     flags: Flags = Flags()
+    # As on report_received: the adult victim's case, or the children's cases.
+    adult_case_id: UUID | None = None
+    child_case_ids: tuple[UUID, ...] = ()
 
 
 class DuplicateConfirmed(Event):

@@ -179,7 +179,9 @@ async def test_the_timeline_shows_every_event_in_order(
     escalation = next(e for e in events if e["event"] == "deadlines.obligation_escalated")
     assert escalation["agency_type"] == "child_rights_national"
     assert escalation["target_agency_id"] == "kz-75-child-rights-regional"
-    # Only ids and codes: nothing else is kept.
+    # The step of the ladder names its clause.
+    assert escalation["legal_basis"] == "Rules 38874, p.12.1, p.32"
+    # Only ids, codes and clauses: nothing else is kept.
     assert set(first) == {
         "event_id",
         "event",
@@ -192,6 +194,7 @@ async def test_the_timeline_shows_every_event_in_order(
         "code",
         "obligation_status",
         "on_time",
+        "legal_basis",
     }
 
 

@@ -19,6 +19,7 @@ from services.deadlines.domain import (
     percentile,
     step,
 )
+from services.deadlines.ladder import default_chain, load, parse
 from shared.agencies import AgencyType
 
 DUE = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
@@ -141,23 +142,52 @@ def climb(chain: EscalationChain, actor: str) -> list[str | None]:
         ("ombudsman_regional", ["ombudsman_national", "prosecutor", None]),
         ("ombudsman_national", ["prosecutor", None]),
         ("police", ["prosecutor", None]),
-        ("education_org", ["prosecutor", None]),
+        ("education_org", ["education_authority", "prosecutor", None]),
+        ("healthcare", ["health_authority", "prosecutor", None]),
+        ("emergency_medical", ["health_authority", "prosecutor", None]),
         ("shelter", ["prosecutor", None]),
         ("prosecutor", [None]),
     ],
 )
 def test_default_chain(actor: str, path: list[str | None]) -> None:
-    assert climb(EscalationChain(), actor) == path
+    assert climb(default_chain(), actor) == path
+
+
+@pytest.mark.parametrize(
+    ("actor", "supervisor", "basis"),
+    [
+        ("education_org", "education_authority", "Rules 38874, p.3.3, p.32"),
+        ("healthcare", "health_authority", "Rules 38874, p.3.13, p.32"),
+        ("child_rights_regional", "child_rights_national", "Rules 38874, p.12.1, p.32"),
+        ("ombudsman_regional", "ombudsman_national", "Rules 38874, p.13, p.32"),
+        ("education_authority", "prosecutor", "Rules 38874, p.3.15, p.32"),
+        ("police", "prosecutor", "Rules 38874, p.3.15, p.32"),
+    ],
+)
+def test_each_step_of_the_ladder_cites_its_clause(actor: str, supervisor: str, basis: str) -> None:
+    step_ = escalate(default_chain(), actor_agency_type=actor, level=0)
+    assert (step_.supervisor_agency_type, step_.legal_basis) == (supervisor, basis)
+    # The top of the ladder is no step: nothing to cite.
+    assert escalate(default_chain(), actor_agency_type="prosecutor", level=1).legal_basis is None
+
+
+def test_the_ladder_is_data_and_every_step_cites_a_seed_clause() -> None:
+    document = load()
+    assert document.default.supervisor == "prosecutor"
+    for step_ in [*document.steps, document.default]:
+        assert step_.legal_basis.startswith("Rules 38874, p.")
+    with pytest.raises(ValueError, match="two steps"):
+        parse({**document.model_dump(), "steps": [*document.model_dump()["steps"]] * 2})
 
 
 def test_levels_count_up_from_the_original_duty() -> None:
-    first = escalate(EscalationChain(), actor_agency_type="guardianship", level=0)
+    first = escalate(default_chain(), actor_agency_type="guardianship", level=0)
     assert (first.level, first.supervisor_agency_type, first.ends) == (
         1,
         "child_rights_national",
         False,
     )
-    top = escalate(EscalationChain(), actor_agency_type="prosecutor", level=2)
+    top = escalate(default_chain(), actor_agency_type="prosecutor", level=2)
     assert (top.level, top.supervisor_agency_type, top.ends) == (3, None, True)
 
 

@@ -129,6 +129,7 @@ def timeline_row(
     code: str | None = None,
     acted_at: datetime | None = None,
     on_time: bool | None = None,
+    legal_basis: str | None = None,
 ) -> TimelineEntry:
     """One entry of a case's timeline: the only place one is built."""
     return TimelineEntry(
@@ -145,6 +146,7 @@ def timeline_row(
         code=code,
         acted_at=acted_at,
         on_time=on_time,
+        legal_basis=legal_basis,
     )
 
 

@@ -130,6 +130,7 @@ def _breach(
                 detected_at=now,
                 escalated_to_agency_type=step.supervisor_agency_type,
                 escalation_chain_ended=step.ends,
+                escalation_legal_basis=step.legal_basis,
             ),
             obligation=obligation,
             on_time=False,
@@ -185,6 +186,7 @@ def _open_escalation(
         root_obligation_id=uuid.UUID(root),
         breached_actor_agency_type=breached.actor_agency_type,
         breached_actor_agency_id=breached.actor_agency_id,
+        escalation_legal_basis=step.legal_basis,
     )
     escalation = opened_now(
         counted,
@@ -205,6 +207,7 @@ def _open_escalation(
         occurrence=0,
         escalation_level=step.level,
         escalates_obligation_id=breached.obligation_id,
+        escalation_basis=step.legal_basis,
         root_obligation_id=root,
         opened_by=SERVICE,
         correlation_id=breached.correlation_id,
@@ -218,12 +221,14 @@ def _open_escalation(
         target_agency_id=breached.actor_agency_id,
         target_agency_type=breached.actor_agency_type,
         on_time=False,
+        legal_basis=step.legal_basis,
     )
     batch.emit(
         scheduled(escalation, now=now, cause=escalated),
         obligation=escalation,
         target_agency_id=breached.actor_agency_id,
         target_agency_type=breached.actor_agency_type,
+        legal_basis=step.legal_basis,
     )
     report.escalated += 1
     return counted.due_at
