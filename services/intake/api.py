@@ -90,15 +90,6 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
             purpose, lambda why: views.read_report(str(report_id), who, purpose=why, deps=deps)
         )
 
-    @routes.get("/v1/audit")
-    async def get_audit(case_id: uuid.UUID, who: Caller) -> JSONResponse:
-        return await _answer(
-            lambda: {
-                "case_id": str(case_id),
-                "entries": views.read_audit(str(case_id), who, deps=deps),
-            }
-        )
-
     return routes
 
 
