@@ -5,8 +5,10 @@ Rules 38874 p.33-34 and the personal-data law ask who saw a child's data: each e
 whether it was allowed. Entries are numbered without gaps; each stores the previous entry's hash
 and its own, an HMAC-SHA256 over its canonical JSON with a key kept outside the database, so
 whoever can write the database still cannot rewrite history unseen. A one-row head remembers
-the last entry, so removing entries at the end shows too. The database refuses UPDATE and
-DELETE on the log (triggers); `verify` finds what was changed or removed anyway.
+the last entry, so removing entries at the end shows too, unless the head row is rewritten as
+well: the head is therefore also checkpointed outside the database (shared.checkpoints). The
+database refuses UPDATE and DELETE on the log (triggers); `verify` finds what was changed or
+removed anyway.
 """
 
 from __future__ import annotations

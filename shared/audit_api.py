@@ -19,9 +19,11 @@ from shared import audit
 from shared.access import Gatekeeper, forbidden
 from shared.auth import Principal, Refused, Role, TokenVerifier, principal
 from shared.auth import install as install_tokens
+from shared.checkpoints import Checkpointer
 from shared.db import unit_of_work
 from shared.http import FieldErrorsRoute
 from shared.refusals import TokenRefusals
+from shared.runtime import ServiceRuntime, broker_connected
 
 MAX_LIMIT = 1000
 
@@ -88,9 +90,23 @@ def router(gate: Gatekeeper) -> APIRouter:
     return routes
 
 
-def mount(app: FastAPI, gate: Gatekeeper, verifier: TokenVerifier) -> TokenRefusals:
-    """Serve `GET /v1/audit` and require tokens, recording every refused token (rate-limited)."""
+def mount(
+    app: FastAPI, gate: Gatekeeper, verifier: TokenVerifier, *, runtime: ServiceRuntime
+) -> TokenRefusals:
+    """Serve `GET /v1/audit`, require tokens (recording refused ones), checkpoint the head."""
     app.include_router(router(gate))
     refusals = TokenRefusals(gate)
     install_tokens(app, verifier, on_invalid=refusals.note)
+    checkpointer = Checkpointer(
+        engine=gate.engine,
+        service=runtime.service,
+        key=gate.key,
+        clock=gate.clock,
+        publisher=runtime.broker,
+    )
+    interval = runtime.settings.audit_checkpoint_interval
+    runtime.run_in_background(
+        "audit-checkpoints",
+        lambda: checkpointer.run(interval, lambda: broker_connected(runtime.broker)),
+    )
     return refusals

@@ -54,7 +54,7 @@ def build(
         ],
     )
     keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
-    audit_api.mount(app, gate, auth.TokenVerifier(keys, runtime.clock))
+    audit_api.mount(app, gate, auth.TokenVerifier(keys, runtime.clock), runtime=runtime)
     return runtime, app
 
 

@@ -34,7 +34,7 @@ def build(
         routers=[api.router(deps, max_body_bytes=settings.max_body_bytes)],
     )
     keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
-    audit_api.mount(app, deps.gate(), auth.TokenVerifier(keys, runtime.clock))
+    audit_api.mount(app, deps.gate(), auth.TokenVerifier(keys, runtime.clock), runtime=runtime)
     return runtime, app
 
 

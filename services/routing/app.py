@@ -40,7 +40,7 @@ def build(
         routers=[api.router(deps, gate=gate, wake_relay=runtime.relay.wake)],
     )
     keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
-    audit_api.mount(app, gate, auth.TokenVerifier(keys, runtime.clock))
+    audit_api.mount(app, gate, auth.TokenVerifier(keys, runtime.clock), runtime=runtime)
     return runtime, app
 
 

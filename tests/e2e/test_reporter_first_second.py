@@ -2,17 +2,22 @@
 
 Intake answers 201 before routing and deadlines have heard of the case. The reporter asking them
 in that first moment is not a stranger probing a case: it gets an empty list (nothing known yet),
-and nothing is recorded as a refusal.
+and nothing is recorded as a refusal. The module's platform also shows every service
+anchoring its audit log on the AUDIT stream, and `qorgau audit verify` comparing with it.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import Platform
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -88,10 +93,47 @@ def test_a_stranger_is_still_refused_once_the_case_is_known(platform: Platform) 
         case_id = created.json()["case_id"]
         stranger = platform.auth("school-42")
         url = f"{platform.url('routing')}/v1/cases/{case_id}/referrals"
-        deadline = datetime.now(UTC) + timedelta(seconds=30)
-        while datetime.now(UTC) < deadline:
-            if http.get(url, headers=platform.auth(REPORTER)).json()["referrals"]:
-                break
+        wait_for(
+            lambda: http.get(url, headers=platform.auth(REPORTER)).json()["referrals"],
+            bool,
+            timeout=30,
+        )
         assert http.get(url, headers=stranger).status_code == 403
         # The reporter still reads it once routing knows the case.
         assert http.get(url, headers=platform.auth(REPORTER)).status_code == 200
+
+
+def test_every_service_anchors_its_audit_log_and_verify_compares(platform: Platform) -> None:
+    with httpx.Client(timeout=10) as http:
+        # A refused token on each service: an entry in each audit log.
+        for service in ("intake", "routing", "deadlines"):
+            answer = http.get(
+                f"{platform.url(service)}/v1/audit", headers={"Authorization": "Bearer forged"}
+            )
+            assert answer.status_code == 401
+            operator = platform.auth("", "operator")
+            refused = http.get(
+                f"{platform.url(service)}/v1/audit",
+                params={"outcome": "refused", "agency_id": "unknown"},
+                headers=operator,
+            ).json()["entries"]
+            assert [entry["role"] for entry in refused][-1:] == ["unverified"]
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "QORGAU_VAR_DIR": str(platform.var_dir),
+            "QORGAU_NATS_PORT": str(platform.nats_port),
+        }
+        env.pop("NATS_URL", None)
+        return subprocess.run(
+            [sys.executable, "-m", "qorgau.cli", "audit", "verify"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    # Each service checkpoints its head within its interval (5 s by default).
+    done = wait_for(verify, lambda run: run.stdout.count("(checkpoint at entry") == 3, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
