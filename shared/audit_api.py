@@ -49,7 +49,9 @@ def router(gate: Gatekeeper) -> APIRouter:
     async def read_audit(
         who: Caller,
         case_id: uuid.UUID | None = None,
-        agency_id: Annotated[str | None, Query(min_length=1, max_length=80)] = None,
+        agency_id: Annotated[
+            str | None, Query(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")
+        ] = None,
         outcome: Literal["allowed", "refused"] | None = None,
         since: Annotated[Moment, Query(alias="from")] = None,
         until: Annotated[Moment, Query(alias="to")] = None,
@@ -97,6 +99,9 @@ def mount(
     app.include_router(router(gate))
     refusals = TokenRefusals(gate)
     install_tokens(app, verifier, on_invalid=refusals.note)
+    app.state.token_refusals = refusals
+    seconds = refusals.interval.total_seconds()
+    runtime.run_every("refusal-counts", seconds, lambda: refusals.settle())
     checkpointer = Checkpointer(
         engine=gate.engine,
         service=runtime.service,

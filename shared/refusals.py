@@ -9,6 +9,7 @@ that followed counted in one entry when the interval is over.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,9 +44,16 @@ class TokenRefusals:
         self.gate = gate
         self.interval = interval
         self._windows: dict[tuple[str, str], _Window] = {}
+        # Counted on the event loop, settled from a worker thread.
+        self._lock = threading.Lock()
 
     def due(self, source: str, reason: str, token: str | None) -> list[audit.Access]:
         """Count one refusal; return the entries to write now (often none)."""
+        claims = unverified_claims(token) if token else {}
+        with self._lock:
+            return self._count(source, reason, claims)
+
+    def _count(self, source: str, reason: str, claims: dict[str, str]) -> list[audit.Access]:
         now = self.gate.clock.now()
         out = self._closed(now)
         if (source, reason) not in self._windows and len(self._windows) >= MAX_SOURCES:
@@ -55,19 +63,20 @@ class TokenRefusals:
         if window is not None:
             window.pending += 1
             return out
-        claims = unverified_claims(token) if token else {}
         self._windows[key] = _Window(now, claims)
         out.append(_entry(source, reason, claims, count=1, since=None))
         return out
 
-    def flush(self) -> list[audit.Access]:
-        """Return the entries of every count not yet written (at shutdown, or in a test)."""
-        return self._closed(None)
+    def settle(self) -> None:
+        """Write the counts of intervals that are over, though no refusal came after them."""
+        with self._lock:
+            entries = self._closed(self.gate.clock.now())
+        self.write(entries)
 
-    def _closed(self, now: datetime | None) -> list[audit.Access]:
+    def _closed(self, now: datetime) -> list[audit.Access]:
         out = []
         for key, window in list(self._windows.items()):
-            if now is not None and now - window.started < self.interval:
+            if now - window.started < self.interval:
                 continue
             del self._windows[key]
             if window.pending:

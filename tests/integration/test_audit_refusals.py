@@ -148,6 +148,13 @@ async def test_a_flood_of_bad_tokens_is_counted_not_written_each_time(built: Bui
     assert len(refused) == 3
     assert "39 more since" in refused[1]["reason"]
     assert "1 refusal" in refused[2]["reason"]
+    # A count is written when its interval is over, even if no refusal follows.
+    assert (await built.client.get("/v1/audit", headers=headers)).status_code == 401
+    built.clock.advance(timedelta(minutes=2))
+    built.app.state.token_refusals.settle()
+    refused = [r for r in built.rows() if r["action"] == "token.verify"]
+    assert len(refused) == 4
+    assert "1 more since" in refused[3]["reason"]
 
 
 async def test_operators_read_the_audit_log_with_filters(built: Built) -> None:
@@ -181,10 +188,16 @@ async def test_operators_read_the_audit_log_with_filters(built: Built) -> None:
     assert await seqs(**{"to": (NOW + timedelta(minutes=30)).isoformat()}) == [first]
 
     bad = await built.client.get(
-        "/v1/audit", params={"outcome": "maybe", "from": "yesterday"}, headers=built.operator()
+        "/v1/audit",
+        params={"outcome": "maybe", "from": "yesterday", "to": "9999-12-31T23:00:00-05:00"},
+        headers=built.operator(),
     )
     assert bad.status_code == 422
-    assert sorted(problem["field"] for problem in bad.json()["detail"]) == ["from", "outcome"]
+    assert sorted(problem["field"] for problem in bad.json()["detail"]) == ["from", "outcome", "to"]
+    nul = await built.client.get(
+        "/v1/audit", params={"agency_id": "a\x00b"}, headers=built.operator()
+    )
+    assert nul.status_code == 422
 
 
 def _key(built: Built) -> bytes:
