@@ -19,7 +19,7 @@ from shared import audit
 from shared.access import Gatekeeper, forbidden
 from shared.auth import Principal, Refused, Role, TokenVerifier, principal
 from shared.auth import install as install_tokens
-from shared.checkpoints import Checkpointer
+from shared.checkpoints import Checkpointer, latest
 from shared.db import unit_of_work
 from shared.http import FieldErrorsRoute
 from shared.refusals import TokenRefusals
@@ -108,6 +108,7 @@ def mount(
         key=gate.key,
         clock=gate.clock,
         publisher=runtime.broker,
+        load_last=lambda: latest(runtime.settings.nats_url, runtime.service),
     )
     interval = runtime.settings.audit_checkpoint_interval
     runtime.run_in_background(

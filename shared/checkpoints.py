@@ -7,6 +7,10 @@ deny_purge), each checkpoint signed with the key that chains the entries (HMAC-S
 `qorgau.audit.<service>.checkpoint`, which only that service may publish. `qorgau audit verify`
 compares the table with the last checkpoint and names what is gone or changed.
 
+A checkpointer never anchors a log that no longer holds its last checkpoint: after a rewrite the
+old checkpoint stays the latest, so the evidence is not overwritten by the next round (it reads
+the last one back from the stream after a restart).
+
 A task of the service's runtime writes them, not the outbox: a checkpoint is about the log, not
 a case event, and the log is also written outside any outbox transaction (refusals, each in a
 transaction of its own); the task publishes only when the head moved, so an idle service adds
@@ -20,7 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,20 +113,33 @@ def head(engine: Engine) -> tuple[int, str]:
 
 @dataclass
 class Checkpointer:
-    """Publishes the head when it moved since the last checkpoint it published."""
+    """Publishes the head when it moved since the last checkpoint, never over a rewrite."""
 
     engine: Engine
     service: str
     key: bytes
     clock: Clock
     publisher: Publisher
-    _last: tuple[int, str] | None = None
+    # Reads the last checkpoint on the stream (after a restart); None: start from nothing.
+    load_last: Callable[[], Awaitable[Checkpoint | None]] | None = None
+    _last: Checkpoint | None = None
+    _loaded: bool = False
 
     async def step(self) -> bool:
         """Publish a checkpoint if the head moved; tell whether one was published."""
+        if not self._loaded and self.load_last is not None:
+            self._last = await self.load_last()
+        self._loaded = True
         seq, digest = await asyncio.to_thread(head, self.engine)
-        if seq == 0 or self._last == (seq, digest):
+        last = self._last
+        if seq == 0 or (last is not None and (last.seq, last.hash) == (seq, digest)):
             return False
+        if last is not None and last.valid(self.key):
+            # A log rewritten since the last checkpoint is not anchored anew: the last
+            # checkpoint stays the latest, the evidence `qorgau audit verify` names.
+            if await asyncio.to_thread(compare, self.engine, last, key=self.key):
+                log.error("%s audit log differs from its last checkpoint", self.service)
+                return False
         point = Checkpoint.signed(
             self.service, seq=seq, hash=digest, at=self.clock.now(), key=self.key
         )
@@ -134,7 +151,7 @@ class Checkpointer:
             stream=STREAM,
             timeout=PUBLISH_TIMEOUT,
         )
-        self._last = (seq, digest)
+        self._last = point
         return True
 
     async def run(self, interval: float, connected: Callable[[], bool] = lambda: True) -> None:

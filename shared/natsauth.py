@@ -134,8 +134,10 @@ def service_user(
     publish = [
         f"{PREFIX}.{service}.>",
         f"{PREFIX}.dlq.>",
-        # Its own audit checkpoints only: one service cannot anchor another's log.
+        # Its own audit checkpoints only: one service cannot anchor another's log. It reads the
+        # last one back after a restart (checkpoints hold sequence numbers and hashes only).
         f"{PREFIX}.audit.{service}.>",
+        f"{_JS}.STREAM.MSG.GET.AUDIT",
         f"{_JS}.INFO",
     ]
     if delivers:

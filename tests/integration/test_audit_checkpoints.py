@@ -177,3 +177,36 @@ def test_qorgau_audit_verify_names_the_truncated_range(
     out = capsys.readouterr().out
     assert "intake: entries 3-6 removed at the end (the checkpoint of" in out
     assert "names entry 6; the log ends at 2)" in out
+
+
+async def test_a_rewrite_after_a_checkpoint_is_never_anchored_anew(
+    engine: Engine, broker: NatsBroker, nats_url: str
+) -> None:
+    service = label()
+    fill(engine, 5)
+    first = checkpoints.Checkpointer(
+        engine=engine, service=service, key=KEY, clock=FixedClock(T0), publisher=broker
+    )
+    assert await first.step() is True
+    # The tail cut, then the service goes on writing: entries 4-5 again, with other content.
+    truncate(engine, keep=3)
+    for n in (40, 50, 60):
+        audit.record(engine, access(n), key=KEY, now=T0 + timedelta(minutes=n))
+    assert audit.verify(engine, key=KEY) == []
+    # Neither the running checkpointer nor one started afresh anchors the rewritten log.
+    assert await first.step() is False
+    restarted = checkpoints.Checkpointer(
+        engine=engine,
+        service=service,
+        key=KEY,
+        clock=FixedClock(T0),
+        publisher=broker,
+        load_last=lambda: checkpoints.latest(nats_url, service),
+    )
+    assert await restarted.step() is False
+    last = await checkpoints.latest(nats_url, service)
+    assert last is not None and last.seq == 5
+    assert checkpoints.compare(engine, last, key=KEY) == [
+        f"entry 5: differs from the checkpoint of {last.at.isoformat()} "
+        "(the log was rewritten at or before entry 5)"
+    ]

@@ -362,6 +362,9 @@ async def test_a_service_checkpoints_its_own_audit_log_only(server: Server, conn
         "qorgau.audit.intake.checkpoint", b"{}", headers={"Nats-Msg-Id": "cp-1"}, timeout=5
     )
     assert ack.stream == "AUDIT"
+    # It reads its last checkpoint back after a restart.
+    own = await js.get_last_msg("AUDIT", "qorgau.audit.intake.checkpoint")
+    assert own.data == b"{}"
     before = await count(server, "AUDIT")
     with pytest.raises(Exception):  # noqa: B017 - the server drops it: no PubAck comes
         await js.publish("qorgau.audit.routing.checkpoint", b"{}", timeout=1)
