@@ -167,13 +167,25 @@ class Checkpointer:
 
 async def latest(nats_url: str, service: str, *, timeout: float = 5.0) -> Checkpoint | None:
     """Return the last checkpoint a service published, or None if it never did."""
+    # nats-py keeps retrying a refused first connection: the whole read is bounded.
+    return await asyncio.wait_for(_latest(nats_url, service, timeout=timeout), timeout * 2)
+
+
+async def _log_error(error: Exception) -> None:
+    log.debug("checkpoint read: %s", type(error).__name__)
+
+
+async def _latest(nats_url: str, service: str, *, timeout: float) -> Checkpoint | None:
     from shared.natsauth import inbox_prefix_for
 
     nc = await nats.connect(
         nats_url,
         allow_reconnect=False,
+        max_reconnect_attempts=1,
+        reconnect_time_wait=0.2,
         connect_timeout=timeout,
         inbox_prefix=inbox_prefix_for(nats_url),
+        error_cb=_log_error,
     )
     try:
         js = nc.jetstream(timeout=timeout)

@@ -210,3 +210,18 @@ async def test_a_rewrite_after_a_checkpoint_is_never_anchored_anew(
         f"entry 5: differs from the checkpoint of {last.at.isoformat()} "
         "(the log was rewritten at or before entry 5)"
     ]
+
+
+def test_verify_without_the_checkpoints_does_not_say_intact(
+    var_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = make_engine(f"sqlite:///{var_dir / 'intake.db'}")
+    migrate(engine, "intake")
+    key = audit_key(KeyRing.load_or_create(var_dir / "keys" / "intake.keys"))
+    audit.record(engine, access(1), key=key, now=T0)
+    engine.dispose()
+    # Nothing listens on port 1.
+    assert main(["audit", "verify", "intake", "--nats-url", "nats://127.0.0.1:1"]) == 1
+    assert "intake: checkpoints not compared: NATS unreachable" in capsys.readouterr().out
+    assert main(["audit", "verify", "intake", "--no-checkpoint"]) == 0
+    assert "intake: audit log intact (checkpoints not compared)" in capsys.readouterr().out
