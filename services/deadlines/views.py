@@ -79,12 +79,6 @@ def timeline_view(entry: TimelineEntry, touched: Obligation | None) -> dict[str,
     }
 
 
-def agency_holds_case(deps: DeadlinesDeps, *, case_id: str, agency_id: str) -> bool:
-    """Tell whether an agency acts on, or is the target of, an obligation of a case."""
-    with unit_of_work(deps.engine) as session:
-        return repository.agency_holds_case(session, case_id=case_id, agency_id=agency_id)
-
-
 def case_standing(deps: DeadlinesDeps, *, case_id: str, agency_id: str) -> CaseStanding:
     """Tell whether deadlines knows a case and whether the agency holds or acted on it."""
     with unit_of_work(deps.engine) as session:

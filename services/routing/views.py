@@ -126,12 +126,6 @@ def agency(engine: Engine, *, agency_id: str) -> dict[str, Any] | None:
         return agency_view(found) if found is not None else None
 
 
-def agency_relates_to_case(engine: Engine, *, case_id: str, agency_id: str) -> bool:
-    """Tell whether an agency sent or received a referral, or holds an obligation, on a case."""
-    with unit_of_work(engine) as session:
-        return repository.agency_relates_to_case(session, case_id=case_id, agency_id=agency_id)
-
-
 def case_standing(engine: Engine, *, case_id: str, agency_id: str) -> CaseStanding:
     """Tell whether routing knows a case and whether the agency relates to it (or reported it)."""
     with unit_of_work(engine) as session:
