@@ -203,6 +203,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         print(f"unknown service(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
     failed = False
+    nats_url = _verify_nats_url(args)
     for service in chosen:
         settings = _registered(service).settings()
         url = settings.resolved_database_url()
@@ -219,8 +220,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
                 print(f"{service}: key file {key_file} missing: cannot verify", file=sys.stderr)
                 failed = True
                 continue
-            ring = KeyRing.load_or_create(key_file)
-            problems = audit.verify(engine, key=audit_key(ring))
+            key = audit_key(KeyRing.load_or_create(key_file))
+            problems = audit.verify(engine, key=key)
+            anchored, note = _against_checkpoint(engine, service, key, nats_url)
+            problems += anchored
         finally:
             engine.dispose()
         if problems:
@@ -228,8 +231,43 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             for problem in problems:
                 print(f"{service}: {problem}")
         else:
-            print(f"{service}: audit log intact")
+            print(f"{service}: audit log intact ({note})")
     return 1 if failed else 0
+
+
+def _verify_nats_url(args: argparse.Namespace) -> str | None:
+    if args.no_checkpoint:
+        return None
+    settings = PlatformSettings()
+    if args.nats_url or settings.nats_url:
+        return str(args.nats_url or settings.nats_url)
+    # The platform's own server, as `qorgau up` runs it: its admin user reads every stream.
+    url = f"nats://127.0.0.1:{settings.nats_port}"
+    users = settings.keys_dir() / "nats-users.json"
+    if settings.nats_auth and users.exists():
+        password = json.loads(users.read_text(encoding="utf-8")).get(natsauth.ADMIN)
+        if password:
+            return natsauth.credentials_url(url, natsauth.ADMIN, password)
+    return url
+
+
+def _against_checkpoint(
+    engine: Any, service: str, key: bytes, nats_url: str | None
+) -> tuple[list[str], str]:
+    """Compare a log with its service's last checkpoint: (problems, what was compared)."""
+    from shared import checkpoints
+
+    if nats_url is None:
+        return [], "checkpoints not compared"
+    try:
+        last = asyncio.run(checkpoints.latest(nats_url, service))
+    except Exception as error:
+        # Without the anchor a removed tail cannot be seen: not "intact".
+        reason = type(error).__name__
+        return [f"checkpoints not compared: NATS unreachable ({reason})"], ""
+    if last is None:
+        return [], "no checkpoint yet"
+    return checkpoints.compare(engine, last, key=key), f"checkpoint at entry {last.seq}"
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
@@ -520,6 +558,14 @@ def parser() -> argparse.ArgumentParser:
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="detect changed or removed audit entries")
     verify.add_argument("services", nargs="*", help="services to check (default: all)")
+    verify.add_argument(
+        "--nats-url", help="where the AUDIT stream's checkpoints are read (default: the platform's)"
+    )
+    verify.add_argument(
+        "--no-checkpoint",
+        action="store_true",
+        help="check the chain only (a removed tail then goes unseen)",
+    )
     verify.set_defaults(func=cmd_audit_verify)
     keys = sub.add_parser("keys", help="encryption and token keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,14 @@ AUDIT_KEY_PURPOSE = "audit-chain"
 def audit_key(ring: KeyRing) -> bytes:
     """Return the key that chains a service's audit entries."""
     return ring.derived_key(AUDIT_KEY_PURPOSE)
+
+
+@dataclass(frozen=True)
+class CaseStanding:
+    """Whether a service has heard of a case, and whether an agency relates to it."""
+
+    known: bool
+    related: bool
 
 
 @dataclass
@@ -70,6 +78,28 @@ class Gatekeeper:
             who.require(roles)
         except Refused as refused:
             raise self.refuse(who, action=action, case_id=case_id, reason=refused.reason) from None
+
+    def require_case(
+        self,
+        who: Principal,
+        standing: Callable[[], CaseStanding],
+        *,
+        action: str,
+        case_id: str,
+        reason: str,
+    ) -> None:
+        """Refuse (recorded) an agency unrelated to a case this service knows; operators pass.
+
+        A case the service has not heard of yet has nothing to show, so the (empty) answer is
+        given: intake answers 201 before the event reaches this service, and the reporter asking
+        at once is not probing someone else's case.
+        """
+        if who.role is Role.OPERATOR:
+            return
+        found = standing()
+        if found.related or not found.known:
+            return
+        raise self.refuse(who, action=action, case_id=case_id, reason=reason)
 
     def require(
         self, who: Principal, allowed: bool, *, action: str, case_id: str | None, reason: str

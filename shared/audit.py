@@ -5,8 +5,10 @@ Rules 38874 p.33-34 and the personal-data law ask who saw a child's data: each e
 whether it was allowed. Entries are numbered without gaps; each stores the previous entry's hash
 and its own, an HMAC-SHA256 over its canonical JSON with a key kept outside the database, so
 whoever can write the database still cannot rewrite history unseen. A one-row head remembers
-the last entry, so removing entries at the end shows too. The database refuses UPDATE and
-DELETE on the log (triggers); `verify` finds what was changed or removed anyway.
+the last entry, so removing entries at the end shows too, unless the head row is rewritten as
+well: the head is therefore also checkpointed outside the database (shared.checkpoints). The
+database refuses UPDATE and DELETE on the log (triggers); `verify` finds what was changed or
+removed anyway.
 """
 
 from __future__ import annotations
@@ -169,6 +171,32 @@ def entries(session: Session, *, case_id: str) -> list[AuditEntry]:
     )
 
 
+def search(
+    session: Session,
+    *,
+    case_id: str | None = None,
+    agency_id: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_seq: int = 0,
+    limit: int = 500,
+) -> list[AuditEntry]:
+    """Return entries matching every filter given (time in [since, until)), oldest first."""
+    query = select(AuditEntry).where(col(AuditEntry.seq) > after_seq)
+    if case_id is not None:
+        query = query.where(AuditEntry.case_id == case_id)
+    if agency_id is not None:
+        query = query.where(AuditEntry.agency_id == agency_id)
+    if outcome is not None:
+        query = query.where(AuditEntry.outcome == outcome)
+    if since is not None:
+        query = query.where(col(AuditEntry.at) >= since.astimezone(UTC))
+    if until is not None:
+        query = query.where(col(AuditEntry.at) < until.astimezone(UTC))
+    return list(session.exec(query.order_by(col(AuditEntry.seq)).limit(limit)).all())
+
+
 def has_audit_log(engine: Engine) -> bool:
     """Tell whether the database has an audit log."""
     return inspect(engine).has_table("audit_log")
@@ -227,5 +255,6 @@ __all__: Sequence[str] = (
     "entries",
     "has_audit_log",
     "record",
+    "search",
     "verify",
 )

@@ -231,9 +231,14 @@ class TokenKeys:
         """Check a token's signature, audience, times and claims; return its principal."""
         try:
             header = jwt.get_unverified_header(token)
+            alg = str(header.get("alg"))
+            if alg.lower() == "none":
+                raise InvalidToken("unsigned (alg none)")
             key = self._keys.get(str(header.get("kid")))
-            if key is None or header.get("alg") != key.alg:
+            if key is None:
                 raise InvalidToken("unknown signing key")
+            if alg != key.alg:
+                raise InvalidToken("algorithm does not match the key")
             # Times are checked below against the injected clock, not the system clock.
             claims = jwt.decode(
                 token,
@@ -250,6 +255,8 @@ class TokenKeys:
             )
         except jwt.PyJWTError as error:
             raise InvalidToken(type(error).__name__) from None
+        except (TypeError, ValueError):
+            raise InvalidToken("malformed") from None
         moment = now.timestamp()
         if moment > float(claims["exp"]) + LEEWAY.total_seconds():
             raise InvalidToken("expired")
@@ -266,6 +273,25 @@ class TokenKeys:
             )
         except (KeyError, ValueError):
             raise InvalidToken("claims") from None
+
+
+# The claims a refused token's audit entry shows, as the token states them (never trusted).
+CLAIMED = ("sub", "agency_id", "agency_type", "role")
+
+
+def unverified_claims(token: str) -> dict[str, str]:
+    """Return what a token claims to be (person, agency, role), without trusting it."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except (jwt.PyJWTError, TypeError, ValueError):
+        return {}
+    if not isinstance(claims, dict):
+        return {}
+    return {
+        name: value.strip()
+        for name in CLAIMED
+        if isinstance(value := claims.get(name), str) and value.isprintable() and value.strip()
+    }
 
 
 # --- HTTP ------------------------------------------------------------------------------------
@@ -295,6 +321,8 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Told of each refused token: the client's address, the reason, the token (if any).
+OnInvalid = Callable[[str, str, str | None], Awaitable[None]]
 
 
 # Integrators read the bus only (shared.natsauth gives them the case streams): no HTTP route
@@ -320,11 +348,13 @@ class RequireToken:
         verifier: TokenVerifier,
         open_paths: frozenset[str],
         on_refusal: RefusalRecorder | None = None,
+        on_invalid: OnInvalid | None = None,
     ) -> None:
         self.app = app
         self.verifier = verifier
         self.open_paths = open_paths
         self.on_refusal = on_refusal
+        self.on_invalid = on_invalid
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Verify the token of an HTTP request, or answer 401."""
@@ -335,7 +365,13 @@ class RequireToken:
         raw = headers.get(b"authorization")
         try:
             principal = self.verifier.principal_of(raw.decode("latin-1") if raw else None)
-        except InvalidToken:
+        except InvalidToken as invalid:
+            if self.on_invalid is not None:
+                client = scope.get("client")
+                source = str(client[0]) if client else "unknown"
+                header = raw.decode("latin-1") if raw else None
+                token = header.partition(" ")[2].strip() if header else None
+                await self.on_invalid(source, str(invalid), token or None)
             await send(
                 {
                     "type": "http.response.start",
@@ -383,13 +419,19 @@ def install(
     *,
     open_paths: Iterable[str] = ("/health",),
     on_refusal: RefusalRecorder | None = None,
+    on_invalid: OnInvalid | None = None,
 ) -> None:
     """Require a valid token on every route of a FastAPI app (the docs too), open paths aside.
 
-    Bus-only roles are refused (403) everywhere; on_refusal records each such refusal.
+    Bus-only roles are refused (403) everywhere; on_refusal records each such refusal and
+    on_invalid each refused token.
     """
     app.add_middleware(
-        RequireToken, verifier=verifier, open_paths=frozenset(open_paths), on_refusal=on_refusal
+        RequireToken,
+        verifier=verifier,
+        open_paths=frozenset(open_paths),
+        on_refusal=on_refusal,
+        on_invalid=on_invalid,
     )
 
 

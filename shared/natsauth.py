@@ -4,14 +4,15 @@ One account, one user per party, every user restricted by allow-lists (nats-serv
 `authorization { users: [...] }`):
 
 - a service publishes only its own subjects (`qorgau.<service>.>`, routing also delivers on
-  `qorgau.agency.>`), dead letters on `qorgau.dlq.>`, and runs only the durable pull consumers
-  it declares;
+  `qorgau.agency.>`), dead letters on `qorgau.dlq.>`, its own audit checkpoints on
+  `qorgau.audit.<service>.>`, and runs only the durable pull consumers it declares;
 - an agency reads only its own deliveries, `qorgau.agency.<agency_id>.>`, through one JetStream
   consumer named by its agency id on the AGENCY stream, and publishes only its answers on its
   own subjects (`qorgau.agency.<agency_id>.referral_acknowledged.v1`, ...): routing trusts the
   subject to name the answering agency, and these permissions are what make that safe;
-- the integrator reads the case streams (never AGENCY, never DLQ) through consumers named
-  `integrator`; the operator reads every stream through consumers named `operator`;
+- the integrator reads the case streams (never AGENCY, DLQ or AUDIT) through consumers named
+  `integrator`; the operator reads every stream through consumers named `operator`, and the
+  last audit checkpoint of a service by subject;
 - the admin provisions streams (the `qorgau streams` step), nothing else uses it.
 
 Every user gets its own reply inbox prefix (`_INBOX_<user>`): pulled messages and PubAcks are
@@ -56,10 +57,10 @@ INTEGRATOR = "integrator"
 OPERATOR = "operator"
 RESERVED = frozenset({ADMIN, INTEGRATOR, OPERATOR})
 
-# Case events carry no personal data; AGENCY holds each agency's own work and DLQ holds copies
-# of failed messages of any subject: neither is public.
+# Case events carry no personal data; AGENCY holds each agency's own work, DLQ holds copies of
+# failed messages of any subject, AUDIT the services' audit checkpoints: none is public.
 CASE_STREAMS: tuple[str, ...] = tuple(
-    stream.name for stream in STREAMS if stream.name not in {"AGENCY", "DLQ"}
+    stream.name for stream in STREAMS if stream.name not in {"AGENCY", "DLQ", "AUDIT"}
 )
 ALL_STREAMS: tuple[str, ...] = tuple(stream.name for stream in STREAMS)
 
@@ -130,7 +131,15 @@ def service_user(
     service: str, consumers: Iterable[Consumer], *, password: str, delivers: bool = False
 ) -> NatsUser:
     """Return the user of a service: its own subjects, dead letters, its own consumers."""
-    publish = [f"{PREFIX}.{service}.>", f"{PREFIX}.dlq.>", f"{_JS}.INFO"]
+    publish = [
+        f"{PREFIX}.{service}.>",
+        f"{PREFIX}.dlq.>",
+        # Its own audit checkpoints only: one service cannot anchor another's log. It reads the
+        # last one back after a restart (checkpoints hold sequence numbers and hashes only).
+        f"{PREFIX}.audit.{service}.>",
+        f"{_JS}.STREAM.MSG.GET.AUDIT",
+        f"{_JS}.INFO",
+    ]
     if delivers:
         publish.append(f"{PREFIX}.agency.>")
     for consumer in sorted(set(consumers), key=lambda each: (each.stream, each.durable)):
@@ -163,6 +172,9 @@ def reader_user(name: str, streams: Sequence[str], *, password: str) -> NatsUser
         publish.append(f"{_JS}.STREAM.INFO.{stream}")
         publish += _consumer_api(stream, name)
         publish.append(f"{_JS}.CONSUMER.CREATE.{stream}.{name}")
+        if stream == "AUDIT":
+            # `qorgau audit verify` reads each service's last checkpoint by subject.
+            publish.append(f"{_JS}.STREAM.MSG.GET.AUDIT")
         subscribe += list(by_name[stream].subjects)
     return NatsUser(name, password, tuple(publish), tuple(subscribe))
 

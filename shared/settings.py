@@ -49,6 +49,8 @@ class ServiceSettings(DeploymentSettings):
         default=None, validation_alias=AliasChoices("data_key_file", "QORGAU_DATA_KEY_FILE")
     )
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    # How often the audit head is checkpointed to the AUDIT stream (when it moved).
+    audit_checkpoint_interval: float = Field(default=5.0, gt=0)
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to SQLite under the var directory."""

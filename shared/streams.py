@@ -68,6 +68,8 @@ STREAMS: tuple[StreamSpec, ...] = (
         ("qorgau.agency.>",),
         "Deliveries to agencies: qorgau.agency.<agency_id>.<event>.v<N>",
     ),
+    # Each service's audit head, signed: the anchor its audit log is verified against.
+    StreamSpec("AUDIT", ("qorgau.audit.>",), "Audit chain checkpoints: qorgau.audit.<service>.>"),
     # Dead letters are copies (the original stays in its own stream), so an operator may
     # delete one after replaying it.
     StreamSpec("DLQ", ("qorgau.dlq.>",), "Dead letters: messages a consumer gave up on", False),

@@ -124,12 +124,14 @@ def router(
             raise forbidden(refused) from None
 
     def gated_case(who: Principal, case_id: str, action: str) -> None:
-        # An agency sees a case only if it holds an obligation on it, or is its target.
-        if who.role is Role.OPERATOR:
-            return
-        held = views.agency_holds_case(deps, case_id=case_id, agency_id=who.agency_id)
-        reason = "the agency holds no obligation on this case"
-        gate.require(who, held, action=action, case_id=case_id, reason=reason)
+        # An agency sees a case only if it holds or is the target of an obligation, or acted on it.
+        gate.require_case(
+            who,
+            lambda: views.case_standing(deps, case_id=case_id, agency_id=who.agency_id),
+            action=action,
+            case_id=case_id,
+            reason="the agency holds no obligation on this case",
+        )
 
     # The checks below run as dependencies, before the query is read: a caller who may not ask
     # is refused (and audited) whatever the query says.

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from services.deadlines import api, subscribers
 from services.deadlines.config import DeadlinesSettings
 from services.deadlines.handlers import DeadlinesDeps, fire_due, load_overrides_file
-from shared import auth
+from shared import audit_api, auth
 from shared.access import Gatekeeper, audit_key
 from shared.calendar import CalendarOverrides
 from shared.clock import Clock, SystemClock
@@ -54,7 +54,7 @@ def build(
         ],
     )
     keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
-    auth.install(app, auth.TokenVerifier(keys, runtime.clock), on_refusal=gate.refuse)
+    audit_api.mount(app, gate, auth.TokenVerifier(keys, runtime.clock), runtime=runtime)
     return runtime, app
 
 

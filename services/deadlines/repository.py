@@ -334,3 +334,24 @@ def agency_holds_case(session: Session, *, case_id: str, agency_id: str) -> bool
         )
     ).first()
     return found is not None
+
+
+def case_standing(session: Session, *, case_id: str, agency_id: str) -> tuple[bool, bool]:
+    """Tell whether deadlines knows a case, and whether the agency holds or acted on it."""
+    if agency_holds_case(session, case_id=case_id, agency_id=agency_id):
+        return True, True
+    # An agency that acted on the case (the reporter, a sender) relates to it too.
+    acted = session.exec(
+        select(TimelineEntry.id).where(
+            TimelineEntry.case_id == case_id, TimelineEntry.agency_id == agency_id
+        )
+    ).first()
+    if acted is not None:
+        return True, True
+    known = (
+        session.exec(select(Obligation.obligation_id).where(Obligation.case_id == case_id)).first()
+        is not None
+        or session.exec(select(TimelineEntry.id).where(TimelineEntry.case_id == case_id)).first()
+        is not None
+    )
+    return known, False

@@ -9,6 +9,7 @@ from typing import Any
 from services.deadlines import domain, repository
 from services.deadlines.handlers import DeadlinesDeps
 from services.deadlines.tables import Obligation, TimelineEntry
+from shared.access import CaseStanding
 from shared.clock import ALMATY
 from shared.db import unit_of_work
 
@@ -80,10 +81,11 @@ def timeline_view(entry: TimelineEntry, touched: Obligation | None) -> dict[str,
     }
 
 
-def agency_holds_case(deps: DeadlinesDeps, *, case_id: str, agency_id: str) -> bool:
-    """Tell whether an agency acts on, or is the target of, an obligation of a case."""
+def case_standing(deps: DeadlinesDeps, *, case_id: str, agency_id: str) -> CaseStanding:
+    """Tell whether deadlines knows a case and whether the agency holds or acted on it."""
     with unit_of_work(deps.engine) as session:
-        return repository.agency_holds_case(session, case_id=case_id, agency_id=agency_id)
+        known, related = repository.case_standing(session, case_id=case_id, agency_id=agency_id)
+    return CaseStanding(known=known, related=related)
 
 
 def case_obligations(deps: DeadlinesDeps, *, case_id: str) -> list[dict[str, Any]]:

@@ -120,15 +120,6 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
         except IllegalDecision as illegal:
             return JSONResponse({"detail": str(illegal)}, status_code=409)
 
-    @routes.get("/v1/audit")
-    async def get_audit(case_id: uuid.UUID, who: Caller) -> JSONResponse:
-        return await _answer(
-            lambda: {
-                "case_id": str(case_id),
-                "entries": views.read_audit(str(case_id), who, deps=deps),
-            }
-        )
-
     return routes
 
 

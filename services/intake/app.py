@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.intake import api, subscribers
 from services.intake.config import IntakeSettings
 from services.intake.handlers import IntakeDeps
-from shared import auth
+from shared import audit_api, auth
 from shared.access import audit_key
 from shared.clock import Clock, SystemClock
 from shared.crypto import FieldCipher, KeyRing
@@ -34,7 +34,7 @@ def build(
         routers=[api.router(deps, max_body_bytes=settings.max_body_bytes)],
     )
     keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
-    auth.install(app, auth.TokenVerifier(keys, runtime.clock), on_refusal=deps.gate().refuse)
+    audit_api.mount(app, deps.gate(), auth.TokenVerifier(keys, runtime.clock), runtime=runtime)
     return runtime, app
 
 

@@ -16,7 +16,6 @@ from services.intake import children as witnesses
 from services.intake import domain, duplicates, repository
 from services.intake.handlers import IntakeDeps
 from services.intake.tables import Report
-from shared import audit
 from shared.auth import AGENCY_ROLES, Principal, Role
 from shared.clock import ALMATY
 from shared.db import unit_of_work
@@ -205,10 +204,3 @@ def read_report(
     answer["withheld"] = [] if domain.NARRATIVE in fields else [domain.NARRATIVE]
     answer["purpose"] = purpose
     return answer
-
-
-def read_audit(case_id: str, who: Principal, *, deps: IntakeDeps) -> list[dict[str, Any]]:
-    """Return a case's audit entries to an operator."""
-    deps.gate().require_role(who, frozenset({Role.OPERATOR}), action="audit.read", case_id=case_id)
-    with unit_of_work(deps.engine) as session:
-        return [audit.as_dict(entry) for entry in audit.entries(session, case_id=case_id)]

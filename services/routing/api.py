@@ -103,16 +103,15 @@ def router(
     """Build routing's routes; every one needs a token, and case data a relation to the case."""
     routes = APIRouter()
 
-    def related(who: Principal, case_id: str) -> bool:
-        if who.role is Role.OPERATOR:
-            return True
-        return views.agency_relates_to_case(deps.engine, case_id=case_id, agency_id=who.agency_id)
-
     def gated_case(who: Principal, case_id: str, action: str) -> None:
-        # An agency sees a case only if it sent or received it or holds a duty on it.
-        allowed = related(who, case_id)
-        reason = "the agency has no referral or obligation on this case"
-        gate.require(who, allowed, action=action, case_id=case_id, reason=reason)
+        # An agency sees a case only if it reported, sent or received it or holds a duty on it.
+        gate.require_case(
+            who,
+            lambda: views.case_standing(deps.engine, case_id=case_id, agency_id=who.agency_id),
+            action=action,
+            case_id=case_id,
+            reason="the agency has no referral or obligation on this case",
+        )
 
     def answering(who: Principal, body: Answer, roles: frozenset[Role], action: str) -> str:
         gate.require_role(who, roles, action=action)
@@ -120,6 +119,23 @@ def router(
             reason = "agency_id names another agency than the token's"
             raise gate.refuse(who, action=action, case_id=None, reason=reason)
         return who.agency_id
+
+    def addressed(
+        who: Principal, action: str, referral_id: str | None, call: Callable[[], Any]
+    ) -> Callable[[], Any]:
+        # "Not the addressee" is a refusal like any other: on record, with the case if known.
+        def run() -> Any:
+            try:
+                return call()
+            except domain.NotAddressee as error:
+                found = (
+                    views.referral(deps.engine, referral_id=referral_id) if referral_id else None
+                )
+                case_id = found["case_id"] if found else None
+                gate.refuse(who, action=action, case_id=case_id, reason=str(error))
+                raise
+
+        return run
 
     async def checked(call: Callable[[], Any]) -> Any:
         try:
@@ -167,7 +183,12 @@ def router(
         agency_id = await checked(lambda: answering(who, body, DRAFT, "referral.acknowledge"))
         done = await run_in_threadpool(
             _refusals_as_http,
-            lambda: handlers.acknowledge_referral(referral_id, agency_id, deps=deps),
+            addressed(
+                who,
+                "referral.acknowledge",
+                referral_id,
+                lambda: handlers.acknowledge_referral(referral_id, agency_id, deps=deps),
+            ),
         )
         wake_relay_now()
         return referral_view(done)
@@ -178,7 +199,12 @@ def router(
         agency_id = await checked(lambda: answering(who, body, APPROVE, "referral.decline"))
         done = await run_in_threadpool(
             _refusals_as_http,
-            lambda: handlers.decline_referral(referral_id, agency_id, body.reason, deps=deps),
+            addressed(
+                who,
+                "referral.decline",
+                referral_id,
+                lambda: handlers.decline_referral(referral_id, agency_id, body.reason, deps=deps),
+            ),
         )
         wake_relay_now()
         return {
@@ -190,7 +216,13 @@ def router(
     async def refer(obligation_id: str, body: Answer, who: Caller) -> dict[str, Any]:
         agency_id = await checked(lambda: answering(who, body, DRAFT, "obligation.refer"))
         done = await run_in_threadpool(
-            _refusals_as_http, lambda: handlers.refer(obligation_id, agency_id, deps=deps)
+            _refusals_as_http,
+            addressed(
+                who,
+                "obligation.refer",
+                None,
+                lambda: handlers.refer(obligation_id, agency_id, deps=deps),
+            ),
         )
         wake_relay_now()
         return referral_view(done)

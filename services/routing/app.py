@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.routing import api, catalogue, subscribers
 from services.routing.config import RoutingSettings
 from services.routing.handlers import RoutingDeps, check_unacknowledged, seed_directory
-from shared import auth
+from shared import audit_api, auth
 from shared.access import Gatekeeper, audit_key
 from shared.clock import Clock, SystemClock
 from shared.crypto import KeyRing
@@ -40,7 +40,7 @@ def build(
         routers=[api.router(deps, gate=gate, wake_relay=runtime.relay.wake)],
     )
     keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
-    auth.install(app, auth.TokenVerifier(keys, runtime.clock), on_refusal=gate.refuse)
+    audit_api.mount(app, gate, auth.TokenVerifier(keys, runtime.clock), runtime=runtime)
     return runtime, app
 
 

@@ -185,3 +185,18 @@ def agency_relates_to_case(session: Session, *, case_id: str, agency_id: str) ->
         )
     ).first()
     return duty is not None
+
+
+def case_standing(session: Session, *, case_id: str, agency_id: str) -> tuple[bool, bool]:
+    """Tell whether routing knows a case, and whether the agency reported or relates to it."""
+    case = session.get(RoutingCase, case_id)
+    if case is not None and case.reporter_agency_id == agency_id:
+        return True, True
+    related = agency_relates_to_case(session, case_id=case_id, agency_id=agency_id)
+    known = case is not None or related
+    if not known:
+        known = (
+            session.exec(select(Referral.referral_id).where(Referral.case_id == case_id)).first()
+            is not None
+        )
+    return known, related

@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 
 from services.routing import repository
 from services.routing.tables import AgencyRow, Referral, RoutingObligation
+from shared.access import CaseStanding
 from shared.db import unit_of_work
 
 _REFERRAL_FIELDS = (
@@ -125,7 +126,8 @@ def agency(engine: Engine, *, agency_id: str) -> dict[str, Any] | None:
         return agency_view(found) if found is not None else None
 
 
-def agency_relates_to_case(engine: Engine, *, case_id: str, agency_id: str) -> bool:
-    """Tell whether an agency sent or received a referral, or holds an obligation, on a case."""
+def case_standing(engine: Engine, *, case_id: str, agency_id: str) -> CaseStanding:
+    """Tell whether routing knows a case and whether the agency relates to it (or reported it)."""
     with unit_of_work(engine) as session:
-        return repository.agency_relates_to_case(session, case_id=case_id, agency_id=agency_id)
+        known, related = repository.case_standing(session, case_id=case_id, agency_id=agency_id)
+    return CaseStanding(known=known, related=related)

@@ -324,7 +324,12 @@ def test_personal_data_only_to_related_agencies_and_every_read_recorded(
 
 
 def verify_audit(platform: Platform) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "QORGAU_VAR_DIR": str(platform.var_dir)}
+    # The platform's NATS too: verify compares the log with its last checkpoint there.
+    env = {
+        **os.environ,
+        "QORGAU_VAR_DIR": str(platform.var_dir),
+        "QORGAU_NATS_PORT": str(platform.nats_port),
+    }
     env.pop("INTAKE_DATABASE_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "qorgau.cli", "audit", "verify", "intake"],

@@ -353,3 +353,31 @@ def test_the_configuration_names_every_directory_agency(tmp_path: Path) -> None:
     first = natsauth.load_or_create_passwords(path, ["a", "b"])
     assert natsauth.load_or_create_passwords(path, ["a", "b", "c"])["a"] == first["a"]
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_service_checkpoints_its_own_audit_log_only(server: Server, connect: Any) -> None:
+    intake = await connect("intake")
+    js = intake.nc.jetstream()
+    ack = await js.publish(
+        "qorgau.audit.intake.checkpoint", b"{}", headers={"Nats-Msg-Id": "cp-1"}, timeout=5
+    )
+    assert ack.stream == "AUDIT"
+    # It reads its last checkpoint back after a restart.
+    own = await js.get_last_msg("AUDIT", "qorgau.audit.intake.checkpoint")
+    assert own.data == b"{}"
+    before = await count(server, "AUDIT")
+    with pytest.raises(Exception):  # noqa: B017 - the server drops it: no PubAck comes
+        await js.publish("qorgau.audit.routing.checkpoint", b"{}", timeout=1)
+    assert await intake.violated("qorgau.audit.routing.checkpoint")
+    assert await count(server, "AUDIT") == before
+    # The operator reads a service's last checkpoint (what `qorgau audit verify` does) ...
+    operator = await connect(natsauth.OPERATOR)
+    last = await operator.nc.jetstream().get_last_msg("AUDIT", "qorgau.audit.intake.checkpoint")
+    assert last.data == b"{}"
+    # ... the integrator does not: checkpoints are not case events.
+    integrator = await connect(natsauth.INTEGRATOR)
+    with pytest.raises(Exception):  # noqa: B017
+        await integrator.nc.jetstream(timeout=1).get_last_msg(
+            "AUDIT", "qorgau.audit.intake.checkpoint"
+        )
+    assert await integrator.violated("$JS.API.STREAM.MSG.GET.AUDIT")

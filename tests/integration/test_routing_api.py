@@ -326,3 +326,24 @@ def test_only_an_operator_changes_the_directory(client: TestClient) -> None:
     refused = client.post("/v1/agencies", json=AGENCY, headers=bearer(POLICE))
     assert refused.status_code == 403
     assert client.get("/v1/agencies/kz-75-police-medeu").status_code == 404
+
+
+def test_answering_anothers_referral_is_refused_on_record(
+    client: TestClient, routing: Routing
+) -> None:
+    event = report()
+    handlers.on_report_received(event, deps=routing.deps)
+    referrals = client.get(f"/v1/cases/{event.case_id}/referrals").json()["referrals"]
+    police = next(r for r in referrals if r["to_agency_id"] == POLICE and r["code"] == "R1")
+    url = f"/v1/referrals/{police['referral_id']}"
+    crr = bearer(CRR, routing=routing)
+    assert client.post(f"{url}/acknowledge", json={}, headers=crr).status_code == 403
+    declined = client.post(f"{url}/decline", json={"reason": "not_competent"}, headers=crr)
+    assert declined.status_code == 403
+    with unit_of_work(routing.engine) as session:
+        refused = [
+            (entry.agency_id, entry.action)
+            for entry in audit.entries(session, case_id=str(event.case_id))
+            if entry.outcome == audit.REFUSED
+        ]
+    assert refused == [(CRR, "referral.acknowledge"), (CRR, "referral.decline")]
