@@ -273,7 +273,22 @@ def test_replaying_every_event_twice_changes_nothing(routing: Routing) -> None:
     assert after["outbox"] == before["outbox"]
 
 
-def test_a_decline_is_rerouted_to_the_body_standing_in(routing: Routing) -> None:
+SECOND_CRR = "kz-75-child-rights-zhetysu"
+
+
+def test_a_decline_is_rerouted_to_another_body_of_its_kind(routing: Routing) -> None:
+    handlers.register_agency(
+        AgencyIn(
+            agency_id=SECOND_CRR,
+            agency_type="child_rights_regional",
+            region="KZ-75",
+            district="Medeu",
+            name_kk="x",
+            name_ru="x",
+            name_en="x",
+        ),
+        deps=routing.deps,
+    )
     event = report()
     handlers.on_report_received(event, deps=routing.deps)
     crr = routing.referral(event.case_id, "R1", CRR)
@@ -288,15 +303,15 @@ def test_a_decline_is_rerouted_to_the_body_standing_in(routing: Routing) -> None
     new = outcome.replacement
     assert (new.code, new.to_agency_id, new.role, new.purpose, new.status) == (
         "R1",
-        GUARDIANSHIP,
+        SECOND_CRR,
         "child_rights_regional",
         "transfer",
         "issued",
     )
     assert (new.replaces_referral_id, new.chain_id) == (crr.referral_id, crr.referral_id)
-    on_agency = routing.outbox(subject=f"qorgau.agency.{GUARDIANSHIP}.referral_issued.v1")
+    on_agency = routing.outbox(subject=f"qorgau.agency.{SECOND_CRR}.referral_issued.v1")
     delivered = next(m for m in on_agency if m["referral_id"] == new.referral_id)
-    assert delivered["acting_for"] == "child_rights_regional"
+    assert delivered["acting_for"] is None
     assert delivered["replaces_referral_id"] == crr.referral_id
     rerouted = routing.outbox(subject="qorgau.routing.referral_rerouted.v1")
     assert [(m["declined_referral_id"], m["new_referral_id"]) for m in rerouted] == [
@@ -307,14 +322,14 @@ def test_a_decline_is_rerouted_to_the_body_standing_in(routing: Routing) -> None
         (crr.referral_id, "wrong_district")
     ]
 
-    # What the regional body owed on receipt goes with the decline to the guardianship body,
+    # What the regional body owed on receipt goes with the decline to the other body,
     # whose terms start when the platform delivered the case to it.
     obligations = routing.obligations(event.case_id)
     cancelled = {
         o.code for o in obligations if o.actor_agency_id == CRR and o.status == "cancelled"
     }
     assert cancelled == {"R8", "R9", "R13", "R18", "R19", "R20"}
-    taken = {o.code: o for o in obligations if o.actor_agency_id == GUARDIANSHIP}
+    taken = {o.code: o for o in obligations if o.actor_agency_id == SECOND_CRR}
     assert set(taken) == {"R8", "R9", "R13", "R18", "R19", "R20"}
     assert all(o.started_at == routing.clock.now() and o.status == "open" for o in taken.values())
     assert {
@@ -322,6 +337,28 @@ def test_a_decline_is_rerouted_to_the_body_standing_in(routing: Routing) -> None
     } == {o.obligation_id for o in obligations if o.status == "cancelled"}
     # Transfers the regional body's receipt made (R7, R12, R13) are not made a second time.
     assert len([r for r in routing.referrals(event.case_id) if r.code in {"R7", "R12"}]) == 2
+
+
+def test_a_declined_child_rights_referral_is_escalated_not_handed_to_guardianship(
+    routing: Routing,
+) -> None:
+    event = report()
+    handlers.on_report_received(event, deps=routing.deps)
+    crr = routing.referral(event.case_id, "R1", CRR)
+
+    outcome = handlers.decline_referral(
+        crr.referral_id, CRR, DeclineReason.NOT_COMPETENT, deps=routing.deps
+    )
+
+    assert outcome.declined.status == "escalated"
+    new = outcome.replacement
+    assert (new.to_agency_id, new.purpose, new.role) == (
+        "kz-child-rights-national",
+        "escalation",
+        "child_rights_national",
+    )
+    told = routing.outbox(subject=f"qorgau.agency.{GUARDIANSHIP}.referral_issued.v1")
+    assert [m["code"] for m in told] == ["G4"]
 
 
 def test_a_decline_with_nobody_left_is_escalated(routing: Routing) -> None:

@@ -180,6 +180,18 @@ class _Decider:
             )
         )
 
+    def _own_kind(self, actor: Party, agency_type: str) -> bool:
+        """Tell whether an agency type is the actor's or the reporter's own kind in the region.
+
+        Rules 38874 p.8 and Guide p.4-5 name other bodies: an agency of a type (whatever its
+        directory id, or none) is never told, nor asked to refer, of its own kind's case.
+        """
+        parties = (actor, self.reporter.party)
+        return any(
+            agency_type in roles_of(p.agency_type, self.case.region, self.directory, self.rules)
+            for p in parties
+        )
+
     def _escalation(self, key: str, unresolved: str) -> Delivery | None:
         found = escalation_target(unresolved, self.case.region, self.directory, self.rules)
         if found is None:
@@ -294,6 +306,9 @@ class _Decider:
         key = action_key(row.code, actor, target_type)
         if key in self.applied:
             return
+        if target_type is not None and self._own_kind(actor, target_type):
+            self.applied.add(key)
+            return
         delivery = None
         if not is_reporter and actor.agency_id is not None:
             told = self.delivered_to.get(actor.agency_id)
@@ -328,6 +343,10 @@ class _Decider:
     ) -> None:
         key = f"{row.code}>{target_type}"
         if key in self.applied:
+            return
+        if self._own_kind(actor, target_type):
+            # The case is already with a body of that kind: the one that acts or reported.
+            self.applied.add(key)
             return
         found = candidates(target_type, self.case.region, self.directory, self.rules)
         transfer = self._row_duty(
