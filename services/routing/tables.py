@@ -76,6 +76,8 @@ class Referral(SQLModel, table=True):
     escalation_obligation_id: str | None = Field(default=None, max_length=36)
     ack_due_at: datetime | None = Field(default=None, sa_type=AWARE, index=True)  # type: ignore[call-overload]
     unacknowledged_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    # JSON list of the rows this delivery carries: code, legal_basis, obligation_id.
+    rows: str = "[]"
 
 
 class RoutingObligation(SQLModel, table=True):

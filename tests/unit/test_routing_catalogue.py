@@ -326,7 +326,11 @@ def opened(duty: domain.Duty) -> Opens:
         duty.term,
         duty.legal_basis,
         duty.kind,
-        duty.delivery.agency.agency_id if duty.delivery else None,
+        # Where the platform delivers the case for it: its own referral, or the one referral
+        # that carries every row sent to that agency at once.
+        duty.delivery.agency.agency_id
+        if duty.delivery
+        else (duty.target.agency_id if duty.carried_by and duty.target else None),
         duty.met_by_platform,
     )
 

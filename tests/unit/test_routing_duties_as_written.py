@@ -98,3 +98,42 @@ def test_guardianship_stands_in_only_where_the_region_has_no_active_body() -> No
         domain.ReferralStatus.ESCALATED,
         "kz-child-rights-national",
     )
+
+
+# -- one delivery per agency per case event --------------------------------------------------
+
+
+def deliveries_to(decision: domain.Decision, agency_id: str) -> list[domain.Delivery]:
+    return [
+        d.delivery
+        for d in decision.duties
+        if d.delivery and d.delivery.agency.agency_id == agency_id
+    ]
+
+
+def test_r1_and_r15_reach_the_regional_commissioner_as_one_referral_naming_both() -> None:
+    decision = route(reporter=("contact_centre_111", "kz-contact-centre-111"))
+    (delivery,) = deliveries_to(decision, OMB[1])
+    assert delivery.rows == ("R1", "R15")
+    to_omb = [d for d in decision.duties if d.target and d.target.agency_id == OMB[1]]
+    assert sorted(d.code for d in to_omb) == ["R1", "R15"]
+    assert all(d.met_by_platform for d in to_omb)
+    assert len({d.obligation_id for d in to_omb}) == 2
+
+
+def test_r6_and_r12_reach_the_commission_as_one_referral_naming_both() -> None:
+    decision = route()
+    (delivery,) = deliveries_to(decision, COMMISSION[1])
+    assert delivery.rows == ("R6", "R12")
+    assert sorted(d.code for d in decision.duties if d.code in {"R6", "R12"}) == ["R12", "R6"]
+
+
+def test_r1_and_g4_reach_a_guardianship_body_standing_in_as_one_referral() -> None:
+    decision = route(directory=without(CRR[1]))
+    (delivery,) = deliveries_to(decision, GUARDIANSHIP[1])
+    assert set(delivery.rows) == {"R1", "G4"}
+    assert delivery.role == "child_rights_regional"
+    # It still owes what the body it stands in for owes on receipt.
+    assert {"R7", "R8", "R19"} <= {
+        d.code for d in decision.duties if d.actor.agency_id == GUARDIANSHIP[1]
+    }

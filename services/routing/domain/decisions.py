@@ -62,6 +62,9 @@ class Delivery:
     # The type the agency acts as (the type the row names, which it may stand in for).
     role: str
     purpose: str
+    # Every row this delivery carries to the agency in this decision, in order (the first is
+    # the row it was issued for): one referral per agency, naming each row.
+    rows: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class Duty:
     unresolved: str | None = None
     # Where a duty nobody can take is escalated (its national body, else the last resort).
     escalation: Delivery | None = None
+    # The referral of this decision, issued for another row, that delivers this one too.
+    carried_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,8 @@ class _Decider:
     applied: set[str]
     duties: list[Duty] = field(default_factory=list)
     delivered_to: dict[str, str] = field(default_factory=dict)
+    # The deliveries this decision makes, by agency: a second row to it joins the first.
+    issued: dict[str, Delivery] = field(default_factory=dict)
     receivers: list[Receiver] = field(default_factory=list)
 
     def _add(self, duty: Duty) -> None:
@@ -169,14 +176,31 @@ class _Decider:
         if duty.delivery is not None:
             self._received(duty.delivery)
 
-    def _received(self, delivery: Delivery) -> None:
+    def _received(self, delivery: Delivery, role: str | None = None) -> None:
         self.delivered_to.setdefault(delivery.agency.agency_id, delivery.referral_id)
+        self.issued.setdefault(delivery.agency.agency_id, delivery)
         self.receivers.append(
             Receiver(
-                role=delivery.role,
+                role=role or delivery.role,
                 party=Party(delivery.agency.agency_type, delivery.agency.agency_id),
                 received_at=self.now,
                 via_referral_id=delivery.referral_id,
+            )
+        )
+
+    def finished(self) -> Decision:
+        """Return the decision, each delivery naming every row it carries."""
+        carried: dict[str, list[str]] = {}
+        for duty in self.duties:
+            referral_id = duty.delivery.referral_id if duty.delivery else duty.carried_by
+            if referral_id is not None and duty.code not in carried.get(referral_id, []):
+                carried.setdefault(referral_id, []).append(duty.code)
+        return Decision(
+            tuple(
+                replace(duty, delivery=replace(duty.delivery, rows=tuple(carried[ref])))
+                if duty.delivery is not None and (ref := duty.delivery.referral_id) in carried
+                else duty
+                for duty in self.duties
             )
         )
 
@@ -310,10 +334,14 @@ class _Decider:
             self.applied.add(key)
             return
         delivery = None
+        carried_by = None
         if not is_reporter and actor.agency_id is not None:
             told = self.delivered_to.get(actor.agency_id)
             if told is not None:
                 via_id = told
+                if actor.agency_id in self.issued and row.actor != RECEIVER:
+                    # A named agency's own duty (G8, R2, ...) told by this decision's referral.
+                    carried_by = told
             else:
                 # The acting agency does not have the case in this decision: the platform
                 # tells it of its duty (an action, never an automatic act in its place).
@@ -324,19 +352,18 @@ class _Decider:
                     "action",
                 )
                 via_id = delivery.referral_id
-        self._add(
-            action_duty(
-                case_id=self.case.case_id,
-                code=row.code,
-                legal_basis=row.legal_basis,
-                term=row.term,
-                actor=actor,
-                target_type=target_type,
-                started_at=started,
-                via_referral_id=via_id,
-                delivery=delivery,
-            )
+        duty = action_duty(
+            case_id=self.case.case_id,
+            code=row.code,
+            legal_basis=row.legal_basis,
+            term=row.term,
+            actor=actor,
+            target_type=target_type,
+            started_at=started,
+            via_referral_id=via_id,
+            delivery=delivery,
         )
+        self._add(replace(duty, carried_by=carried_by))
 
     def _transfer(
         self, row: Row, actor: Party, target_type: str, started: datetime, via_id: str | None
@@ -371,6 +398,15 @@ class _Decider:
         if agency.agency_id in {actor.agency_id, self.reporter.party.agency_id}:
             # The agency already has the case: it is not told about its own report.
             self.applied.add(key)
+            return
+        target = Party(agency.agency_type, agency.agency_id)
+        carrier = self.issued.get(agency.agency_id)
+        if carrier is not None:
+            # Several rows send the case to one agency at once: one referral names them all,
+            # and each row stays its own obligation, met by that delivery.
+            self._add(replace(transfer, target=target, met_by_platform=True))
+            self.duties[-1] = replace(self.duties[-1], carried_by=carrier.referral_id)
+            self._received(carrier, role=target_type)
             return
         referral_id = referral_id_for(self.case.case_id, key)
         self._add(
@@ -412,7 +448,7 @@ def decide(
         *earlier,
     ]
     _receive(decider, case, reporter_type)
-    return Decision(tuple(decider.duties))
+    return decider.finished()
 
 
 def decide_on_arrival(
@@ -435,7 +471,7 @@ def decide_on_arrival(
         decider.delivered_to[arrival.party.agency_id] = arrival.via_referral_id
     decider.receivers.append(arrival)
     _receive(decider, case, reporter.party.agency_type)
-    return Decision(tuple(decider.duties))
+    return decider.finished()
 
 
 def _receive(decider: _Decider, case: CaseFacts, reporter_type: str) -> None:

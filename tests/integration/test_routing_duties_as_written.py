@@ -1,0 +1,50 @@
+"""Routing's handlers carry out each duty as the seed texts set it, on real databases.
+
+One referral per agency per case event naming every row, duties that need a person's choice,
+the removal of a child as a fact with its time, and joined reports that keep their facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from services.routing import handlers
+from tests.integration.test_routing_handlers import Routing, make_routing, report
+
+OMB = "kz-75-ombudsman-regional"
+COMMISSION = "kz-75-minors-commission"
+
+
+@pytest.fixture
+def routing(migrated_engine: Callable[[str], Engine]) -> Iterator[Routing]:
+    yield make_routing(migrated_engine("routing"))
+
+
+def test_one_referral_per_agency_names_every_row_and_each_row_is_met(routing: Routing) -> None:
+    event = report(reporter=("contact_centre_111", "kz-contact-centre-111"))
+    handlers.on_report_received(event, deps=routing.deps)
+
+    to_omb = [r for r in routing.referrals(event.case_id) if r.to_agency_id == OMB]
+    assert len(to_omb) == 1
+    issued = routing.outbox(subject=f"qorgau.agency.{OMB}.referral_issued.v1")
+    assert len(issued) == 1
+    named = [(row["code"], row["legal_basis"]) for row in issued[0]["rows"]]
+    assert named == [("R1", "Rules 38874, p.8"), ("R15", "Rules 38874, p.14")]
+    obligations = {
+        o.obligation_id: o for o in routing.obligations(event.case_id) if o.target_agency_id == OMB
+    }
+    assert {row["obligation_id"] for row in issued[0]["rows"]} == set(obligations)
+    assert {(o.code, o.status, o.met_by_platform) for o in obligations.values()} == {
+        ("R1", "met", True),
+        ("R15", "met", True),
+    }
+
+
+def test_the_school_and_the_child_rights_body_reach_the_commission_once(routing: Routing) -> None:
+    event = report()
+    handlers.on_report_received(event, deps=routing.deps)
+    issued = routing.outbox(subject=f"qorgau.agency.{COMMISSION}.referral_issued.v1")
+    assert [[row["code"] for row in m["rows"]] for m in issued] == [["R6", "R12"]]
