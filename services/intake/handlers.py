@@ -107,6 +107,8 @@ class ReportIn(BaseModel):
     no_parental_care: bool = False
     child_removed: bool = False
     accompanying_minors: int = Field(default=0, ge=0, le=20)
+    # The person refuses to apply to the police (Standard 14701 p.35).
+    refuses_police: bool = False
     narrative: str | None = Field(default=None, max_length=NARRATIVE_LIMIT)
 
     @field_validator("received_at")
@@ -126,6 +128,7 @@ class ReportIn(BaseModel):
             no_parental_care=self.no_parental_care,
             child_removed=self.child_removed,
             accompanying_minors=self.accompanying_minors,
+            refuses_police=self.refuses_police,
         )
 
 

@@ -62,6 +62,7 @@ def _row(entry: dict[str, Any]) -> Row:
             for t in entry.get("targets", ())
         ),
         involves=entry.get("involves"),
+        needs_consent=bool(entry.get("needs_consent", False)),
         effective_from=date.fromisoformat(str(entry["effective_from"])),
         effective_to=date.fromisoformat(str(to)) if to else None,
     )

@@ -62,6 +62,8 @@ class Flags(BaseModel):
     no_parental_care: bool = False
     child_removed: bool = False
     accompanying_minors: int = Field(default=0, ge=0)
+    # The person refuses to apply to the police (Standard 14701 p.35: the shelter tells them).
+    refuses_police: bool = False
 
 
 class ReportReceived(Event):

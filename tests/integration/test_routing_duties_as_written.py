@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import Engine
 
-from services.routing import handlers
+from services.routing import domain, handlers
 from tests.integration.test_routing_handlers import Routing, make_routing, report
 
 OMB = "kz-75-ombudsman-regional"
 COMMISSION = "kz-75-minors-commission"
+POLICE = "kz-75-police"
+SHELTER = "kz-75-shelter"
 
 
 @pytest.fixture
@@ -48,3 +50,23 @@ def test_the_school_and_the_child_rights_body_reach_the_commission_once(routing:
     handlers.on_report_received(event, deps=routing.deps)
     issued = routing.outbox(subject=f"qorgau.agency.{COMMISSION}.referral_issued.v1")
     assert [[row["code"] for row in m["rows"]] for m in issued] == [["R6", "R12"]]
+
+
+def test_s1_is_met_when_the_police_record_the_referral_with_consent(routing: Routing) -> None:
+    event = report(
+        reporter=("police", "kz-75-police"), subject_kind="adult", concerns=("domestic_violence",)
+    )
+    handlers.on_report_received(event, deps=routing.deps)
+    (s1,) = [o for o in routing.obligations(event.case_id) if o.code == "S1"]
+    assert (s1.status, s1.actor_agency_id, s1.target_agency_type) == ("open", POLICE, "shelter")
+    assert not [r for r in routing.referrals(event.case_id) if r.to_agency_id == SHELTER]
+
+    before = routing.snapshot()
+    with pytest.raises(domain.ConsentMissing):
+        handlers.refer(s1.obligation_id, POLICE, deps=routing.deps)
+    assert routing.snapshot() == before
+
+    referral = handlers.refer(s1.obligation_id, POLICE, deps=routing.deps, consent=True)
+    assert (referral.code, referral.to_agency_id) == ("S1", SHELTER)
+    (s1,) = [o for o in routing.obligations(event.case_id) if o.code == "S1"]
+    assert (s1.status, s1.met_by_agency_id, s1.met_by_platform) == ("met", POLICE, False)

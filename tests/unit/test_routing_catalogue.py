@@ -256,11 +256,17 @@ ROWS: list[tuple[str, dict[str, Any], list[Opens]]] = [
     (
         "S1",
         {"subject": "adult", "concerns": ["domestic_violence"], "reporter": POLICE},
-        [transfer("S1", POLICE, SHELTER, "immediate", "Standard 14701, p.25-27")],
+        # The referral needs the person's consent: the police make it, the platform does not.
+        [action("S1", POLICE, "immediate", "Standard 14701, p.25-27", target="shelter")],
     ),
     (
         "S12",
-        {"subject": "adult", "concerns": ["domestic_violence"], "reporter": SHELTER},
+        {
+            "subject": "adult",
+            "concerns": ["domestic_violence"],
+            "flags": ["refuses_police"],
+            "reporter": SHELTER,
+        },
         [transfer("S12", SHELTER, POLICE, "working_days:3", "Standard 14701, p.35")],
     ),
     (
@@ -294,7 +300,11 @@ ROWS: list[tuple[str, dict[str, Any], list[Opens]]] = [
     (
         "F8",
         {"subject": "adult", "concerns": ["domestic_violence"], "reporter": FAMILY},
-        [transfer("F8", FAMILY, SHELTER, "working_days:2", "Family Centre Rules 34499, p.24")],
+        [
+            action(
+                "F8", FAMILY, "working_days:2", "Family Centre Rules 34499, p.24", target="shelter"
+            )
+        ],
     ),
     (
         "F10",
@@ -392,14 +402,14 @@ def test_s1_replaces_f8_when_police_healthcare_or_social_protection_report() -> 
         assert codes == {"S1"}, reporter
 
 
-def test_f8_from_another_reporter_is_made_by_the_platform_for_the_region_centre() -> None:
+def test_f8_from_another_reporter_is_the_region_centres_to_make() -> None:
     duties = route(subject="adult", concerns=["domestic_violence"], reporter=C111).duties
     f8 = next(d for d in duties if d.code == "F8")
     assert (f8.actor.agency_id, f8.delivery and f8.delivery.agency.agency_id) == (
         FAMILY[1],
-        SHELTER[1],
+        FAMILY[1],
     )
-    assert f8.met_by_platform
+    assert not f8.met_by_platform
 
 
 def test_receiving_agencies_are_told_once_and_own_receipt_rows() -> None:

@@ -20,6 +20,7 @@ from tests.unit.test_routing_catalogue import (
     route as route,
 )
 
+RULES_BY_CODE = {row.code: row for row in RULES.rows}
 GUARDIANSHIP = ("guardianship", "kz-75-guardianship")
 COMMISSION = ("minors_commission", "kz-75-minors-commission")
 LOCAL_EXECUTIVE = ("local_executive", "kz-75-local-executive")
@@ -137,3 +138,60 @@ def test_r1_and_g4_reach_a_guardianship_body_standing_in_as_one_referral() -> No
     assert {"R7", "R8", "R19"} <= {
         d.code for d in decision.duties if d.actor.agency_id == GUARDIANSHIP[1]
     }
+
+
+# -- duties that need a person's choice are not transfers -----------------------------------
+
+SHELTER = ("shelter", "kz-75-shelter")
+FAMILY = ("family_support_centre", "kz-75-family-support-centre")
+ADULT_DV = {"subject": "adult", "concerns": ["domestic_violence"]}
+
+
+def test_s1_is_the_reporting_agencys_referral_to_make_with_consent() -> None:
+    decision = route(**ADULT_DV, reporter=POLICE)  # type: ignore[arg-type]
+    (s1,) = [d for d in decision.duties if d.code == "S1"]
+    assert (s1.kind, s1.met_by_platform, s1.delivery) == (domain.Kind.ACTION, False, None)
+    assert (s1.actor.agency_id, s1.target and s1.target.agency_type) == (POLICE[1], "shelter")
+    assert SHELTER[1] not in delivered(decision)
+    assert RULES_BY_CODE["S1"].needs_consent
+
+
+def test_f8_is_the_centres_referral_to_make_within_two_working_days() -> None:
+    own = route(**ADULT_DV, reporter=FAMILY)  # type: ignore[arg-type]
+    (f8,) = [d for d in own.duties if d.code == "F8"]
+    assert (f8.kind, f8.met_by_platform, f8.term) == (domain.Kind.ACTION, False, "working_days:2")
+    assert SHELTER[1] not in delivered(own)
+    told = route(**ADULT_DV, reporter=("contact_centre_111", "kz-contact-centre-111"))  # type: ignore[arg-type]
+    (f8,) = [d for d in told.duties if d.code == "F8"]
+    assert f8.actor.agency_id == FAMILY[1] and not f8.met_by_platform
+    assert f8.delivery and (f8.delivery.agency.agency_id, f8.delivery.purpose) == (
+        FAMILY[1],
+        "action",
+    )
+    assert RULES_BY_CODE["F8"].needs_consent
+
+
+def test_s12_opens_only_when_the_person_refuses_to_go_to_the_police() -> None:
+    plain = route(**ADULT_DV, reporter=SHELTER)  # type: ignore[arg-type]
+    assert not [d for d in plain.duties if d.code == "S12"]
+    refusing = route(**ADULT_DV, reporter=SHELTER, flags=["refuses_police"])  # type: ignore[arg-type]
+    (s12,) = [d for d in refusing.duties if d.code == "S12"]
+    assert (s12.target and s12.target.agency_id, s12.term) == (POLICE[1], "working_days:3")
+
+
+def test_a_referral_that_needs_consent_is_refused_without_it() -> None:
+    args = {
+        "code": "S1",
+        "status": "open",
+        "actor_agency_id": POLICE[1],
+        "target_agency_type": "shelter",
+        "agency_id": POLICE[1],
+        "needs_consent": True,
+    }
+    try:
+        domain.check_referable(**args, consent=False)  # type: ignore[arg-type]
+    except domain.ConsentMissing as refused:
+        assert refused.field == "consent"
+    else:
+        raise AssertionError("a referral without consent was allowed")
+    assert domain.check_referable(**args, consent=True) == "shelter"  # type: ignore[arg-type]

@@ -63,6 +63,9 @@ class Row:
     when: Conditions = Conditions()
     targets: tuple[TargetSpec, ...] = ()
     involves: str | None = None
+    # The referral the row asks for is made only with the person's consent (Family Centre
+    # Rules p.11, p.13; Standard 14701 p.25 and Appendix 4): the agency records it.
+    needs_consent: bool = False
     version: int = 1
     effective_from: date = date(2000, 1, 1)
     effective_to: date | None = None

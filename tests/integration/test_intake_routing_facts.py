@@ -1,0 +1,45 @@
+"""Facts intake takes for routing and carries on its events: codes, flags and times only.
+
+Standard 14701 p.35 (the person refuses to go to the police), the removal of a child with its
+time (Guide p.12.2, p.12.4), and a joined report's subject kind and age band (Guide p.13.4).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel import Session, select
+
+from shared.outbox import OutboxRow
+from tests.integration.test_intake_access import Intake, intake  # noqa: F401
+
+
+def events(target: Intake, name: str) -> list[dict[str, Any]]:
+    with Session(target.runtime.engine) as session:
+        rows = session.exec(select(OutboxRow).order_by(OutboxRow.id)).all()  # type: ignore[arg-type]
+        return [json.loads(r.payload) for r in rows if r.subject == f"qorgau.intake.{name}.v1"]
+
+
+def adult(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "reporter": {"agency_type": "shelter", "region": "KZ-75"},
+        "subject": {"kind": "adult", "full_name": "Aigul Nurlanova", "birth_date": "1990-02-03"},
+        "concerns": ["domestic_violence"],
+        "signs": [],
+    }
+    data.update(overrides)
+    return data
+
+
+async def test_a_person_refusing_to_go_to_the_police_is_a_fact_on_the_event(
+    intake: Intake,  # noqa: F811
+) -> None:
+    await intake.report("kz-75-shelter", **adult(refuses_police=True))
+    (received,) = events(intake, "report_received")
+    assert received["flags"]["refuses_police"] is True
+    await intake.report(
+        "kz-75-shelter",
+        **adult(subject={"kind": "adult", "full_name": "Other Person", "birth_date": "1985-01-01"}),
+    )
+    assert events(intake, "report_received")[1]["flags"]["refuses_police"] is False
