@@ -109,7 +109,19 @@ class ReportIn(BaseModel):
     accompanying_minors: int = Field(default=0, ge=0, le=20)
     # The person refuses to apply to the police (Standard 14701 p.35).
     refuses_police: bool = False
+    # When the child was removed from the parents (Guide p.12.2, p.12.4 run from it).
+    child_removed_at: AwareDatetime | None = None
     narrative: str | None = Field(default=None, max_length=NARRATIVE_LIMIT)
+
+    @field_validator("child_removed_at")
+    @classmethod
+    def _removed_not_future(
+        cls, value: AwareDatetime | None, info: ValidationInfo
+    ) -> AwareDatetime | None:
+        now = (info.context or {}).get("now")
+        if value is not None and now is not None and value > now:
+            raise ValueError("is in the future")
+        return value
 
     @field_validator("received_at")
     @classmethod
@@ -126,9 +138,10 @@ class ReportIn(BaseModel):
             needs_medical_help=self.needs_medical_help,
             offence_signs=self.offence_signs,
             no_parental_care=self.no_parental_care,
-            child_removed=self.child_removed,
+            child_removed=self.child_removed or self.child_removed_at is not None,
             accompanying_minors=self.accompanying_minors,
             refuses_police=self.refuses_police,
+            child_removed_at=self.child_removed_at,
         )
 
 

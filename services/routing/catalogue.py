@@ -63,6 +63,7 @@ def _row(entry: dict[str, Any]) -> Row:
         ),
         involves=entry.get("involves"),
         needs_consent=bool(entry.get("needs_consent", False)),
+        term_from=entry.get("term_from"),
         effective_from=date.fromisoformat(str(entry["effective_from"])),
         effective_to=date.fromisoformat(str(to)) if to else None,
     )
@@ -96,6 +97,8 @@ def _check(rules: Rules) -> None:
             raise ValueError(f"{row.code}: a 'received' trigger names the receiving type")
         if row.actor == RECEIVER and row.trigger != "received":
             raise ValueError(f"{row.code}: only a 'received' row is owed by the receiver")
+        if row.term_from not in {None, "child_removed_at"}:
+            raise ValueError(f"{row.code}: a term runs from no fact called {row.term_from!r}")
         if row.kind is Kind.TRANSFER and not row.targets:
             raise ValueError(f"{row.code}: a transfer names its targets")
         if row.effective_to is not None and row.effective_to <= row.effective_from:

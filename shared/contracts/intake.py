@@ -64,6 +64,8 @@ class Flags(BaseModel):
     accompanying_minors: int = Field(default=0, ge=0)
     # The person refuses to apply to the police (Standard 14701 p.35: the shelter tells them).
     refuses_police: bool = False
+    # When the child was removed from the parents (Guide p.12.2, p.12.4 run from it).
+    child_removed_at: AwareDatetime | None = None
 
 
 class ReportReceived(Event):

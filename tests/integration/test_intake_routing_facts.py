@@ -7,12 +7,15 @@ time (Guide p.12.2, p.12.4), and a joined report's subject kind and age band (Gu
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, select
 
 from shared.outbox import OutboxRow
-from tests.integration.test_intake_access import Intake, intake  # noqa: F401
+from tests.integration.test_intake_access import NOW, Intake, body, intake  # noqa: F401
+
+POLICE = {"agency_type": "police", "region": "KZ-75"}
 
 
 def events(target: Intake, name: str) -> list[dict[str, Any]]:
@@ -43,3 +46,19 @@ async def test_a_person_refusing_to_go_to_the_police_is_a_fact_on_the_event(
         **adult(subject={"kind": "adult", "full_name": "Other Person", "birth_date": "1985-01-01"}),
     )
     assert events(intake, "report_received")[1]["flags"]["refuses_police"] is False
+
+
+async def test_the_removal_of_a_child_is_a_fact_with_its_time(intake: Intake) -> None:  # noqa: F811
+    removed = (NOW - timedelta(hours=3)).isoformat()
+    await intake.report("kz-75-police", reporter=POLICE, child_removed_at=removed)
+    (received,) = events(intake, "report_received")
+    assert received["flags"]["child_removed"] is True
+    assert datetime.fromisoformat(received["flags"]["child_removed_at"]) == NOW - timedelta(hours=3)
+    future = (NOW + timedelta(days=1)).isoformat()
+    answer = await intake.client.post(
+        "/v1/reports",
+        json=body(reporter=POLICE, child_removed_at=future),
+        headers=intake.token("kz-75-police"),
+    )
+    assert answer.status_code == 422
+    assert "child_removed_at" in answer.text

@@ -7,12 +7,14 @@ the removal of a child as a fact with its time, and joined reports that keep the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
 
 from services.routing import domain, handlers
-from tests.integration.test_routing_handlers import Routing, make_routing, report
+from shared.contracts.intake import Flags
+from tests.integration.test_routing_handlers import NOW, Routing, joined, make_routing, report
 
 OMB = "kz-75-ombudsman-regional"
 COMMISSION = "kz-75-minors-commission"
@@ -70,3 +72,25 @@ def test_s1_is_met_when_the_police_record_the_referral_with_consent(routing: Rou
     assert (referral.code, referral.to_agency_id) == ("S1", SHELTER)
     (s1,) = [o for o in routing.obligations(event.case_id) if o.code == "S1"]
     assert (s1.status, s1.met_by_agency_id, s1.met_by_platform) == ("met", POLICE, False)
+
+
+def test_g7_and_g8_run_from_the_removal_a_later_report_tells(routing: Routing) -> None:
+    event = report(reporter=("police", "kz-75-police"))
+    handlers.on_report_received(event, deps=routing.deps)
+    assert not [o for o in routing.obligations(event.case_id) if o.code in {"G7", "G8"}]
+    removed = NOW - timedelta(hours=20)
+    routing.clock.advance(timedelta(hours=2))
+    later = joined(
+        event.case_id,
+        reporter=("police", "kz-75-police"),
+        flags=Flags(child_removed=True, child_removed_at=removed),
+    )
+    handlers.on_report_joined(later, deps=routing.deps)
+    started = {
+        o.code: o.started_at for o in routing.obligations(event.case_id) if o.code in {"G7", "G8"}
+    }
+    assert started == {"G7": removed, "G8": removed}
+    opened = routing.outbox(subject="qorgau.routing.obligation_opened.v1")
+    assert {
+        datetime.fromisoformat(m["started_at"]) for m in opened if m["code"] in {"G7", "G8"}
+    } == {removed}

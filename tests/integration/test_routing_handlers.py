@@ -510,15 +510,15 @@ def test_a_joined_report_with_life_threat_adds_r10_only(routing: Routing) -> Non
 
 def test_a_joined_report_waits_for_its_case_to_be_routed(routing: Routing) -> None:
     first = report()
-    later = joined(first.case_id, flags=Flags(offence_signs=True))
+    later = joined(first.case_id, flags=Flags(child_removed=True))
     with pytest.raises(handlers.CaseNotYetRouted):
         handlers.on_report_joined(later, deps=routing.deps)
     with unit_of_work(routing.engine) as session:
         assert session.exec(select(InboxEntry)).all() == []
     handlers.on_report_received(first, deps=routing.deps)
     handlers.on_report_joined(later, deps=routing.deps)
-    # Offence signs bring G3: the police get the case again under the Guide's p.4.
-    assert routing.referral(first.case_id, "G3", POLICE).purpose == "transfer"
+    # The removal of the child brings G8: the education authority is told of its duty.
+    assert routing.referral(first.case_id, "G8", "kz-75-education-authority").purpose == "action"
 
 
 def test_agencies_answer_over_the_bus(routing: Routing) -> None:

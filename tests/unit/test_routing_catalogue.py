@@ -224,7 +224,7 @@ ROWS: list[tuple[str, dict[str, Any], list[Opens]]] = [
     ),
     (
         "G3",
-        {"flags": ["offence_signs"]},
+        {},
         [transfer("G3", SCHOOL, POLICE, "immediate", "Guide, p.4")],
     ),
     (
@@ -234,6 +234,11 @@ ROWS: list[tuple[str, dict[str, Any], list[Opens]]] = [
     ),
     ("G5", {}, [action("G5", SCHOOL, "immediate", "Guide, p.6")]),
     ("G6", {}, [transfer("G6", SCHOOL, NATIONAL_CR, "working_days:1", "Guide, p.7")]),
+    (
+        "G6-education-authority",
+        {"reporter": EDU_AUTH},
+        [transfer("G6", EDU_AUTH, NATIONAL_CR, "working_days:1", "Guide, p.7")],
+    ),
     (
         "G7",
         {"flags": ["child_removed"], "reporter": POLICE},

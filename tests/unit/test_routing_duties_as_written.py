@@ -7,17 +7,20 @@ the region has no such body, duties that need a person's choice, one delivery pe
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from services.routing import domain
 from tests.unit.test_routing_catalogue import (
     CRR,
+    EDU_AUTH,
+    NOW,
     OMB,
     POLICE,
+    RECEIVED,
     RULES,
     SEED,
+    route,
     without,
-)
-from tests.unit.test_routing_catalogue import (
-    route as route,
 )
 
 RULES_BY_CODE = {row.code: row for row in RULES.rows}
@@ -195,3 +198,49 @@ def test_a_referral_that_needs_consent_is_refused_without_it() -> None:
     else:
         raise AssertionError("a referral without consent was allowed")
     assert domain.check_referable(**args, consent=True) == "shelter"  # type: ignore[arg-type]
+
+
+# -- the Guide as it reads --------------------------------------------------------------------
+
+
+def test_g3_any_information_on_violence_goes_to_the_police_with_or_without_offence_signs() -> None:
+    early = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # before Rules 38874: the Guide alone
+    decision = route(received=early, now=early)
+    (g3,) = [d for d in decision.duties if d.code == "G3"]
+    assert (g3.target and g3.target.agency_id, g3.met_by_platform) == (POLICE[1], True)
+    # After Rules 38874, R1 and G3 reach the police in one referral naming both.
+    (delivery,) = [
+        d.delivery
+        for d in route().duties
+        if d.delivery and d.delivery.agency.agency_id == POLICE[1]
+    ]
+    assert delivery.rows == ("R1", "G3")
+
+
+def test_g6_is_owed_by_the_education_authority_too() -> None:
+    decision = route(reporter=EDU_AUTH)
+    (g6,) = [d for d in decision.duties if d.code == "G6"]
+    assert (g6.actor.agency_id, g6.target and g6.target.agency_type) == (
+        EDU_AUTH[1],
+        "child_rights_national",
+    )
+
+
+def test_g7_and_g8_run_from_the_removal_of_the_child() -> None:
+    removed = RECEIVED - timedelta(hours=30)
+    decision = domain.decide(
+        case=domain.CaseFacts(
+            "case-1",
+            "KZ-75",
+            "minor",
+            frozenset({"violence"}),
+            frozenset({"child_removed"}),
+            child_removed_at=removed,
+        ),
+        reporter=domain.Reporter(domain.Party(*POLICE), RECEIVED, "report-1"),
+        rules=RULES,
+        directory=SEED,
+        now=NOW,
+    )
+    started = {d.code: d.started_at for d in decision.duties if d.code in {"G7", "G8"}}
+    assert started == {"G7": removed, "G8": removed}

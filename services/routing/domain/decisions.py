@@ -168,6 +168,7 @@ class _Decider:
     delivered_to: dict[str, str] = field(default_factory=dict)
     # The deliveries this decision makes, by agency: a second row to it joins the first.
     issued: dict[str, Delivery] = field(default_factory=dict)
+    escalated: dict[str, Delivery] = field(default_factory=dict)
     receivers: list[Receiver] = field(default_factory=list)
 
     def _add(self, duty: Duty) -> None:
@@ -221,12 +222,18 @@ class _Decider:
         if found is None:
             return None
         role, agency = found
-        return Delivery(
+        earlier = self.escalated.get(agency.agency_id)
+        if earlier is not None:
+            # Several gaps escalated to one body at once: one referral names them all.
+            return earlier
+        delivery = Delivery(
             referral_id_for(self.case.case_id, f"{key}!escalation"),
             agency,
             role,
             "escalation",
         )
+        self.escalated[agency.agency_id] = delivery
+        return delivery
 
     def _actor(self, row: Row, receiver: Receiver | None) -> tuple[Party | None, Receiver | None]:
         """Return who acts under a row, and the receipt through which it has the case."""
@@ -254,6 +261,9 @@ class _Decider:
         else:
             # The actor learns of this duty only when the platform tells it, now.
             started = self.now
+        if row.term_from == "child_removed_at" and self.case.child_removed_at is not None:
+            # Guide p.12.2, p.12.4: the term runs from the removal of the child.
+            started = self.case.child_removed_at
         if actor is None:
             self._unresolved_actor(row, started)
             return

@@ -66,6 +66,9 @@ class Row:
     # The referral the row asks for is made only with the person's consent (Family Centre
     # Rules p.11, p.13; Standard 14701 p.25 and Appendix 4): the agency records it.
     needs_consent: bool = False
+    # Where the term runs from a fact of the case rather than from when the actor learned of
+    # it: "child_removed_at" (Guide p.12.2, p.12.4 run from the removal of the child).
+    term_from: str | None = None
     version: int = 1
     effective_from: date = date(2000, 1, 1)
     effective_to: date | None = None
@@ -105,6 +108,8 @@ class CaseFacts:
     # life_threat, needs_medical_help, offence_signs, no_parental_care, child_removed,
     # accompanying_minors (when above 0) and under_three (an age band, not a birth date).
     flags: frozenset[str]
+    # When the child was removed from the parents, where a report says so.
+    child_removed_at: datetime | None = None
 
 
 def scope_of(concerns: Iterable[str]) -> frozenset[str]:

@@ -36,6 +36,7 @@ def case_facts(case: RoutingCase) -> domain.CaseFacts:
         subject_kind=case.subject_kind,
         concerns=frozenset(json.loads(case.concerns)),
         flags=frozenset(json.loads(case.flags)),
+        child_removed_at=case.child_removed_at,
     )
 
 
@@ -52,6 +53,7 @@ def carry_out(
     """Open every duty of a decision, delivering and escalating where it says."""
     duties = list(duties)
     carried = _carried_rows(duties)
+    escalated: set[tuple[str, str | None]] = set()
     for duty in duties:
         told = duty.delivery.agency if duty.delivery else None
         with decision_span(
@@ -75,7 +77,11 @@ def carry_out(
                 rows = carried.get(duty.delivery.referral_id, ())
                 _deliver(session, duty, duty.delivery, case, report_id, envelope, deps, now, rows)
             if duty.unresolved is not None:
-                _escalate_gap(session, duty, case, report_id, envelope, deps)
+                mark = (duty.escalation.referral_id if duty.escalation else "", duty.unresolved)
+                if mark not in escalated:
+                    escalated.add(mark)
+                    rows = carried.get(mark[0], ())
+                    _escalate_gap(session, duty, case, report_id, envelope, deps, rows)
 
 
 def _carried_rows(duties: Sequence[domain.Duty]) -> dict[str, tuple[CarriedRow, ...]]:
@@ -83,8 +89,9 @@ def _carried_rows(duties: Sequence[domain.Duty]) -> dict[str, tuple[CarriedRow, 
     carried: dict[str, list[CarriedRow]] = {}
     for duty in duties:
         referral_id = duty.delivery.referral_id if duty.delivery else duty.carried_by
-        if referral_id is not None:
-            carried.setdefault(referral_id, []).append(
+        escalation_id = duty.escalation.referral_id if duty.escalation else None
+        for carrier in {referral_id, escalation_id} - {None}:
+            carried.setdefault(str(carrier), []).append(
                 CarriedRow(
                     code=duty.code,
                     legal_basis=duty.legal_basis,
@@ -286,6 +293,7 @@ def _escalate_gap(
     report_id: str | None,
     envelope: dict[str, Any],
     deps: RoutingDeps,
+    rows: Sequence[CarriedRow] = (),
 ) -> None:
     now = envelope["occurred_at"]
     if duty.escalation is None:
@@ -298,7 +306,7 @@ def _escalate_gap(
             case.region,
         )
         return
-    referral = _deliver(session, duty, duty.escalation, case, report_id, envelope, deps, now)
+    referral = _deliver(session, duty, duty.escalation, case, report_id, envelope, deps, now, rows)
     stage(
         session,
         ReferralEscalated(
