@@ -350,16 +350,16 @@ def _stage_event(
         "concerns": tuple(report.concerns),
         "flags": report.flags(),
     }
+    birth = report.subject.birth_date
+    common["subject_kind"] = report.subject.kind
+    common["under_three"] = domain.under_three(birth, now.astimezone(ALMATY).date())
     if joined:
         stage(session, ReportJoined(**envelope, **common), now=now)
         return
-    birth = report.subject.birth_date
     event = ReportReceived(
         **envelope,
         **common,
         channel=report.channel,
-        subject_kind=report.subject.kind,
-        under_three=domain.under_three(birth, now.astimezone(ALMATY).date()),
         signs=tuple(report.signs),
     )
     stage(session, event, now=now)

@@ -101,3 +101,7 @@ class ReportJoined(Event):
     received_at: AwareDatetime
     concerns: tuple[Concern, ...]
     flags: Flags = Flags()
+    # What the later report says of the person: the kind, and an age band, never a birth
+    # date (G9 needs "under 3" whichever report tells it).
+    subject_kind: SubjectKind | None = None
+    under_three: bool = False

@@ -62,3 +62,13 @@ async def test_the_removal_of_a_child_is_a_fact_with_its_time(intake: Intake) ->
     )
     assert answer.status_code == 422
     assert "child_removed_at" in answer.text
+
+
+async def test_a_joined_report_carries_the_subject_kind_and_the_age_band(
+    intake: Intake,  # noqa: F811
+) -> None:
+    toddler = {"kind": "minor", "full_name": "Aru Bekova", "birth_date": "2025-01-10"}
+    await intake.report(subject=toddler)
+    await intake.report(subject=toddler)
+    (joined,) = events(intake, "report_joined")
+    assert (joined["subject_kind"], joined["under_three"]) == ("minor", True)

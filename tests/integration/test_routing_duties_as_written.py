@@ -94,3 +94,17 @@ def test_g7_and_g8_run_from_the_removal_a_later_report_tells(routing: Routing) -
     assert {
         datetime.fromisoformat(m["started_at"]) for m in opened if m["code"] in {"G7", "G8"}
     } == {removed}
+
+
+def test_g9_opens_from_a_later_report_that_tells_the_age_band(routing: Routing) -> None:
+    event = report(reporter=("police", "kz-75-police"), flags=Flags(child_removed=True))
+    handlers.on_report_received(event, deps=routing.deps)
+    assert not [o for o in routing.obligations(event.case_id) if o.code == "G9"]
+    later = joined(event.case_id, reporter=("healthcare", "kz-75-healthcare")).model_copy(
+        update={"subject_kind": "minor", "under_three": True}
+    )
+    handlers.on_report_joined(later, deps=routing.deps)
+    (g9,) = [o for o in routing.obligations(event.case_id) if o.code == "G9"]
+    assert (g9.actor_agency_id, g9.status) == ("kz-75-healthcare", "open")
+    # G8 was held on the case already: the later report does not open it a second time.
+    assert len([o for o in routing.obligations(event.case_id) if o.code == "G8"]) == 1

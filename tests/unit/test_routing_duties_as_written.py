@@ -244,3 +244,20 @@ def test_g7_and_g8_run_from_the_removal_of_the_child() -> None:
     )
     started = {d.code: d.started_at for d in decision.duties if d.code in {"G7", "G8"}}
     assert started == {"G7": removed, "G8": removed}
+
+
+# -- joined reports keep their facts ----------------------------------------------------------
+
+
+def test_a_duty_held_on_the_case_is_not_opened_again_because_another_agency_reported() -> None:
+    first = route(concerns=["bullying"])
+    assert [d.actor.agency_id for d in first.duties if d.code == "R2"] == ["school-17"]
+    later = domain.decide(
+        case=domain.CaseFacts("case-1", "KZ-75", "minor", frozenset({"bullying"}), frozenset()),
+        reporter=domain.Reporter(domain.Party(*POLICE), NOW, "report-2"),
+        rules=RULES,
+        directory=SEED,
+        now=NOW,
+        applied={d.key for d in first.duties},
+    )
+    assert not [d for d in later.duties if d.code == "R2"]

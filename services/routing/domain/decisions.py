@@ -217,6 +217,21 @@ class _Decider:
             for p in parties
         )
 
+    def _held(self, row: Row, target_type: str | None) -> bool:
+        """Tell whether the case already holds a named agency type's duty under a row.
+
+        A row owed by a named type (R2's education side, G7-G9, F7) is the case's once,
+        whichever agency reported first; the reporter's and receiver's own rows are per agency.
+        """
+        if row.actor in (REPORTER, RECEIVER):
+            return False
+        suffix = f">{target_type}" if target_type else ""
+        for key in self.applied:
+            code, _at, rest = key.partition("@")
+            if code == row.code and rest.endswith(suffix) and (suffix or ">" not in rest):
+                return True
+        return False
+
     def _escalation(self, key: str, unresolved: str) -> Delivery | None:
         found = escalation_target(unresolved, self.case.region, self.directory, self.rules)
         if found is None:
@@ -338,7 +353,7 @@ class _Decider:
         target_type: str | None,
     ) -> None:
         key = action_key(row.code, actor, target_type)
-        if key in self.applied:
+        if key in self.applied or self._held(row, target_type):
             return
         if target_type is not None and self._own_kind(actor, target_type):
             self.applied.add(key)

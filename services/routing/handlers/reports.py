@@ -79,7 +79,7 @@ def on_report_joined(event: ReportJoined, *, deps: RoutingDeps) -> None:
             # The first report is routed by another consumer; this one waits for it.
             raise CaseNotYetRouted(str(event.case_id))
         concerns = set(json.loads(case.concerns)) | {c.value for c in event.concerns}
-        flags = set(json.loads(case.flags)) | _flags(event.flags)
+        flags = set(json.loads(case.flags)) | _flags(event.flags, under_three=event.under_three)
         case.concerns = json.dumps(sorted(concerns))
         case.flags = json.dumps(sorted(flags))
         if case.child_removed_at is None:
