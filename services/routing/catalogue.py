@@ -62,6 +62,8 @@ def _row(entry: dict[str, Any]) -> Row:
             for t in entry.get("targets", ())
         ),
         involves=entry.get("involves"),
+        joined_by=tuple(str(kind) for kind in entry.get("with", ())),
+        part=str(entry.get("part", "")),
         needs_consent=bool(entry.get("needs_consent", False)),
         term_from=entry.get("term_from"),
         effective_from=date.fromisoformat(str(entry["effective_from"])),
@@ -105,7 +107,7 @@ def _check(rules: Rules) -> None:
             raise ValueError(f"{row.code} v{row.version}: ends before it starts")
     by_code: dict[str, list[Row]] = {}
     for row in rules.rows:
-        by_code.setdefault(row.code, []).append(row)
+        by_code.setdefault(row.code + (f"/{row.part}" if row.part else ""), []).append(row)
     for code, versions in by_code.items():
         ordered = sorted(versions, key=lambda r: r.effective_from)
         for before, after in itertools.pairwise(ordered):

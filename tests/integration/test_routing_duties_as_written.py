@@ -36,13 +36,18 @@ def test_one_referral_per_agency_names_every_row_and_each_row_is_met(routing: Ro
     issued = routing.outbox(subject=f"qorgau.agency.{OMB}.referral_issued.v1")
     assert len(issued) == 1
     named = [(row["code"], row["legal_basis"]) for row in issued[0]["rows"]]
-    assert named == [("R1", "Rules 38874, p.8"), ("R15", "Rules 38874, p.14")]
+    assert named == [
+        ("R1", "Rules 38874, p.8"),
+        ("R15", "Rules 38874, p.14"),
+        ("R9", "Rules 38874, p.12.3"),
+    ]
     obligations = {
         o.obligation_id: o for o in routing.obligations(event.case_id) if o.target_agency_id == OMB
     }
     assert {row["obligation_id"] for row in issued[0]["rows"]} == set(obligations)
     assert {(o.code, o.status, o.met_by_platform) for o in obligations.values()} == {
         ("R1", "met", True),
+        ("R9", "met", True),
         ("R15", "met", True),
     }
 

@@ -163,7 +163,9 @@ def test_a_schools_report_is_delivered_and_every_obligation_published(routing: R
             ("R6", "kz-75-minors-commission"),
             ("G4", GUARDIANSHIP),
             ("G6", "kz-child-rights-national"),
-            ("R13", "kz-75-psych-support-centre"),
+            # Those who join R9's visit are told (p.12.3); the centre's names R9 and R13.
+            ("R9", "kz-75-mobile-group"),
+            ("R9", "kz-75-psych-support-centre"),
             ("R14", "kz-ombudsman-national"),
         ]
     )

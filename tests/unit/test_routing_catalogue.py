@@ -146,7 +146,29 @@ ROWS: list[tuple[str, dict[str, Any], list[Opens]]] = [
         [transfer("R7", CRR, NATIONAL_CR, "hours:1", "Rules 38874, p.12.1")],
     ),
     ("R8", {}, [action("R8", CRR, "working_days:1", "Rules 38874, p.12.2")]),
-    ("R9", {}, [action("R9", CRR, "immediate", "Rules 38874, p.12.3")]),
+    (
+        "R9",
+        {},
+        [
+            action("R9", CRR, "immediate", "Rules 38874, p.12.3"),
+            # Those who join the visit are told, each by a referral citing p.12.3.
+            transfer(
+                "R9",
+                CRR,
+                ("mobile_group", "kz-75-mobile-group"),
+                "immediate",
+                "Rules 38874, p.12.3",
+            ),
+            transfer("R9", CRR, OMB, "immediate", "Rules 38874, p.12.3"),
+            transfer(
+                "R9",
+                CRR,
+                ("psych_support_centre", "kz-75-psych-support-centre"),
+                "immediate",
+                "Rules 38874, p.12.3",
+            ),
+        ],
+    ),
     (
         "R10",
         {"flags": ["life_threat"]},

@@ -118,11 +118,12 @@ def deliveries_to(decision: domain.Decision, agency_id: str) -> list[domain.Deli
 def test_r1_and_r15_reach_the_regional_commissioner_as_one_referral_naming_both() -> None:
     decision = route(reporter=("contact_centre_111", "kz-contact-centre-111"))
     (delivery,) = deliveries_to(decision, OMB[1])
-    assert delivery.rows == ("R1", "R15")
+    # R9 too: the commissioner joins the child-rights body's visit (p.12.3).
+    assert delivery.rows == ("R1", "R15", "R9")
     to_omb = [d for d in decision.duties if d.target and d.target.agency_id == OMB[1]]
-    assert sorted(d.code for d in to_omb) == ["R1", "R15"]
+    assert sorted(d.code for d in to_omb) == ["R1", "R15", "R9"]
     assert all(d.met_by_platform for d in to_omb)
-    assert len({d.obligation_id for d in to_omb}) == 2
+    assert len({d.obligation_id for d in to_omb}) == 3
 
 
 def test_r6_and_r12_reach_the_commission_as_one_referral_naming_both() -> None:
@@ -261,3 +262,43 @@ def test_a_duty_held_on_the_case_is_not_opened_again_because_another_agency_repo
         applied={d.key for d in first.duties},
     )
     assert not [d for d in later.duties if d.code == "R2"]
+
+
+# -- who joins whom -------------------------------------------------------------------------
+
+
+def test_r9s_visit_tells_the_mobile_group_the_commissioner_and_the_psychological_centre() -> None:
+    decision = route()
+    told = {
+        d.target.agency_type: d
+        for d in decision.duties
+        if d.code == "R9" and d.kind is domain.Kind.TRANSFER and d.target
+    }
+    assert set(told) == {"mobile_group", "ombudsman_regional", "psych_support_centre"}
+    assert {d.legal_basis for d in told.values()} == {"Rules 38874, p.12.3"}
+    assert all(d.met_by_platform and d.actor.agency_id == CRR[1] for d in told.values())
+    (to_omb,) = [
+        d.delivery for d in decision.duties if d.delivery and d.delivery.agency.agency_id == OMB[1]
+    ]
+    assert "R9" in to_omb.rows
+    # The visit itself stays the body's own duty.
+    assert [d.kind for d in decision.duties if d.code == "R9" and not d.target] == [
+        domain.Kind.ACTION
+    ]
+
+
+def test_healthcare_and_social_protection_tell_the_commission_at_once() -> None:
+    for reporter in (
+        ("healthcare", "kz-75-healthcare"),
+        ("social_protection", "kz-75-social-protection"),
+    ):
+        decision = route(reporter=reporter)
+        to_commission = [
+            d for d in decision.duties if d.target and d.target.agency_id == COMMISSION[1]
+        ]
+        reported = [d for d in to_commission if d.actor.agency_id == reporter[1]]
+        assert [(d.legal_basis, d.term) for d in reported] == [
+            ("Guide, p.13.3, p.14.1", "immediate")
+        ], reporter
+    school = route()
+    assert not [d for d in school.duties if d.legal_basis == "Guide, p.13.3, p.14.1"]

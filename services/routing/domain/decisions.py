@@ -286,6 +286,9 @@ class _Decider:
         via_id = via.via_referral_id if via is not None else None
         if row.kind is Kind.ACTION:
             self._action(row, actor, role, started, via_id, is_reporter, row.involves)
+            for kind in row.joined_by:
+                # Rules 38874 p.12.3: those who join the visit are told, citing the row.
+                self._transfer(row, actor, kind, started, via_id)
             return
         for target in row.targets:
             if target.judgement:

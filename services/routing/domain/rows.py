@@ -63,6 +63,10 @@ class Row:
     when: Conditions = Conditions()
     targets: tuple[TargetSpec, ...] = ()
     involves: str | None = None
+    # The types that act with the actor (R9's visit, p.12.3): each is told, citing the row.
+    joined_by: tuple[str, ...] = ()
+    # A part of a row carried as its own entry, citing its own clause (G4's commission part).
+    part: str = ""
     # The referral the row asks for is made only with the person's consent (Family Centre
     # Rules p.11, p.13; Standard 14701 p.25 and Appendix 4): the agency records it.
     needs_consent: bool = False
