@@ -7,10 +7,14 @@ the region has no such body, duties that need a person's choice, one delivery pe
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 
-from services.routing import domain
+import pytest
+
+from services.routing import catalogue, domain
 from tests.unit.test_routing_catalogue import (
+    C111,
     CRR,
     EDU_AUTH,
     NOW,
@@ -302,3 +306,78 @@ def test_healthcare_and_social_protection_tell_the_commission_at_once() -> None:
         ], reporter
     school = route()
     assert not [d for d in school.duties if d.legal_basis == "Guide, p.13.3, p.14.1"]
+
+
+# -- F10 and the acts in force -----------------------------------------------------------------
+
+
+def test_no_report_opens_f10_its_trigger_is_the_centre_admitting_a_person_with_children() -> None:
+    decision = route(
+        subject="adult",
+        concerns=["domestic_violence"],
+        flags=["accompanying_minors"],
+        reporter=FAMILY,
+    )
+    assert not [d for d in decision.duties if d.code == "F10"]
+    (f10,) = [row for row in RULES.rows if row.code == "F10"]
+    assert (f10.trigger, f10.received_by) == ("admitted", "family_support_centre")
+
+
+ACTS = json.loads(catalogue.CATALOGUE_FILE.read_text(encoding="utf-8"))["acts"]
+
+
+def test_every_act_says_where_its_dates_come_from_and_whether_they_are_provisional() -> None:
+    assert {name: act["provisional"] for name, act in ACTS.items()} == {
+        # In force ten days after first publication, a date the seeds do not give.
+        "Rules 38874": True,
+        # Undated in the seed.
+        "Guide": True,
+        # In force ten days after first publication, a date the seed does not give.
+        "Standard 14701": True,
+        "Family Centre Rules 34499": True,
+    }
+    assert ACTS["Rules 38874"]["registered"] == "2026-06-02"
+    assert ACTS["Standard 14701"]["registered"] == "2017-01-20"
+    assert ACTS["Standard 14701"]["repealed_from"] == "2023-07-01"
+    assert ACTS["Family Centre Rules 34499"]["registered"] == "2024-06-14"
+    for row in RULES.rows:
+        act = ACTS[row.legal_basis.split(",")[0]]
+        assert row.effective_from >= date.fromisoformat(act["effective_from"]), row.code
+
+
+def test_rows_of_a_repealed_act_say_so_in_their_legal_basis() -> None:
+    for row in RULES.rows:
+        if row.legal_basis.startswith("Standard 14701"):
+            assert "repealed 2023-07-01 (order No. 263)" in row.legal_basis, row.code
+            assert len(row.legal_basis) <= 120, row.code
+
+
+def test_a_successor_version_loads_from_data_alone() -> None:
+    data = json.loads(catalogue.CATALOGUE_FILE.read_text(encoding="utf-8"))
+    s12 = next(r for r in data["rows"] if r["code"] == "S12")
+    s12["effective_to"] = "2027-01-01"
+    successor = {**s12, "version": 2, "effective_from": "2027-01-01", "effective_to": None}
+    successor["legal_basis"] = "Standard 32941, p.40"
+    data["acts"]["Standard 32941"] = {"effective_from": "2027-01-01", "provisional": False}
+    rules = catalogue.parse({**data, "rows": [*data["rows"], successor]})
+    facts = {"subject": "adult", "concerns": ["domestic_violence"], "flags": ["refuses_police"]}
+    for day, basis in (
+        (datetime(2026, 12, 1, 5, tzinfo=UTC), "Standard 14701"),
+        (datetime(2027, 2, 1, 5, tzinfo=UTC), "Standard 32941, p.40"),
+    ):
+        decision = route(**facts, reporter=SHELTER, received=day, now=day, rules=rules)  # type: ignore[arg-type]
+        (s12_duty,) = [d for d in decision.duties if d.code == "S12"]
+        assert s12_duty.legal_basis.startswith(basis)
+
+
+@pytest.mark.parametrize(
+    "day",
+    [date(2015, 1, 1), date(2020, 5, 4), date(2026, 6, 12), date(2026, 6, 13), date(2026, 11, 20)],
+)
+def test_every_report_gets_its_notices_under_the_acts_in_force_on_its_date(day: date) -> None:
+    moment = datetime(day.year, day.month, day.day, 5, tzinfo=UTC)
+    for reporter in (("education_org", "school-17"), ("healthcare", "kz-75-healthcare"), C111):
+        decision = route(reporter=reporter, received=moment, now=moment)
+        told = {d.target.agency_type for d in decision.duties if d.target and d.met_by_platform}
+        # The Guide (G3, G4) from its first day; Rules 38874 (R1) adds its own from 13 June.
+        assert {"police", "guardianship"} <= told, (day, reporter)

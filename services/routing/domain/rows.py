@@ -54,7 +54,8 @@ class Row:
     legal_basis: str
     kind: Kind
     term: str
-    # "report" (the report arrives) or "received" (an agency of `received_by` receives the case).
+    # "report" (the report arrives), "received" (an agency of `received_by` receives the case)
+    # or "admitted" (an agency of `received_by` admits the person to a stay: F10).
     trigger: str = "report"
     received_by: str | None = None
     # "reporter", "receiver" or an agency type (the reporter acts when it is of that type).
