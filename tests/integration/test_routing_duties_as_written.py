@@ -6,6 +6,7 @@ the removal of a child as a fact with its time, and joined reports that keep the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy import Engine
 
 from services.routing import domain, handlers
 from shared.contracts.intake import Flags
+from shared.contracts.routing import DeclineReason
 from tests.integration.test_routing_handlers import NOW, Routing, joined, make_routing, report
 
 OMB = "kz-75-ombudsman-regional"
@@ -113,3 +115,16 @@ def test_g9_opens_from_a_later_report_that_tells_the_age_band(routing: Routing) 
     assert (g9.actor_agency_id, g9.status) == ("kz-75-healthcare", "open")
     # G8 was held on the case already: the later report does not open it a second time.
     assert len([o for o in routing.obligations(event.case_id) if o.code == "G8"]) == 1
+
+
+def test_a_declined_referral_that_carried_several_rows_moves_with_all_of_them(
+    routing: Routing,
+) -> None:
+    event = report()
+    handlers.on_report_received(event, deps=routing.deps)
+    (to_commission,) = [r for r in routing.referrals(event.case_id) if r.to_agency_id == COMMISSION]
+    outcome = handlers.decline_referral(
+        to_commission.referral_id, COMMISSION, DeclineReason.NOT_COMPETENT, deps=routing.deps
+    )
+    moved = json.loads(outcome.replacement.rows)
+    assert [row["code"] for row in moved] == ["R6", "R12"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from shared.contracts.obligations import ObligationCancelled
 from shared.contracts.routing import (
     AgencyAcknowledgement,
     AgencyDecline,
+    CarriedRow,
     DeclineReason,
     ReferralAcknowledged,
     ReferralAnswerRejected,
@@ -241,6 +243,8 @@ def _replace(
         deps=deps,
         now=now,
         replaces=referral,
+        # Every row the declined delivery carried moves with it.
+        rows=tuple(CarriedRow.model_validate(row) for row in json.loads(referral.rows)),
     )
     # What both outcomes tell: which referral was declined and where the case went instead.
     moved: dict[str, Any] = {
