@@ -200,3 +200,27 @@ def test_declines_are_rerouted_or_escalated_and_delivered_to_the_new_agency(
         for a in traced
         if a["qorgau.decision"] != "transfer"
     } == {("escalate", NATIONAL_CR), ("escalate", PROSECUTOR)}
+
+
+def test_each_agency_gets_one_referral_naming_every_row_it_carries(
+    platform: Platform, http: httpx.Client
+) -> None:
+    posted = http.post(f"{platform.url('intake')}/v1/reports", json=school_report())
+    assert posted.status_code == 201, posted.text
+    case_id = posted.json()["case_id"]
+    commission = "kz-75-minors-commission"
+
+    def issued(agency_id: str) -> list[dict[str, Any]]:
+        return [
+            m
+            for s, m in deliveries(platform, agency_id)
+            if s.endswith(".referral_issued.v1") and m["case_id"] == case_id
+        ]
+
+    on_police = wait_for(lambda: issued(POLICE), lambda got: len(got) >= 1)
+    # Rules 38874 p.8 and Guide p.4 both send the case to the police: one delivery, both rows.
+    assert [[row["code"] for row in m["rows"]] for m in on_police] == [["R1", "G3"]]
+    on_commission = wait_for(lambda: issued(commission), lambda got: len(got) >= 1)
+    assert [[row["code"] for row in m["rows"]] for m in on_commission] == [["R6", "R12"]]
+    rows = referrals(platform, http, case_id)
+    assert len([r for r in rows if r["to_agency_id"] == POLICE]) == 1
