@@ -93,6 +93,8 @@ def child_report_update(child: Any) -> dict[str, Any]:
         "offence_signs": False,
         "no_parental_care": False,
         "child_removed": False,
+        "child_removed_at": None,
+        "refuses_police": False,
         "accompanying_minors": 0,
         "children": [],
         "narrative": None,

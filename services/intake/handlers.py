@@ -146,6 +146,10 @@ class ReportIn(BaseModel):
     # The children who came with an adult victim, as far as known (services.intake.children):
     # each becomes a minor who witnessed violence, with a case of its own.
     children: list[ChildIn] = Field(default_factory=list, max_length=witnesses.MAX_CHILDREN)
+    # The person refuses to apply to the police (Standard 14701 p.35).
+    refuses_police: bool = False
+    # When the child was removed from the parents (Guide p.12.2, p.12.4 run from it).
+    child_removed_at: AwareDatetime | None = None
     narrative: str | None = Field(default=None, max_length=NARRATIVE_LIMIT)
 
     @field_validator("children")
@@ -159,6 +163,16 @@ class ReportIn(BaseModel):
             count=info.data.get("accompanying_minors") or 0,
             subject_iin=subject.iin if subject is not None else None,
         )
+        return value
+
+    @field_validator("child_removed_at")
+    @classmethod
+    def _removed_not_future(
+        cls, value: AwareDatetime | None, info: ValidationInfo
+    ) -> AwareDatetime | None:
+        now = (info.context or {}).get("now")
+        if value is not None and now is not None and value > now:
+            raise ValueError("is in the future")
         return value
 
     @field_validator("received_at")
@@ -182,8 +196,10 @@ class ReportIn(BaseModel):
             needs_medical_help=self.needs_medical_help,
             offence_signs=self.offence_signs,
             no_parental_care=self.no_parental_care,
-            child_removed=self.child_removed,
+            child_removed=self.child_removed or self.child_removed_at is not None,
             accompanying_minors=self.accompanying_minors,
+            refuses_police=self.refuses_police,
+            child_removed_at=self.child_removed_at,
         )
 
 
@@ -487,16 +503,17 @@ def _stage_event(
         "flags": report.flags(),
         **links,
     }
+    birth = report.subject.birth_date
+    common["subject_kind"] = report.subject.kind
+    # The age band on the day the report was received, as the subject was judged.
+    common["under_three"] = domain.under_three(birth, report.received_at.astimezone(ALMATY).date())
     if joined:
         stage(session, ReportJoined(**envelope, **common), now=now)
         return
-    birth = report.subject.birth_date
     event = ReportReceived(
         **envelope,
         **common,
         channel=report.channel,
-        subject_kind=report.subject.kind,
-        under_three=domain.under_three(birth, report.received_at.astimezone(ALMATY).date()),
         signs=tuple(report.signs),
     )
     stage(session, event, now=now)

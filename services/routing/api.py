@@ -29,6 +29,12 @@ class Answer(BaseModel):
     agency_id: str | None = AGENCY_ID
 
 
+class ReferIn(Answer):
+    """A referral an agency decided on; `consent` where the row needs the person's (S1, F8)."""
+
+    consent: bool = False
+
+
 class DeclineIn(Answer):
     """A decline, with a reason code (free text could carry personal data)."""
 
@@ -87,7 +93,7 @@ def _refusals_as_http(call: Callable[[], Any]) -> Any:
         raise _error(404, f"not found: {e}") from None
     except domain.NotAddressee as error:
         raise _error(403, str(error)) from None
-    except domain.DirectoryInvalid as error:
+    except (domain.DirectoryInvalid, domain.ConsentMissing) as error:
         raise _error(422, str(error), error.field) from None
     except domain.RoutingError as error:
         # An illegal step (answered twice, nobody left, one national body per country).
@@ -213,7 +219,7 @@ def router(
         }
 
     @routes.post("/v1/obligations/{obligation_id}/refer", status_code=201)
-    async def refer(obligation_id: str, body: Answer, who: Caller) -> dict[str, Any]:
+    async def refer(obligation_id: str, body: ReferIn, who: Caller) -> dict[str, Any]:
         agency_id = await checked(lambda: answering(who, body, DRAFT, "obligation.refer"))
         done = await run_in_threadpool(
             _refusals_as_http,
@@ -221,7 +227,7 @@ def router(
                 who,
                 "obligation.refer",
                 None,
-                lambda: handlers.refer(obligation_id, agency_id, deps=deps),
+                lambda: handlers.refer(obligation_id, agency_id, deps=deps, consent=body.consent),
             ),
         )
         wake_relay_now()

@@ -28,6 +28,10 @@ from services.routing.domain import (
 from shared.calendar import Term
 
 CATALOGUE_FILE = Path(__file__).parent / "seed" / "catalogue.json"
+# "report": a report arrives; "received": an agency of a type receives the case; "admitted":
+# an agency of a type admits the person to a stay (Family Centre Rules p.26), an event the
+# agency's own service publishes, which no service emits yet: such rows open on no report.
+TRIGGERS = frozenset({"report", "received", "admitted"})
 
 
 def _set(value: Any) -> frozenset[str]:
@@ -62,6 +66,10 @@ def _row(entry: dict[str, Any]) -> Row:
             for t in entry.get("targets", ())
         ),
         involves=entry.get("involves"),
+        joined_by=tuple(str(kind) for kind in entry.get("with", ())),
+        part=str(entry.get("part", "")),
+        needs_consent=bool(entry.get("needs_consent", False)),
+        term_from=entry.get("term_from"),
         effective_from=date.fromisoformat(str(entry["effective_from"])),
         effective_to=date.fromisoformat(str(to)) if to else None,
     )
@@ -82,26 +90,39 @@ def parse(data: dict[str, Any]) -> Rules:
         national_types=_set(data["national_types"]),
     )
     _check(rules)
+    _check_acts(rules, data.get("acts", {}))
     return rules
+
+
+def _check_acts(rules: Rules, acts: dict[str, Any]) -> None:
+    """Refuse a row citing an act the catalogue does not date, or in force before that act."""
+    for row in rules.rows:
+        act = acts.get(row.legal_basis.split(",")[0])
+        if act is None:
+            raise ValueError(f"{row.code}: the act of {row.legal_basis!r} is not in 'acts'")
+        if row.effective_from < date.fromisoformat(str(act["effective_from"])):
+            raise ValueError(f"{row.code} v{row.version}: in force before its act")
 
 
 def _check(rules: Rules) -> None:
     for row in rules.rows:
         if row.term != NO_TERM:
             Term.parse(row.term)
-        if row.trigger not in {"report", "received"}:
+        if row.trigger not in TRIGGERS:
             raise ValueError(f"{row.code}: unknown trigger {row.trigger!r}")
-        if (row.trigger == "received") != (row.received_by is not None):
-            raise ValueError(f"{row.code}: a 'received' trigger names the receiving type")
-        if row.actor == RECEIVER and row.trigger != "received":
-            raise ValueError(f"{row.code}: only a 'received' row is owed by the receiver")
+        if (row.trigger != "report") != (row.received_by is not None):
+            raise ValueError(f"{row.code}: a '{row.trigger}' trigger names the agency type")
+        if row.actor == RECEIVER and row.trigger == "report":
+            raise ValueError(f"{row.code}: a row owed by the receiver is triggered by an agency")
+        if row.term_from not in {None, "child_removed_at"}:
+            raise ValueError(f"{row.code}: a term runs from no fact called {row.term_from!r}")
         if row.kind is Kind.TRANSFER and not row.targets:
             raise ValueError(f"{row.code}: a transfer names its targets")
         if row.effective_to is not None and row.effective_to <= row.effective_from:
             raise ValueError(f"{row.code} v{row.version}: ends before it starts")
     by_code: dict[str, list[Row]] = {}
     for row in rules.rows:
-        by_code.setdefault(row.code, []).append(row)
+        by_code.setdefault(row.code + (f"/{row.part}" if row.part else ""), []).append(row)
     for code, versions in by_code.items():
         ordered = sorted(versions, key=lambda r: r.effective_from)
         for before, after in itertools.pairwise(ordered):

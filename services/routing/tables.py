@@ -43,6 +43,8 @@ class RoutingCase(SQLModel, table=True):
     received_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
     first_report_id: str = Field(max_length=36)
     opened_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    # When the child was removed from the parents, as a report (or a later one) says.
+    child_removed_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
 
 
 class Referral(SQLModel, table=True):
@@ -76,6 +78,8 @@ class Referral(SQLModel, table=True):
     escalation_obligation_id: str | None = Field(default=None, max_length=36)
     ack_due_at: datetime | None = Field(default=None, sa_type=AWARE, index=True)  # type: ignore[call-overload]
     unacknowledged_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    # JSON list of the rows this delivery carries: code, legal_basis, obligation_id.
+    rows: str = "[]"
 
 
 class RoutingObligation(SQLModel, table=True):

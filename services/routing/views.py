@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -70,7 +71,12 @@ def referral_view(referral: Referral) -> dict[str, Any]:
     acting_for = (
         referral.role if referral.role and referral.role != referral.to_agency_type else None
     )
-    return {**_shaped(referral, _REFERRAL_FIELDS), "acting_for": acting_for}
+    return {
+        **_shaped(referral, _REFERRAL_FIELDS),
+        "acting_for": acting_for,
+        # Every row this delivery carries, each with its clause and its own obligation.
+        "rows": json.loads(referral.rows),
+    }
 
 
 def obligation_view(obligation: RoutingObligation) -> dict[str, Any]:

@@ -62,6 +62,10 @@ class Flags(BaseModel):
     no_parental_care: bool = False
     child_removed: bool = False
     accompanying_minors: int = Field(default=0, ge=0)
+    # The person refuses to apply to the police (Standard 14701 p.35: the shelter tells them).
+    refuses_police: bool = False
+    # When the child was removed from the parents (Guide p.12.2, p.12.4 run from it).
+    child_removed_at: AwareDatetime | None = None
 
 
 class ReportReceived(Event):
@@ -104,6 +108,10 @@ class ReportJoined(Event):
     # As on report_received: the adult victim's case, or the children's cases.
     adult_case_id: UUID | None = None
     child_case_ids: tuple[UUID, ...] = ()
+    # What the later report says of the person: the kind, and an age band, never a birth
+    # date (G9 needs "under 3" whichever report tells it).
+    subject_kind: SubjectKind | None = None
+    under_three: bool = False
 
 
 class DuplicateConfirmed(Event):

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from shared.contracts.envelope import Event
 
@@ -38,6 +38,16 @@ class DeclineReason(StrEnum):
     NO_CAPACITY = "no_capacity"
     CONFLICT_OF_INTEREST = "conflict_of_interest"
     OTHER = "other"
+
+
+class CarriedRow(BaseModel):
+    """A row a referral carries to its agency, with its clause and its own obligation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    legal_basis: str
+    obligation_id: UUID | None = None
 
 
 class ReferralIssued(Event):
@@ -68,6 +78,9 @@ class ReferralIssued(Event):
     escalation_obligation_id: UUID | None = None
     # Past this time an unanswered referral raises referral_unacknowledged.
     ack_due_at: AwareDatetime | None = None
+    # Every row this one delivery carries (several rows sending the case to one agency at
+    # once give one referral), the first being `code`; each row stays its own obligation.
+    rows: tuple[CarriedRow, ...] = ()
 
 
 class ReferralAcknowledged(Event):

@@ -25,7 +25,7 @@ from tests.waiting import wait_for
 pytestmark = pytest.mark.e2e
 
 CRR = "kz-75-child-rights-regional"
-GUARDIANSHIP = "kz-75-guardianship"
+NATIONAL_CR = "kz-child-rights-national"
 POLICE = "kz-75-police"
 PROSECUTOR = "kz-75-prosecutor"
 
@@ -99,30 +99,31 @@ def test_declines_are_rerouted_or_escalated_and_delivered_to_the_new_agency(
         (s, m["code"]) for s, m in mine if m["referral_id"] == crr["referral_id"]
     }
 
-    # 1. The regional body declines over HTTP: the guardianship body stands in (p.8).
+    # 1. The regional body declines over HTTP: the guardianship body stands in only where the
+    # region has no such body (p.8), so the decline goes up to the national body.
     declined = http.post(
         f"{platform.url('routing')}/v1/referrals/{crr['referral_id']}/decline",
         json={"reason": "wrong_district"},
         headers=platform.auth(CRR, "head"),
     )
     assert declined.status_code == 200, declined.text
-    rerouted = declined.json()["replacement"]
-    assert (rerouted["to_agency_id"], rerouted["acting_for"], rerouted["status"]) == (
-        GUARDIANSHIP,
-        "child_rights_regional",
+    upward = declined.json()["replacement"]
+    assert (upward["to_agency_id"], upward["purpose"], upward["status"]) == (
+        NATIONAL_CR,
+        "escalation",
         "issued",
     )
     rows = referrals(platform, http, case_id)
-    assert one(rows, "R1", CRR)["status"] == "rerouted"
-    assert one(rows, "R1", GUARDIANSHIP)["replaces_referral_id"] == crr["referral_id"]
-    on_guardianship = wait_for(
-        lambda: deliveries(platform, GUARDIANSHIP),
-        lambda got: rerouted["referral_id"] in {m["referral_id"] for _, m in got},
+    assert one(rows, "R1", CRR)["status"] == "escalated"
+    assert one(rows, "R1", NATIONAL_CR)["replaces_referral_id"] == crr["referral_id"]
+    on_national = wait_for(
+        lambda: deliveries(platform, NATIONAL_CR),
+        lambda got: upward["referral_id"] in {m["referral_id"] for _, m in got},
     )
-    delivered = next(m for _, m in on_guardianship if m["referral_id"] == rerouted["referral_id"])
-    assert (delivered["code"], delivered["acting_for"], delivered["replaces_referral_id"]) == (
+    delivered = next(m for _, m in on_national if m["referral_id"] == upward["referral_id"])
+    assert (delivered["code"], delivered["purpose"], delivered["replaces_referral_id"]) == (
         "R1",
-        "child_rights_regional",
+        "escalation",
         crr["referral_id"],
     )
 
@@ -156,39 +157,27 @@ def test_declines_are_rerouted_or_escalated_and_delivered_to_the_new_agency(
     )
     assert {m["purpose"] for _, m in on_prosecutor} == {"escalation"}
 
-    # 3. The guardianship body accepts over NATS.
+    # 3. The national body accepts over NATS.
     answer(
         platform,
-        GUARDIANSHIP,
+        NATIONAL_CR,
         "referral_acknowledged",
         AgencyAcknowledgement(
             occurred_at=datetime.now(UTC),
             case_id=uuid.UUID(case_id),
             correlation_id=uuid.uuid4(),
-            referral_id=uuid.UUID(rerouted["referral_id"]),
+            referral_id=uuid.UUID(upward["referral_id"]),
         ),
     )
     wait_for(
         lambda: referrals(platform, http, case_id),
-        lambda got: one(got, "R1", GUARDIANSHIP)["status"] == "acknowledged",
+        lambda got: one(got, "R1", NATIONAL_CR)["status"] == "acknowledged",
     )
     inbox = http.get(
-        f"{platform.url('routing')}/v1/agencies/{GUARDIANSHIP}/inbox",
-        headers=platform.auth(GUARDIANSHIP),
+        f"{platform.url('routing')}/v1/agencies/{NATIONAL_CR}/inbox",
+        headers=platform.auth(NATIONAL_CR),
     ).json()
-    assert rerouted["referral_id"] not in {r["referral_id"] for r in inbox["referrals"]}
-
-    # What the regional body owed on receipt now runs for the guardianship body, and the
-    # deadlines service counts it.
-    obligations_url = f"{platform.url('deadlines')}/v1/cases/{case_id}/obligations"
-    wait_for(
-        lambda: (
-            http.get(obligations_url, headers=platform.auth(GUARDIANSHIP))
-            .json()
-            .get("obligations", [])
-        ),
-        lambda got: any(o["code"] == "R8" and o["actor_agency_id"] == GUARDIANSHIP for o in got),
-    )
+    assert upward["referral_id"] not in {r["referral_id"] for r in inbox["referrals"]}
 
     # Each re-route and escalation is a routing decision, traced with its row and agencies.
     def decisions() -> list[dict[str, Any]]:
@@ -201,10 +190,37 @@ def test_declines_are_rerouted_or_escalated_and_delivered_to_the_new_agency(
 
     traced = wait_for(
         decisions,
-        lambda got: {"reroute", "escalate"} <= {a.get("qorgau.decision") for a in got},
+        lambda got: (
+            {("escalate", NATIONAL_CR), ("escalate", PROSECUTOR)}
+            <= {(a.get("qorgau.decision"), a.get("qorgau.agency_id")) for a in got}
+        ),
     )
     assert {
         (a["qorgau.decision"], a["qorgau.agency_id"])
         for a in traced
         if a["qorgau.decision"] != "transfer"
-    } == {("reroute", GUARDIANSHIP), ("escalate", PROSECUTOR)}
+    } == {("escalate", NATIONAL_CR), ("escalate", PROSECUTOR)}
+
+
+def test_each_agency_gets_one_referral_naming_every_row_it_carries(
+    platform: Platform, http: httpx.Client
+) -> None:
+    posted = http.post(f"{platform.url('intake')}/v1/reports", json=school_report())
+    assert posted.status_code == 201, posted.text
+    case_id = posted.json()["case_id"]
+    commission = "kz-75-minors-commission"
+
+    def issued(agency_id: str) -> list[dict[str, Any]]:
+        return [
+            m
+            for s, m in deliveries(platform, agency_id)
+            if s.endswith(".referral_issued.v1") and m["case_id"] == case_id
+        ]
+
+    on_police = wait_for(lambda: issued(POLICE), lambda got: len(got) >= 1)
+    # Rules 38874 p.8 and Guide p.4 both send the case to the police: one delivery, both rows.
+    assert [[row["code"] for row in m["rows"]] for m in on_police] == [["R1", "G3"]]
+    on_commission = wait_for(lambda: issued(commission), lambda got: len(got) >= 1)
+    assert [[row["code"] for row in m["rows"]] for m in on_commission] == [["R6", "R12"]]
+    rows = referrals(platform, http, case_id)
+    assert len([r for r in rows if r["to_agency_id"] == POLICE]) == 1

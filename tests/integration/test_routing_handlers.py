@@ -158,12 +158,14 @@ def test_a_schools_report_is_delivered_and_every_obligation_published(routing: R
             ("R1", POLICE),
             ("R1", CRR),
             ("R1", "kz-75-ombudsman-regional"),
+            # One referral to the commission names R6 and R12; one to the national body G6
+            # and R7 (each row stays its own obligation).
             ("R6", "kz-75-minors-commission"),
             ("G4", GUARDIANSHIP),
             ("G6", "kz-child-rights-national"),
-            ("R7", "kz-child-rights-national"),
-            ("R12", "kz-75-minors-commission"),
-            ("R13", "kz-75-psych-support-centre"),
+            # Those who join R9's visit are told (p.12.3); the centre's names R9 and R13.
+            ("R9", "kz-75-mobile-group"),
+            ("R9", "kz-75-psych-support-centre"),
             ("R14", "kz-ombudsman-national"),
         ]
     )
@@ -273,7 +275,22 @@ def test_replaying_every_event_twice_changes_nothing(routing: Routing) -> None:
     assert after["outbox"] == before["outbox"]
 
 
-def test_a_decline_is_rerouted_to_the_body_standing_in(routing: Routing) -> None:
+SECOND_CRR = "kz-75-child-rights-zhetysu"
+
+
+def test_a_decline_is_rerouted_to_another_body_of_its_kind(routing: Routing) -> None:
+    handlers.register_agency(
+        AgencyIn(
+            agency_id=SECOND_CRR,
+            agency_type="child_rights_regional",
+            region="KZ-75",
+            district="Medeu",
+            name_kk="x",
+            name_ru="x",
+            name_en="x",
+        ),
+        deps=routing.deps,
+    )
     event = report()
     handlers.on_report_received(event, deps=routing.deps)
     crr = routing.referral(event.case_id, "R1", CRR)
@@ -288,15 +305,15 @@ def test_a_decline_is_rerouted_to_the_body_standing_in(routing: Routing) -> None
     new = outcome.replacement
     assert (new.code, new.to_agency_id, new.role, new.purpose, new.status) == (
         "R1",
-        GUARDIANSHIP,
+        SECOND_CRR,
         "child_rights_regional",
         "transfer",
         "issued",
     )
     assert (new.replaces_referral_id, new.chain_id) == (crr.referral_id, crr.referral_id)
-    on_agency = routing.outbox(subject=f"qorgau.agency.{GUARDIANSHIP}.referral_issued.v1")
+    on_agency = routing.outbox(subject=f"qorgau.agency.{SECOND_CRR}.referral_issued.v1")
     delivered = next(m for m in on_agency if m["referral_id"] == new.referral_id)
-    assert delivered["acting_for"] == "child_rights_regional"
+    assert delivered["acting_for"] is None
     assert delivered["replaces_referral_id"] == crr.referral_id
     rerouted = routing.outbox(subject="qorgau.routing.referral_rerouted.v1")
     assert [(m["declined_referral_id"], m["new_referral_id"]) for m in rerouted] == [
@@ -307,21 +324,49 @@ def test_a_decline_is_rerouted_to_the_body_standing_in(routing: Routing) -> None
         (crr.referral_id, "wrong_district")
     ]
 
-    # What the regional body owed on receipt goes with the decline to the guardianship body,
+    # What the regional body owed on receipt goes with the decline to the other body,
     # whose terms start when the platform delivered the case to it.
     obligations = routing.obligations(event.case_id)
     cancelled = {
         o.code for o in obligations if o.actor_agency_id == CRR and o.status == "cancelled"
     }
     assert cancelled == {"R8", "R9", "R13", "R18", "R19", "R20"}
-    taken = {o.code: o for o in obligations if o.actor_agency_id == GUARDIANSHIP}
+    taken = {o.code: o for o in obligations if o.actor_agency_id == SECOND_CRR}
     assert set(taken) == {"R8", "R9", "R13", "R18", "R19", "R20"}
     assert all(o.started_at == routing.clock.now() and o.status == "open" for o in taken.values())
     assert {
         m["obligation_id"] for m in routing.outbox(prefix="qorgau.routing.obligation_cancelled")
     } == {o.obligation_id for o in obligations if o.status == "cancelled"}
     # Transfers the regional body's receipt made (R7, R12, R13) are not made a second time.
-    assert len([r for r in routing.referrals(event.case_id) if r.code in {"R7", "R12"}]) == 2
+    carried = [
+        row["code"]
+        for r in routing.referrals(event.case_id)
+        for row in json.loads(r.rows)
+        if row["code"] in {"R7", "R12"}
+    ]
+    assert sorted(carried) == ["R12", "R7"]
+
+
+def test_a_declined_child_rights_referral_is_escalated_not_handed_to_guardianship(
+    routing: Routing,
+) -> None:
+    event = report()
+    handlers.on_report_received(event, deps=routing.deps)
+    crr = routing.referral(event.case_id, "R1", CRR)
+
+    outcome = handlers.decline_referral(
+        crr.referral_id, CRR, DeclineReason.NOT_COMPETENT, deps=routing.deps
+    )
+
+    assert outcome.declined.status == "escalated"
+    new = outcome.replacement
+    assert (new.to_agency_id, new.purpose, new.role) == (
+        "kz-child-rights-national",
+        "escalation",
+        "child_rights_national",
+    )
+    told = routing.outbox(subject=f"qorgau.agency.{GUARDIANSHIP}.referral_issued.v1")
+    assert [m["code"] for m in told] == ["G4"]
 
 
 def test_a_decline_with_nobody_left_is_escalated(routing: Routing) -> None:
@@ -467,15 +512,15 @@ def test_a_joined_report_with_life_threat_adds_r10_only(routing: Routing) -> Non
 
 def test_a_joined_report_waits_for_its_case_to_be_routed(routing: Routing) -> None:
     first = report()
-    later = joined(first.case_id, flags=Flags(offence_signs=True))
+    later = joined(first.case_id, flags=Flags(child_removed=True))
     with pytest.raises(handlers.CaseNotYetRouted):
         handlers.on_report_joined(later, deps=routing.deps)
     with unit_of_work(routing.engine) as session:
         assert session.exec(select(InboxEntry)).all() == []
     handlers.on_report_received(first, deps=routing.deps)
     handlers.on_report_joined(later, deps=routing.deps)
-    # Offence signs bring G3: the police get the case again under the Guide's p.4.
-    assert routing.referral(first.case_id, "G3", POLICE).purpose == "transfer"
+    # The removal of the child brings G8: the education authority is told of its duty.
+    assert routing.referral(first.case_id, "G8", "kz-75-education-authority").purpose == "action"
 
 
 def test_agencies_answer_over_the_bus(routing: Routing) -> None:

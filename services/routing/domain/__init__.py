@@ -33,6 +33,7 @@ from services.routing.domain.directory import (
     roles_of,
 )
 from services.routing.domain.errors import (
+    ConsentMissing,
     DirectoryError,
     DirectoryInvalid,
     IllegalTransition,
@@ -75,6 +76,7 @@ __all__ = [
     "Agency",
     "CaseFacts",
     "Conditions",
+    "ConsentMissing",
     "Decision",
     "Delivery",
     "DirectoryError",

@@ -62,6 +62,9 @@ class Delivery:
     # The type the agency acts as (the type the row names, which it may stand in for).
     role: str
     purpose: str
+    # Every row this delivery carries to the agency in this decision, in order (the first is
+    # the row it was issued for): one referral per agency, naming each row.
+    rows: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class Duty:
     unresolved: str | None = None
     # Where a duty nobody can take is escalated (its national body, else the last resort).
     escalation: Delivery | None = None
+    # The referral of this decision, issued for another row, that delivers this one too.
+    carried_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,9 @@ class _Decider:
     applied: set[str]
     duties: list[Duty] = field(default_factory=list)
     delivered_to: dict[str, str] = field(default_factory=dict)
+    # The deliveries this decision makes, by agency: a second row to it joins the first.
+    issued: dict[str, Delivery] = field(default_factory=dict)
+    escalated: dict[str, Delivery] = field(default_factory=dict)
     receivers: list[Receiver] = field(default_factory=list)
 
     def _add(self, duty: Duty) -> None:
@@ -169,28 +177,78 @@ class _Decider:
         if duty.delivery is not None:
             self._received(duty.delivery)
 
-    def _received(self, delivery: Delivery) -> None:
+    def _received(self, delivery: Delivery, role: str | None = None) -> None:
         self.delivered_to.setdefault(delivery.agency.agency_id, delivery.referral_id)
+        self.issued.setdefault(delivery.agency.agency_id, delivery)
         self.receivers.append(
             Receiver(
-                role=delivery.role,
+                role=role or delivery.role,
                 party=Party(delivery.agency.agency_type, delivery.agency.agency_id),
                 received_at=self.now,
                 via_referral_id=delivery.referral_id,
             )
         )
 
+    def finished(self) -> Decision:
+        """Return the decision, each delivery naming every row it carries."""
+        carried: dict[str, list[str]] = {}
+        for duty in self.duties:
+            referral_id = duty.delivery.referral_id if duty.delivery else duty.carried_by
+            if referral_id is not None and duty.code not in carried.get(referral_id, []):
+                carried.setdefault(referral_id, []).append(duty.code)
+        return Decision(
+            tuple(
+                replace(duty, delivery=replace(duty.delivery, rows=tuple(carried[ref])))
+                if duty.delivery is not None and (ref := duty.delivery.referral_id) in carried
+                else duty
+                for duty in self.duties
+            )
+        )
+
+    def _own_kind(self, actor: Party, agency_type: str) -> bool:
+        """Tell whether an agency type is the actor's or the reporter's own kind in the region.
+
+        Rules 38874 p.8 and Guide p.4-5 name other bodies: an agency of a type (whatever its
+        directory id, or none) is never told, nor asked to refer, of its own kind's case.
+        """
+        parties = (actor, self.reporter.party)
+        return any(
+            agency_type in roles_of(p.agency_type, self.case.region, self.directory, self.rules)
+            for p in parties
+        )
+
+    def _held(self, row: Row, target_type: str | None) -> bool:
+        """Tell whether the case already holds a named agency type's duty under a row.
+
+        A row owed by a named type (R2's education side, G7-G9, F7) is the case's once,
+        whichever agency reported first; the reporter's and receiver's own rows are per agency.
+        """
+        if row.actor in (REPORTER, RECEIVER):
+            return False
+        suffix = f">{target_type}" if target_type else ""
+        for key in self.applied:
+            code, _at, rest = key.partition("@")
+            if code == row.code and rest.endswith(suffix) and (suffix or ">" not in rest):
+                return True
+        return False
+
     def _escalation(self, key: str, unresolved: str) -> Delivery | None:
         found = escalation_target(unresolved, self.case.region, self.directory, self.rules)
         if found is None:
             return None
         role, agency = found
-        return Delivery(
+        earlier = self.escalated.get(agency.agency_id)
+        if earlier is not None:
+            # Several gaps escalated to one body at once: one referral names them all.
+            return earlier
+        delivery = Delivery(
             referral_id_for(self.case.case_id, f"{key}!escalation"),
             agency,
             role,
             "escalation",
         )
+        self.escalated[agency.agency_id] = delivery
+        return delivery
 
     def _actor(self, row: Row, receiver: Receiver | None) -> tuple[Party | None, Receiver | None]:
         """Return who acts under a row, and the receipt through which it has the case."""
@@ -218,6 +276,9 @@ class _Decider:
         else:
             # The actor learns of this duty only when the platform tells it, now.
             started = self.now
+        if row.term_from == "child_removed_at" and self.case.child_removed_at is not None:
+            # Guide p.12.2, p.12.4: the term runs from the removal of the child.
+            started = self.case.child_removed_at
         if actor is None:
             self._unresolved_actor(row, started)
             return
@@ -225,6 +286,9 @@ class _Decider:
         via_id = via.via_referral_id if via is not None else None
         if row.kind is Kind.ACTION:
             self._action(row, actor, role, started, via_id, is_reporter, row.involves)
+            for kind in row.joined_by:
+                # Rules 38874 p.12.3: those who join the visit are told, citing the row.
+                self._transfer(row, actor, kind, started, via_id)
             return
         for target in row.targets:
             if target.judgement:
@@ -292,13 +356,20 @@ class _Decider:
         target_type: str | None,
     ) -> None:
         key = action_key(row.code, actor, target_type)
-        if key in self.applied:
+        if key in self.applied or self._held(row, target_type):
+            return
+        if target_type is not None and self._own_kind(actor, target_type):
+            self.applied.add(key)
             return
         delivery = None
+        carried_by = None
         if not is_reporter and actor.agency_id is not None:
             told = self.delivered_to.get(actor.agency_id)
             if told is not None:
                 via_id = told
+                if actor.agency_id in self.issued and row.actor != RECEIVER:
+                    # A named agency's own duty (G8, R2, ...) told by this decision's referral.
+                    carried_by = told
             else:
                 # The acting agency does not have the case in this decision: the platform
                 # tells it of its duty (an action, never an automatic act in its place).
@@ -309,25 +380,28 @@ class _Decider:
                     "action",
                 )
                 via_id = delivery.referral_id
-        self._add(
-            action_duty(
-                case_id=self.case.case_id,
-                code=row.code,
-                legal_basis=row.legal_basis,
-                term=row.term,
-                actor=actor,
-                target_type=target_type,
-                started_at=started,
-                via_referral_id=via_id,
-                delivery=delivery,
-            )
+        duty = action_duty(
+            case_id=self.case.case_id,
+            code=row.code,
+            legal_basis=row.legal_basis,
+            term=row.term,
+            actor=actor,
+            target_type=target_type,
+            started_at=started,
+            via_referral_id=via_id,
+            delivery=delivery,
         )
+        self._add(replace(duty, carried_by=carried_by))
 
     def _transfer(
         self, row: Row, actor: Party, target_type: str, started: datetime, via_id: str | None
     ) -> None:
         key = f"{row.code}>{target_type}"
         if key in self.applied:
+            return
+        if self._own_kind(actor, target_type):
+            # The case is already with a body of that kind: the one that acts or reported.
+            self.applied.add(key)
             return
         found = candidates(target_type, self.case.region, self.directory, self.rules)
         transfer = self._row_duty(
@@ -352,6 +426,15 @@ class _Decider:
         if agency.agency_id in {actor.agency_id, self.reporter.party.agency_id}:
             # The agency already has the case: it is not told about its own report.
             self.applied.add(key)
+            return
+        target = Party(agency.agency_type, agency.agency_id)
+        carrier = self.issued.get(agency.agency_id)
+        if carrier is not None:
+            # Several rows send the case to one agency at once: one referral names them all,
+            # and each row stays its own obligation, met by that delivery.
+            self._add(replace(transfer, target=target, met_by_platform=True))
+            self.duties[-1] = replace(self.duties[-1], carried_by=carrier.referral_id)
+            self._received(carrier, role=target_type)
             return
         referral_id = referral_id_for(self.case.case_id, key)
         self._add(
@@ -393,7 +476,7 @@ def decide(
         *earlier,
     ]
     _receive(decider, case, reporter_type)
-    return Decision(tuple(decider.duties))
+    return decider.finished()
 
 
 def decide_on_arrival(
@@ -416,7 +499,7 @@ def decide_on_arrival(
         decider.delivered_to[arrival.party.agency_id] = arrival.via_referral_id
     decider.receivers.append(arrival)
     _receive(decider, case, reporter.party.agency_type)
-    return Decision(tuple(decider.duties))
+    return decider.finished()
 
 
 def _receive(decider: _Decider, case: CaseFacts, reporter_type: str) -> None:

@@ -42,24 +42,27 @@ def candidates(
 ) -> list[tuple[str, Agency]]:
     """Return the agencies that act as a type in a region, best first, with the type they are.
 
-    The type's own agencies (regional before national); where the region has none (left),
-    those of the first type that stands in for it (Rules 38874 p.8: the guardianship body).
+    The type's own agencies (regional before national) not excluded; only where the region
+    has no active one at all, those of the first type that stands in for it (Rules 38874 p.8,
+    p.12, p.17, p.21: the guardianship body).
     """
     excluded = set(exclude)
     for kind in (agency_type, *rules.stand_ins.get(agency_type, ())):
+        active = [
+            a
+            for a in directory
+            if a.active and a.agency_type == kind and a.region in (region, None)
+        ]
         of_kind = sorted(
-            (
-                a
-                for a in directory
-                if a.active
-                and a.agency_type == kind
-                and a.region in (region, None)
-                and a.agency_id not in excluded
-            ),
+            (a for a in active if a.agency_id not in excluded),
             key=lambda a: (a.region is None, a.agency_id),
         )
         if of_kind:
             return [(kind, a) for a in of_kind]
+        if active:
+            # "ал ол болмаған жағдайда": the stand-in acts only where the region has no such
+            # body; one that declined is escalated, not handed to the stand-in.
+            return []
     return []
 
 

@@ -23,6 +23,12 @@ class DirectoryError(RoutingError):
     """A directory change that conflicts with the directory (answered 409)."""
 
 
+class ConsentMissing(RoutingError):
+    """A referral the row makes only with the person's consent, recorded without it (422)."""
+
+    field = "consent"
+
+
 class DirectoryInvalid(RoutingError):
     """A directory entry whose field breaks a rule of the directory (answered 422 naming it)."""
 

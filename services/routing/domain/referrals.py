@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from services.routing.domain.directory import Agency, escalation_target, resolve
-from services.routing.domain.errors import IllegalTransition, NoAgencyLeft, NotAddressee
+from services.routing.domain.errors import (
+    ConsentMissing,
+    IllegalTransition,
+    NoAgencyLeft,
+    NotAddressee,
+)
 from services.routing.domain.rows import Rules
 
 
@@ -103,16 +108,20 @@ def check_referable(
     actor_agency_id: str | None,
     target_agency_type: str | None,
     agency_id: str,
+    needs_consent: bool = False,
+    consent: bool = False,
 ) -> str:
     """Return the type an open obligation asks its actor to refer to; raise unless it may.
 
-    Only the agency that owes the obligation may meet it, and only while it is open and names
-    a type to refer to.
+    Only the agency that owes the obligation may meet it, only while it is open and names a
+    type to refer to, and, where its row needs the person's consent, only with it.
     """
     if actor_agency_id != agency_id:
         raise NotAddressee("only the agency that owes the obligation may meet it")
     if status != "open" or not target_agency_type:
         raise IllegalTransition(f"obligation {code} is {status}, or names nobody to refer to")
+    if needs_consent and not consent:
+        raise ConsentMissing(f"{code}: the referral is made only with the person's consent")
     return target_agency_type
 
 

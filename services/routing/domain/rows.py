@@ -54,7 +54,8 @@ class Row:
     legal_basis: str
     kind: Kind
     term: str
-    # "report" (the report arrives) or "received" (an agency of `received_by` receives the case).
+    # "report" (the report arrives), "received" (an agency of `received_by` receives the case)
+    # or "admitted" (an agency of `received_by` admits the person to a stay: F10).
     trigger: str = "report"
     received_by: str | None = None
     # "reporter", "receiver" or an agency type (the reporter acts when it is of that type).
@@ -63,6 +64,16 @@ class Row:
     when: Conditions = Conditions()
     targets: tuple[TargetSpec, ...] = ()
     involves: str | None = None
+    # The types that act with the actor (R9's visit, p.12.3): each is told, citing the row.
+    joined_by: tuple[str, ...] = ()
+    # A part of a row carried as its own entry, citing its own clause (G4's commission part).
+    part: str = ""
+    # The referral the row asks for is made only with the person's consent (Family Centre
+    # Rules p.11, p.13; Standard 14701 p.25 and Appendix 4): the agency records it.
+    needs_consent: bool = False
+    # Where the term runs from a fact of the case rather than from when the actor learned of
+    # it: "child_removed_at" (Guide p.12.2, p.12.4 run from the removal of the child).
+    term_from: str | None = None
     version: int = 1
     effective_from: date = date(2000, 1, 1)
     effective_to: date | None = None
@@ -102,6 +113,8 @@ class CaseFacts:
     # life_threat, needs_medical_help, offence_signs, no_parental_care, child_removed,
     # accompanying_minors (when above 0) and under_three (an age band, not a birth date).
     flags: frozenset[str]
+    # When the child was removed from the parents, where a report says so.
+    child_removed_at: datetime | None = None
 
 
 def scope_of(concerns: Iterable[str]) -> frozenset[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from shared.contracts.obligations import ObligationCancelled
 from shared.contracts.routing import (
     AgencyAcknowledgement,
     AgencyDecline,
+    CarriedRow,
     DeclineReason,
     ReferralAcknowledged,
     ReferralAnswerRejected,
@@ -241,6 +243,8 @@ def _replace(
         deps=deps,
         now=now,
         replaces=referral,
+        # Every row the declined delivery carried moves with it.
+        rows=tuple(CarriedRow.model_validate(row) for row in json.loads(referral.rows)),
     )
     # What both outcomes tell: which referral was declined and where the case went instead.
     moved: dict[str, Any] = {
@@ -448,8 +452,13 @@ def on_agency_decline(event: AgencyDecline, *, subject_agency_id: str, deps: Rou
 # -- a transfer that needed a person's judgement --------------------------------------------
 
 
-def refer(obligation_id: str, agency_id: str, *, deps: RoutingDeps) -> Referral:
-    """Make the transfer an open obligation asks its actor to decide on (R13, G2); meet it."""
+def refer(
+    obligation_id: str, agency_id: str, *, deps: RoutingDeps, consent: bool = False
+) -> Referral:
+    """Make the transfer an open obligation asks its actor to decide on (R13, G2); meet it.
+
+    `consent`: the person agreed, where the row refers only with consent (S1, F8).
+    """
     now = deps.clock.now()
     with unit_of_work(deps.engine) as session:
         obligation = repository.get_obligation(session, obligation_id=obligation_id)
@@ -461,6 +470,10 @@ def refer(obligation_id: str, agency_id: str, *, deps: RoutingDeps) -> Referral:
             actor_agency_id=obligation.actor_agency_id,
             target_agency_type=obligation.target_agency_type,
             agency_id=agency_id,
+            needs_consent=any(
+                row.needs_consent for row in deps.rules.rows if row.code == obligation.code
+            ),
+            consent=consent,
         )
         case = repository.get_case(session, case_id=obligation.case_id)
         if case is None:

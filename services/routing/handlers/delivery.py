@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,12 @@ from services.routing.handlers.common import RoutingDeps, decision_span, uuid_or
 from services.routing.tables import Referral, RoutingCase, RoutingObligation
 from shared.contracts.envelope import agency_subject
 from shared.contracts.obligations import ObligationFulfilled, ObligationOpened
-from shared.contracts.routing import ReferralEscalated, ReferralIssued, ReferralPurpose
+from shared.contracts.routing import (
+    CarriedRow,
+    ReferralEscalated,
+    ReferralIssued,
+    ReferralPurpose,
+)
 from shared.outbox import stage
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,7 @@ def case_facts(case: RoutingCase) -> domain.CaseFacts:
         subject_kind=case.subject_kind,
         concerns=frozenset(json.loads(case.concerns)),
         flags=frozenset(json.loads(case.flags)),
+        child_removed_at=case.child_removed_at,
     )
 
 
@@ -45,6 +51,9 @@ def carry_out(
     now: datetime,
 ) -> None:
     """Open every duty of a decision, delivering and escalating where it says."""
+    duties = list(duties)
+    carried = _carried_rows(duties)
+    escalated: set[tuple[str, str | None]] = set()
     for duty in duties:
         told = duty.delivery.agency if duty.delivery else None
         with decision_span(
@@ -65,9 +74,31 @@ def carry_out(
         ):
             _open(session, duty, case=case, report_id=report_id, envelope=envelope, now=now)
             if duty.delivery is not None:
-                _deliver(session, duty, duty.delivery, case, report_id, envelope, deps, now)
+                rows = carried.get(duty.delivery.referral_id, ())
+                _deliver(session, duty, duty.delivery, case, report_id, envelope, deps, now, rows)
             if duty.unresolved is not None:
-                _escalate_gap(session, duty, case, report_id, envelope, deps)
+                mark = (duty.escalation.referral_id if duty.escalation else "", duty.unresolved)
+                if mark not in escalated:
+                    escalated.add(mark)
+                    rows = carried.get(mark[0], ())
+                    _escalate_gap(session, duty, case, report_id, envelope, deps, rows)
+
+
+def _carried_rows(duties: Sequence[domain.Duty]) -> dict[str, tuple[CarriedRow, ...]]:
+    """Return, per referral of a decision, every row it carries with its own obligation."""
+    carried: dict[str, list[CarriedRow]] = {}
+    for duty in duties:
+        referral_id = duty.delivery.referral_id if duty.delivery else duty.carried_by
+        escalation_id = duty.escalation.referral_id if duty.escalation else None
+        for carrier in {referral_id, escalation_id} - {None}:
+            carried.setdefault(str(carrier), []).append(
+                CarriedRow(
+                    code=duty.code,
+                    legal_basis=duty.legal_basis,
+                    obligation_id=uuid.UUID(duty.obligation_id),
+                )
+            )
+    return {referral_id: tuple(rows) for referral_id, rows in carried.items()}
 
 
 def _deliver(
@@ -79,6 +110,7 @@ def _deliver(
     envelope: dict[str, Any],
     deps: RoutingDeps,
     now: datetime,
+    rows: Sequence[CarriedRow] = (),
 ) -> Referral:
     """Deliver a referral that carries a duty (or escalates it) to the agency it names."""
     return issue(
@@ -94,6 +126,7 @@ def _deliver(
         envelope=envelope,
         deps=deps,
         now=now,
+        rows=rows,
     )
 
 
@@ -192,12 +225,22 @@ def issue(
     now: datetime,
     replaces: Referral | None = None,
     escalation_obligation_id: str | None = None,
+    rows: Sequence[CarriedRow] = (),
 ) -> Referral:
-    """Deliver a referral to its agency (once: a replayed delivery returns the first)."""
+    """Deliver a referral to its agency (once: a replayed delivery returns the first).
+
+    `rows` are every row it carries (its own alone where none is given).
+    """
     existing = repository.get_referral(session, referral_id=delivery.referral_id)
     if existing is not None:
         return existing
     agency = delivery.agency
+    if not rows:
+        rows = (
+            CarriedRow(
+                code=code, legal_basis=legal_basis, obligation_id=uuid_or_none(obligation_id)
+            ),
+        )
     # What the referral row and the event that delivers it both say.
     route: dict[str, Any] = {
         "code": code,
@@ -222,6 +265,7 @@ def issue(
         obligation_id=obligation_id,
         escalation_obligation_id=escalation_obligation_id,
         ack_due_at=now + deps.ack_timeout,
+        rows=json.dumps([row.model_dump(mode="json") for row in rows]),
     )
     session.add(referral)
     issued = ReferralIssued(
@@ -235,6 +279,7 @@ def issue(
         replaces_referral_id=uuid_or_none(referral.replaces_referral_id),
         escalation_obligation_id=uuid_or_none(escalation_obligation_id),
         ack_due_at=referral.ack_due_at,
+        rows=tuple(rows),
     )
     stage(session, issued, now=now)
     stage(session, issued, now=now, subject=agency_subject(agency.agency_id, "referral_issued"))
@@ -248,6 +293,7 @@ def _escalate_gap(
     report_id: str | None,
     envelope: dict[str, Any],
     deps: RoutingDeps,
+    rows: Sequence[CarriedRow] = (),
 ) -> None:
     now = envelope["occurred_at"]
     if duty.escalation is None:
@@ -260,7 +306,7 @@ def _escalate_gap(
             case.region,
         )
         return
-    referral = _deliver(session, duty, duty.escalation, case, report_id, envelope, deps, now)
+    referral = _deliver(session, duty, duty.escalation, case, report_id, envelope, deps, now, rows)
     stage(
         session,
         ReferralEscalated(

@@ -59,6 +59,7 @@ def on_report_received(event: ReportReceived, *, deps: RoutingDeps) -> None:
                 received_at=event.received_at,
                 first_report_id=str(event.report_id),
                 opened_at=now,
+                child_removed_at=event.flags.child_removed_at,
             )
             session.add(case)
             session.flush()
@@ -80,9 +81,12 @@ def on_report_joined(event: ReportJoined, *, deps: RoutingDeps) -> None:
             # The first report is routed by another consumer; this one waits for it.
             raise CaseNotYetRouted(str(event.case_id))
         concerns = set(json.loads(case.concerns)) | {c.value for c in event.concerns}
-        flags = set(json.loads(case.flags)) | _flags(event.flags)
+        flags = set(json.loads(case.flags)) | _flags(event.flags, under_three=event.under_three)
         case.concerns = json.dumps(sorted(concerns))
         case.flags = json.dumps(sorted(flags))
+        if case.child_removed_at is None:
+            # The removal may be told by a later report (Guide p.12.2, p.12.4 run from it).
+            case.child_removed_at = event.flags.child_removed_at
         session.add(case)
         _route(session, case, _reporter(event), cause=event, deps=deps, now=now)
         session.commit()
