@@ -26,7 +26,7 @@ from services.deadlines.views import almaty_time as _time
 from shared.access import Gatekeeper, forbidden
 from shared.agencies import AgencyType, is_region
 from shared.auth import Principal, Refused, Role, principal
-from shared.calendar import IsoDay, OverridesDocument
+from shared.calendar import FIRST_DAY, LAST_DAY, IsoDay, OverridesDocument
 from shared.clock import ALMATY
 from shared.http import DEFAULT_MAX_BODY_BYTES, FieldErrorsRoute, limited_body
 from shared.runtime import field_errors
@@ -59,11 +59,26 @@ def _moment(text: str, *, end: bool) -> datetime:
     """A date (start of that Almaty day; with end=True, of the next) or a datetime with offset."""
     if len(text) == 10:
         day = date.fromisoformat(text)
+        _in_calendar(day)
         return datetime.combine(day + timedelta(days=1 if end else 0), time.min, tzinfo=ALMATY)
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError("a time needs its offset, e.g. +05:00")
+    _in_calendar(moment.date())
     return moment
+
+
+def _in_calendar(day: date) -> None:
+    # Terms fall on the calendar's days; the years past its ends are not a time in UTC either.
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"outside {FIRST_DAY} to {LAST_DAY}")
+
+
+def _ascii_number(value: object) -> object:
+    # Only ASCII digits are a number here ("²", "١٠", "1_0" are refused, not read as one).
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("not a whole number in ASCII digits")
+    return value
 
 
 def _bound(*, end: bool) -> Callable[[object], datetime | None]:
@@ -79,7 +94,7 @@ def _bound(*, end: bool) -> Callable[[object], datetime | None]:
 
 
 StatusQuery = Annotated[AgencyStatus | None, BeforeValidator(_blank_is_none), Query()]
-LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+LimitQuery = Annotated[int, BeforeValidator(_ascii_number), Query(ge=1, le=MAX_LIMIT)]
 RegionQuery = Annotated[
     str | None, BeforeValidator(_blank_is_none), AfterValidator(_region), Query()
 ]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from services.routing import domain, handlers, views
@@ -58,24 +59,40 @@ class AgencyIn(BaseModel):
     _region = field_validator("region")(_known_region)
 
 
+def _not_null(value: object) -> object:
+    # Called only for a value the client wrote: a field left out is not validated.
+    if value is None:
+        raise ValueError("may be left out, not null: every agency has one")
+    return value
+
+
+# A field an agency always has: a change may leave it out (None) but never set it to null, and
+# the document says so (null is not in its schema).
+Kept = SkipJsonSchema[None]
+AgencyName = Annotated[str, Field(min_length=1, max_length=300)]
+
+
 class AgencyChange(BaseModel):
     """What changes in an agency of the directory; fields left out stay as they are."""
 
     model_config = ConfigDict(extra="forbid")
 
-    agency_type: AgencyType | None = None
+    agency_type: AgencyType | Kept = None
     region: str | None = None
     district: str | None = Field(default=None, max_length=120)
-    name_kk: str | None = Field(default=None, min_length=1, max_length=300)
-    name_ru: str | None = Field(default=None, min_length=1, max_length=300)
-    name_en: str | None = Field(default=None, min_length=1, max_length=300)
-    active: bool | None = None
+    name_kk: AgencyName | Kept = None
+    name_ru: AgencyName | Kept = None
+    name_en: AgencyName | Kept = None
+    active: bool | Kept = None
 
     _region = field_validator("region")(_known_region)
+    _kept = field_validator("agency_type", "name_kk", "name_ru", "name_en", "active")(_not_null)
 
 
 def _error(status: int, message: str, field: str | None = None) -> HTTPException:
-    detail: Any = message if field is None else [{"field": field, "message": message}]
+    detail: Any = (
+        message if field is None else [{"field": field, "message": message, "type": "value_error"}]
+    )
     return HTTPException(status_code=status, detail=detail)
 
 
