@@ -29,6 +29,7 @@ from shared.auth import Principal, Refused, Role, principal
 from shared.calendar import FIRST_DAY, LAST_DAY, IsoDay, OverridesDocument
 from shared.clock import ALMATY
 from shared.http import DEFAULT_MAX_BODY_BYTES, FieldErrorsRoute, limited_body
+from shared.openapi import json_body, refusals
 from shared.runtime import field_errors
 
 AgencyStatus = Literal["open", "breached", "due_soon", "met", "cancelled"]
@@ -130,7 +131,7 @@ def router(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> APIRouter:
     """Build deadlines' routes; every one needs a token, and case data a relation to the case."""
-    routes = APIRouter(route_class=FieldErrorsRoute)
+    routes = APIRouter(route_class=FieldErrorsRoute, responses=refusals(403, 404))
 
     async def checked(call: Callable[[], Any]) -> None:
         try:
@@ -215,7 +216,10 @@ def router(
         return await run_in_threadpool(lambda: views.calendar_overrides(deps))
 
     @routes.post(
-        "/v1/calendar/overrides", response_model=None, dependencies=[Depends(calendar_changer)]
+        "/v1/calendar/overrides",
+        response_model=None,
+        dependencies=[Depends(calendar_changer)],
+        openapi_extra=json_body(OverridesDocument),
     )
     async def post_overrides(request: Request) -> dict[str, Any] | JSONResponse:
         body = await limited_body(request, max_body_bytes)

@@ -18,6 +18,7 @@ from shared.access import Gatekeeper, forbidden
 from shared.agencies import AgencyType, is_region
 from shared.auth import APPROVE, DRAFT, Principal, Refused, Role, principal
 from shared.contracts.routing import DeclineReason
+from shared.openapi import refusals
 
 AGENCY_ID = Field(default=None, min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")
 
@@ -118,7 +119,7 @@ def router(
     deps: RoutingDeps, *, gate: Gatekeeper, wake_relay: Callable[[], None] | None = None
 ) -> APIRouter:
     """Build routing's routes; every one needs a token, and case data a relation to the case."""
-    routes = APIRouter()
+    routes = APIRouter(responses=refusals(403, 404, 409))
 
     def related(who: Principal, case_id: str) -> bool:
         if who.role is Role.OPERATOR:
