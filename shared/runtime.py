@@ -213,16 +213,23 @@ class ServiceRuntime:
         )
 
 
+# Where FastAPI found a value: the field is named as the client wrote it, without this.
+_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+
+
 def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Turn pydantic errors into one message per bad field, never echoing the bad value."""
-    out = []
+    out: list[dict[str, Any]] = []
     for error in errors:
-        loc = [str(part) for part in error.get("loc", ()) if part != "body"]
-        out.append(
-            {
-                "field": ".".join(loc) or "body",
-                "message": str(error.get("msg", "invalid")).removeprefix("Value error, "),
-                "type": error.get("type", "value_error"),
-            }
-        )
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] in _SOURCES:
+            loc = loc[1:]
+        problem = {
+            "field": ".".join(loc) or "body",
+            "message": str(error.get("msg", "invalid")).removeprefix("Value error, "),
+            "type": error.get("type", "value_error"),
+        }
+        # A path value read by a route and by its access check is one bad field, not two.
+        if problem not in out:
+            out.append(problem)
     return out

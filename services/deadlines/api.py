@@ -28,7 +28,7 @@ from shared.agencies import AgencyType, is_region
 from shared.auth import Principal, Refused, Role, principal
 from shared.calendar import FIRST_DAY, LAST_DAY, IsoDay, OverridesDocument
 from shared.clock import ALMATY
-from shared.http import DEFAULT_MAX_BODY_BYTES, FieldErrorsRoute, limited_body
+from shared.http import DEFAULT_MAX_BODY_BYTES, FieldErrorsRoute, PathId, limited_body
 from shared.openapi import json_body, refusals
 from shared.runtime import field_errors
 
@@ -149,7 +149,7 @@ def router(
 
     # The checks below run as dependencies, before the query is read: a caller who may not ask
     # is refused (and audited) whatever the query says.
-    async def agency_reader(agency_id: str, who: Caller) -> None:
+    async def agency_reader(agency_id: PathId, who: Caller) -> None:
         own = who.agency_id == agency_id or who.role is Role.OPERATOR
         reason = "an agency reads only its own obligations"
         await checked(
@@ -167,20 +167,20 @@ def router(
         await checked(lambda: gate.require_role(who, OPERATORS, action="calendar.change"))
 
     @routes.get("/v1/cases/{case_id}/obligations")
-    async def case_obligations(case_id: str, who: Caller) -> dict[str, Any]:
+    async def case_obligations(case_id: PathId, who: Caller) -> dict[str, Any]:
         await checked(lambda: gated_case(who, case_id, "case.obligations.read"))
         rows = await run_in_threadpool(lambda: views.case_obligations(deps, case_id=case_id))
         return {"case_id": case_id, "obligations": rows}
 
     @routes.get("/v1/cases/{case_id}/timeline")
-    async def case_timeline(case_id: str, who: Caller) -> dict[str, Any]:
+    async def case_timeline(case_id: PathId, who: Caller) -> dict[str, Any]:
         await checked(lambda: gated_case(who, case_id, "case.timeline.read"))
         events = await run_in_threadpool(lambda: views.case_timeline(deps, case_id=case_id))
         return {"case_id": case_id, "events": events}
 
     @routes.get("/v1/agencies/{agency_id}/obligations", dependencies=[Depends(agency_reader)])
     async def agency_obligations(
-        agency_id: str, status: StatusQuery = None, limit: LimitQuery = 500
+        agency_id: PathId, status: StatusQuery = None, limit: LimitQuery = 500
     ) -> dict[str, Any]:
         rows = await run_in_threadpool(
             lambda: views.agency_obligations(deps, agency_id=agency_id, status=status, limit=limit)

@@ -158,3 +158,56 @@ async def test_routing_directory_refusal_has_the_documented_shape(
     answer = await routing_client.put("/v1/agencies/kz-75-police", json={"region": "KZ-00"})
     assert refused_fields(answer) == ["region"]
     assert _problem(answer)["type"] == "value_error"
+
+
+# A NUL byte reaches no query: PostgreSQL refuses it in text (a 500 there, found by the fuzzer).
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/agencies/a%00b", "agency_id"),
+        ("/v1/agencies/a%00b/inbox", "agency_id"),
+        ("/v1/cases/a%00b/referrals", "case_id"),
+        ("/v1/cases/a%00b/routing-obligations", "case_id"),
+        ("/v1/referrals/a%00b", "referral_id"),
+        ("/v1/agencies?region=KZ-75%00", "region"),
+    ],
+)
+async def test_routing_nul_in_an_identifier_is_refused(
+    routing_client: httpx.AsyncClient, path: str, field: str
+) -> None:
+    assert refused_fields(await routing_client.get(path)) == [field]
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/cases/a%00b/obligations", "case_id"),
+        ("/v1/cases/a%00b/timeline", "case_id"),
+        ("/v1/agencies/a%00b/obligations", "agency_id"),
+    ],
+)
+async def test_deadlines_nul_in_an_identifier_is_refused(
+    deadlines_client: httpx.AsyncClient, path: str, field: str
+) -> None:
+    assert refused_fields(await deadlines_client.get(path)) == [field]
+
+
+@pytest.mark.parametrize("name", ["name_en", "name_kk", "name_ru", "district"])
+async def test_agency_name_with_control_characters_is_refused(
+    routing_client: httpx.AsyncClient, name: str
+) -> None:
+    answer = await routing_client.put("/v1/agencies/kz-75-police", json={name: "Police\u0000 KZ"})
+    assert refused_fields(answer) == [name]
+    answer = await routing_client.post(
+        "/v1/agencies",
+        json={
+            "agency_id": "kz-75-new",
+            "agency_type": "police",
+            "region": "KZ-75",
+            "name_kk": "Polícia",
+            "name_ru": "Полиция",
+            "name_en": "Police",
+            name: "Police\u0007",
+        },
+    )
+    assert refused_fields(answer) == [name]
