@@ -37,24 +37,16 @@ ASGIApp = Callable[
     Awaitable[None],
 ]
 
-BUILDERS: dict[str, Callable[[Path], tuple[ServiceRuntime, FastAPI]]] = {
-    "intake": lambda var: intake_app.build(_settings(IntakeSettings, var), clock=FixedClock(NOW)),
-    "routing": lambda var: routing_app.build(
-        _settings(RoutingSettings, var), clock=FixedClock(NOW)
-    ),
-    "deadlines": lambda var: deadlines_app.build(
-        _settings(DeadlinesSettings, var), clock=FixedClock(NOW)
-    ),
+SETTINGS: dict[str, Any] = {
+    "intake": IntakeSettings,
+    "routing": RoutingSettings,
+    "deadlines": DeadlinesSettings,
 }
-
-
-def _settings(kind: Any, var: Path) -> Any:
-    return kind(
-        var_dir=var,
-        database_url=f"sqlite:///{var / 'service.db'}",
-        nats_url=NO_NATS,
-        token_key_file=var / "keys" / "token.key",
-    )
+BUILDERS: dict[str, Callable[..., tuple[ServiceRuntime, FastAPI]]] = {
+    "intake": intake_app.build,
+    "routing": routing_app.build,
+    "deadlines": deadlines_app.build,
+}
 
 
 def without_lifespan(app: ASGIApp) -> ASGIApp:
@@ -123,9 +115,15 @@ class ServiceApp:
         self.runtime.engine.dispose()
 
 
-def build(name: str, var: Path) -> ServiceApp:
-    """Build a service's app in var (its database, keys and traces live there)."""
-    runtime, app = BUILDERS[name](var)
+def build(name: str, var: Path, database_url: str | None = None) -> ServiceApp:
+    """Build a service's app in var (keys, traces, and a SQLite database unless one is given)."""
+    settings = SETTINGS[name](
+        var_dir=var,
+        database_url=database_url or f"sqlite:///{var / 'service.db'}",
+        nats_url=NO_NATS,
+        token_key_file=var / "keys" / "token.key",
+    )
+    runtime, app = BUILDERS[name](settings, clock=FixedClock(NOW))
     settings = runtime.settings
     keys = TokenKeys.load_or_create(settings.resolved_token_key_file())
     return ServiceApp(name, runtime, app, keys)

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -27,6 +28,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from shared.auth import Role
+from tests.db_fixtures import PgTemplates
+from tests.db_fixtures import _drop_pg_database as drop_pg_database
 from tests.integration.fuzz_apps import ServiceApp, build
 
 CHECKS = [
@@ -36,6 +39,28 @@ CHECKS = [
     response_schema_conformance,
 ]
 HEALTH_CHECKS = [check for check in CHECKS if check is not not_a_server_error]
+# Values that broke a service's input handling once (or could: each kind of text a client
+# may send that a parser, a clock or a database treats specially).
+HOSTILE = (
+    "a\x00b",
+    "²",
+    "١٠",
+    "1_0",
+    "-1",
+    "0",
+    "99999999999999999999",
+    "0001-01-01",
+    "9999-12-31",
+    "0001-01-01T00:00:00+05:00",
+    "9999-12-31T23:59:59-05:00",
+    "2026-02-30",
+    "",
+    " ",
+    "\u202e",
+    "x" * 1000,
+)
+# An agency of the seed directory: a path naming it reaches past the lookup.
+KNOWN_ID = "kz-75-police"
 ROLES = (Role.OPERATOR, Role.CASEWORKER)
 
 FUZZ = settings(
@@ -56,25 +81,49 @@ def _schema(service: ServiceApp) -> Any:
     return loaded
 
 
-def _service(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceApp]:
-    service = build(name, tmp_path_factory.mktemp(name))
-    yield service
-    service.close()
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database the services run on: what one refuses the other may store (a NUL byte)."""
+    return str(request.param)
+
+
+def _service(
+    name: str, backend: str, request: pytest.FixtureRequest, tmp: pytest.TempPathFactory
+) -> Iterator[ServiceApp]:
+    templates: PgTemplates | None = (
+        request.getfixturevalue("pg_templates") if backend == "postgres" else None
+    )
+    database_url = templates.new_copy(name) if templates is not None else None
+    service = build(name, tmp.mktemp(name), database_url)
+    try:
+        yield service
+    finally:
+        service.close()
+        if templates is not None and database_url is not None:
+            drop_pg_database(templates.admin, database_url)
 
 
 @pytest.fixture(scope="module")
-def intake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceApp]:
-    yield from _service("intake", tmp_path_factory)
+def intake(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceApp]:
+    yield from _service("intake", backend, request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def routing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceApp]:
-    yield from _service("routing", tmp_path_factory)
+def routing(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceApp]:
+    yield from _service("routing", backend, request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def deadlines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceApp]:
-    yield from _service("deadlines", tmp_path_factory)
+def deadlines(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceApp]:
+    yield from _service("deadlines", backend, request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +149,30 @@ def fuzz(schema: Any, service: ServiceApp) -> None:
         # /health answers its documented 503 while NATS is away, as it is here.
         checks = HEALTH_CHECKS if operation.path == "/health" else CHECKS
         fuzz_operation(operation, service, checks)
+        for case in hostile_cases(operation):
+            for role in ROLES:
+                case.call_and_validate(headers=service.token(role), checks=checks)
+
+
+def hostile_cases(operation: Any) -> Iterator[Any]:
+    """Each path and query parameter of the operation set to each value of HOSTILE in turn.
+
+    Generation rarely draws these (a NUL byte in a path, a year at the calendar's ends), and
+    each once answered 500 somewhere; every run sends all of them.
+    """
+    paths = [parameter.name for parameter in operation.path_parameters]
+    queries = [parameter.name for parameter in operation.query]
+    body = {} if operation.method.upper() in ("POST", "PUT") else NOT_SET
+    for where, names in (("path", paths), ("query", queries)):
+        for name in names:
+            for value in HOSTILE:
+                if where == "path" and not value:
+                    continue  # an empty segment is another URL, not this operation's
+                # The other path parameters name something that exists where an id can.
+                path = {other: KNOWN_ID for other in paths}
+                query: dict[str, str] = {}
+                (path if where == "path" else query)[name] = value
+                yield operation.Case(path_parameters=path, query=query, body=body)
 
 
 def fuzz_operation(operation: Any, service: ServiceApp, checks: list[Any]) -> None:
