@@ -7,9 +7,11 @@ tests/integration/test_fuzz_openapi.py) finds every answer described.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
+
+from shared.agencies import regions
 
 
 class FieldProblem(BaseModel):
@@ -33,6 +35,20 @@ class Refusal(BaseModel):
     """A 401, 403, 404 or 409: why the request was refused, in one sentence."""
 
     detail: str
+
+
+# A region code as the document describes it: the codes the services accept (each route checks
+# it with shared.agencies.is_region), so that a tool sends real ones too.
+Region = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": sorted(regions()),
+            "description": "ISO 3166-2 code of a region of Kazakhstan, e.g. KZ-75",
+        }
+    ),
+]
 
 
 _REFUSALS: dict[int, dict[str, Any]] = {

@@ -29,7 +29,7 @@ from shared.auth import Principal, Refused, Role, principal
 from shared.calendar import FIRST_DAY, LAST_DAY, IsoDay, OverridesDocument
 from shared.clock import ALMATY
 from shared.http import DEFAULT_MAX_BODY_BYTES, FieldErrorsRoute, PathId, limited_body
-from shared.openapi import json_body, refusals
+from shared.openapi import Region, json_body, refusals
 from shared.runtime import field_errors
 
 AgencyStatus = Literal["open", "breached", "due_soon", "met", "cancelled"]
@@ -97,7 +97,7 @@ def _bound(*, end: bool) -> Callable[[object], datetime | None]:
 StatusQuery = Annotated[AgencyStatus | None, BeforeValidator(_blank_is_none), Query()]
 LimitQuery = Annotated[int, BeforeValidator(_ascii_number), Query(ge=1, le=MAX_LIMIT)]
 RegionQuery = Annotated[
-    str | None, BeforeValidator(_blank_is_none), AfterValidator(_region), Query()
+    Region | None, BeforeValidator(_blank_is_none), AfterValidator(_region), Query()
 ]
 AgencyTypeQuery = Annotated[
     str | None, BeforeValidator(_blank_is_none), AfterValidator(_agency_type), Query()

@@ -18,7 +18,7 @@ from shared.agencies import AgencyType, is_region
 from shared.auth import APPROVE, DRAFT, Principal, Refused, Role, principal
 from shared.contracts.routing import DeclineReason
 from shared.http import PLAIN_TEXT, PathId
-from shared.openapi import refusals
+from shared.openapi import Region, refusals
 
 AGENCY_ID = Field(default=None, min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")
 
@@ -71,7 +71,7 @@ class AgencyIn(BaseModel):
 
     agency_id: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")
     agency_type: AgencyType
-    region: str | None = None
+    region: Region | None = None
     district: str | None = Field(default=None, max_length=120, pattern=PLAIN_TEXT)
     name_kk: AgencyName
     name_ru: AgencyName
@@ -87,7 +87,7 @@ class AgencyChange(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_null_not_documented)
 
     agency_type: AgencyType | None = None
-    region: str | None = None
+    region: Region | None = None
     district: str | None = Field(default=None, max_length=120, pattern=PLAIN_TEXT)
     name_kk: AgencyName | None = None
     name_ru: AgencyName | None = None
@@ -121,7 +121,7 @@ def _refusals_as_http(call: Callable[[], Any]) -> Any:
 
 
 Caller = Annotated[Principal, Depends(principal)]
-RegionQuery = Annotated[str | None, AfterValidator(_known_region), Query()]
+RegionQuery = Annotated[Region | None, AfterValidator(_known_region), Query()]
 
 
 def router(
