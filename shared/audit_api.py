@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import AfterValidator, AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
-from shared import audit
+from shared import audit, openapi
 from shared.access import Gatekeeper, forbidden
 from shared.auth import Principal, Refused, Role, TokenVerifier, principal
 from shared.auth import install as install_tokens
@@ -43,7 +43,7 @@ Caller = Annotated[Principal, Depends(principal)]
 
 def router(gate: Gatekeeper) -> APIRouter:
     """Build `GET /v1/audit`: an operator's filtered read of this service's audit log."""
-    routes = APIRouter(route_class=FieldErrorsRoute)
+    routes = APIRouter(route_class=FieldErrorsRoute, responses=openapi.refusals(403))
 
     @routes.get("/v1/audit")
     async def read_audit(
@@ -55,7 +55,8 @@ def router(gate: Gatekeeper) -> APIRouter:
         outcome: Literal["allowed", "refused"] | None = None,
         since: Annotated[Moment, Query(alias="from")] = None,
         until: Annotated[Moment, Query(alias="to")] = None,
-        after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+        # The log's sequence column is a 32-bit integer on PostgreSQL.
+        after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
     ) -> dict[str, Any]:
         case = str(case_id) if case_id is not None else None
@@ -96,7 +97,7 @@ def mount(
     app: FastAPI, gate: Gatekeeper, verifier: TokenVerifier, *, runtime: ServiceRuntime
 ) -> TokenRefusals:
     """Serve `GET /v1/audit`, require tokens (recording refused ones), checkpoint the head."""
-    app.include_router(router(gate))
+    app.include_router(router(gate), responses=openapi.refusals(401, 422))
     refusals = TokenRefusals(gate)
     install_tokens(app, verifier, on_refusal=gate.refuse, on_invalid=refusals.note)
     app.state.token_refusals = refusals

@@ -315,12 +315,22 @@ def _require_date(d: date) -> date:
     return d
 
 
+# The days the calendar counts terms on: Kazakhstan's own calendar (from its independence) up
+# to a bound far past any term, so that every day's Almaty midnight is a time in UTC as well.
+FIRST_DAY = date(1991, 12, 16)
+LAST_DAY = date(2999, 12, 31)
+
+
 def _iso_day(entry: object) -> date:
     if isinstance(entry, str) and _ISO_DATE.fullmatch(entry):
         try:
-            return date.fromisoformat(entry)
+            day = date.fromisoformat(entry)
         except ValueError:
             pass
+        else:
+            if not FIRST_DAY <= day <= LAST_DAY:
+                raise ValueError(f"a calendar day from {FIRST_DAY} to {LAST_DAY}")
+            return day
     raise ValueError("not a date in the form YYYY-MM-DD")
 
 

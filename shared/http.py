@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -15,6 +15,14 @@ from shared.settings import ServiceSettings
 
 # The setting's own default, for routers built without settings (tests, tools).
 DEFAULT_MAX_BODY_BYTES: int = ServiceSettings.model_fields["max_body_bytes"].default
+
+# An identifier in a path (a case, referral or obligation UUID, an agency id): letters, digits,
+# "-" and "_". Anything else is refused before a query, so nothing the database rejects (a NUL
+# byte: PostgreSQL text cannot hold one) reaches it.
+PathId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+
+# Text a person reads (a name, a district): no control characters, NUL included.
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
 
 
 async def limited_body(request: Request, max_bytes: int) -> bytes | JSONResponse:

@@ -7,25 +7,39 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
+from pydantic import BaseModel
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
 
 from shared.bus import make_broker
 from shared.clock import Clock
 from shared.db import database_ok, make_engine, migrate
+from shared.openapi import refusals
 from shared.outbox import OutboxRelay, pending_count
 from shared.settings import ServiceSettings
 from shared.telemetry import setup_tracing
 
 log = logging.getLogger(__name__)
+
+
+class Health(BaseModel):
+    """What /health answers: 200 when NATS and the database are up, 503 while one is away."""
+
+    service: str
+    status: Literal["ok", "degraded"]
+    nats: Literal["connected", "disconnected"]
+    database: Literal["ok", "unreachable"]
+    outbox_pending: int | None
 
 
 def broker_connected(broker: NatsBroker) -> bool:
@@ -152,7 +166,11 @@ class ServiceRuntime:
         """Build the FastAPI app with health, validation errors by field, and tracing."""
         app = FastAPI(title=title, lifespan=self.lifespan)
 
-        @app.get("/health")
+        @app.get(
+            "/health",
+            response_model=None,
+            responses={200: {"model": Health}, 503: {"model": Health, "description": "Degraded"}},
+        )
         def health() -> JSONResponse:
             # 503 while NATS or the database is away, so that whatever waits for a ready
             # service (`qorgau up`, a load balancer) waits; the API itself keeps serving.
@@ -163,8 +181,22 @@ class ServiceRuntime:
         async def by_field(_request: Request, error: RequestValidationError) -> JSONResponse:
             return JSONResponse({"detail": field_errors(error.errors())}, status_code=422)
 
+        @app.exception_handler(HTTPException)
+        async def unreadable(request: Request, error: HTTPException) -> Response:
+            # FastAPI's one 400 is a body it could not read as JSON (not UTF-8, nested past the
+            # parser's depth): bad input like any other, so a 422 naming the body.
+            if error.status_code == 400:
+                problem = {
+                    "field": "body",
+                    "message": "not a JSON document",
+                    "type": "json_invalid",
+                }
+                return JSONResponse({"detail": [problem]}, status_code=422)
+            return await http_exception_handler(request, error)
+
         for router in routers:
-            app.include_router(router)
+            # Every route needs a token and reads its input: each may answer 401 and 422.
+            app.include_router(router, responses=refusals(401, 422))
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=self.tracer_provider, excluded_urls="health"
         )
@@ -181,16 +213,23 @@ class ServiceRuntime:
         )
 
 
+# Where FastAPI found a value: the field is named as the client wrote it, without this.
+_SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
+
+
 def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """Turn pydantic errors into one message per bad field, never echoing the bad value."""
-    out = []
+    out: list[dict[str, Any]] = []
     for error in errors:
-        loc = [str(part) for part in error.get("loc", ()) if part != "body"]
-        out.append(
-            {
-                "field": ".".join(loc) or "body",
-                "message": str(error.get("msg", "invalid")).removeprefix("Value error, "),
-                "type": error.get("type", "value_error"),
-            }
-        )
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] in _SOURCES:
+            loc = loc[1:]
+        problem = {
+            "field": ".".join(loc) or "body",
+            "message": str(error.get("msg", "invalid")).removeprefix("Value error, "),
+            "type": error.get("type", "value_error"),
+        }
+        # A path value read by a route and by its access check is one bad field, not two.
+        if problem not in out:
+            out.append(problem)
     return out

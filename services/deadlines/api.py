@@ -26,9 +26,10 @@ from services.deadlines.views import almaty_time as _time
 from shared.access import Gatekeeper, forbidden
 from shared.agencies import AgencyType, is_region
 from shared.auth import Principal, Refused, Role, principal
-from shared.calendar import IsoDay, OverridesDocument
+from shared.calendar import FIRST_DAY, LAST_DAY, IsoDay, OverridesDocument
 from shared.clock import ALMATY
-from shared.http import DEFAULT_MAX_BODY_BYTES, FieldErrorsRoute, limited_body
+from shared.http import DEFAULT_MAX_BODY_BYTES, FieldErrorsRoute, PathId, limited_body
+from shared.openapi import Region, json_body, refusals
 from shared.runtime import field_errors
 
 AgencyStatus = Literal["open", "breached", "due_soon", "met", "cancelled"]
@@ -59,11 +60,26 @@ def _moment(text: str, *, end: bool) -> datetime:
     """A date (start of that Almaty day; with end=True, of the next) or a datetime with offset."""
     if len(text) == 10:
         day = date.fromisoformat(text)
+        _in_calendar(day)
         return datetime.combine(day + timedelta(days=1 if end else 0), time.min, tzinfo=ALMATY)
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError("a time needs its offset, e.g. +05:00")
+    _in_calendar(moment.date())
     return moment
+
+
+def _in_calendar(day: date) -> None:
+    # Terms fall on the calendar's days; the years past its ends are not a time in UTC either.
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"outside {FIRST_DAY} to {LAST_DAY}")
+
+
+def _ascii_number(value: object) -> object:
+    # Only ASCII digits are a number here ("²", "١٠", "1_0" are refused, not read as one).
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("not a whole number in ASCII digits")
+    return value
 
 
 def _bound(*, end: bool) -> Callable[[object], datetime | None]:
@@ -79,9 +95,9 @@ def _bound(*, end: bool) -> Callable[[object], datetime | None]:
 
 
 StatusQuery = Annotated[AgencyStatus | None, BeforeValidator(_blank_is_none), Query()]
-LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+LimitQuery = Annotated[int, BeforeValidator(_ascii_number), Query(ge=1, le=MAX_LIMIT)]
 RegionQuery = Annotated[
-    str | None, BeforeValidator(_blank_is_none), AfterValidator(_region), Query()
+    Region | None, BeforeValidator(_blank_is_none), AfterValidator(_region), Query()
 ]
 AgencyTypeQuery = Annotated[
     str | None, BeforeValidator(_blank_is_none), AfterValidator(_agency_type), Query()
@@ -115,7 +131,7 @@ def router(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> APIRouter:
     """Build deadlines' routes; every one needs a token, and case data a relation to the case."""
-    routes = APIRouter(route_class=FieldErrorsRoute)
+    routes = APIRouter(route_class=FieldErrorsRoute, responses=refusals(403, 404))
 
     async def checked(call: Callable[[], Any]) -> None:
         try:
@@ -135,7 +151,7 @@ def router(
 
     # The checks below run as dependencies, before the query is read: a caller who may not ask
     # is refused (and audited) whatever the query says.
-    async def agency_reader(agency_id: str, who: Caller) -> None:
+    async def agency_reader(agency_id: PathId, who: Caller) -> None:
         own = who.agency_id == agency_id or who.role is Role.OPERATOR
         reason = "an agency reads only its own obligations"
         await checked(
@@ -153,20 +169,20 @@ def router(
         await checked(lambda: gate.require_role(who, OPERATORS, action="calendar.change"))
 
     @routes.get("/v1/cases/{case_id}/obligations")
-    async def case_obligations(case_id: str, who: Caller) -> dict[str, Any]:
+    async def case_obligations(case_id: PathId, who: Caller) -> dict[str, Any]:
         await checked(lambda: gated_case(who, case_id, "case.obligations.read"))
         rows = await run_in_threadpool(lambda: views.case_obligations(deps, case_id=case_id))
         return {"case_id": case_id, "obligations": rows}
 
     @routes.get("/v1/cases/{case_id}/timeline")
-    async def case_timeline(case_id: str, who: Caller) -> dict[str, Any]:
+    async def case_timeline(case_id: PathId, who: Caller) -> dict[str, Any]:
         await checked(lambda: gated_case(who, case_id, "case.timeline.read"))
         events = await run_in_threadpool(lambda: views.case_timeline(deps, case_id=case_id))
         return {"case_id": case_id, "events": events}
 
     @routes.get("/v1/agencies/{agency_id}/obligations", dependencies=[Depends(agency_reader)])
     async def agency_obligations(
-        agency_id: str, status: StatusQuery = None, limit: LimitQuery = 500
+        agency_id: PathId, status: StatusQuery = None, limit: LimitQuery = 500
     ) -> dict[str, Any]:
         rows = await run_in_threadpool(
             lambda: views.agency_obligations(deps, agency_id=agency_id, status=status, limit=limit)
@@ -202,7 +218,10 @@ def router(
         return await run_in_threadpool(lambda: views.calendar_overrides(deps))
 
     @routes.post(
-        "/v1/calendar/overrides", response_model=None, dependencies=[Depends(calendar_changer)]
+        "/v1/calendar/overrides",
+        response_model=None,
+        dependencies=[Depends(calendar_changer)],
+        openapi_extra=json_body(OverridesDocument),
     )
     async def post_overrides(request: Request) -> dict[str, Any] | JSONResponse:
         body = await limited_body(request, max_body_bytes)

@@ -23,6 +23,7 @@ from services.intake.domain import DuplicateDecision, IllegalDecision, InvalidRe
 from services.intake.handlers import IntakeDeps, ReportIn
 from shared.auth import Principal, Refused, principal
 from shared.http import limited_body
+from shared.openapi import json_body, refusals
 from shared.runtime import field_errors
 
 Caller = Annotated[Principal, Depends(principal)]
@@ -48,9 +49,9 @@ class DecisionIn(BaseModel):
 
 def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
     """Build intake's routes."""
-    routes = APIRouter()
+    routes = APIRouter(responses=refusals(403, 404))
 
-    @routes.post("/v1/reports", status_code=201)
+    @routes.post("/v1/reports", status_code=201, openapi_extra=json_body(ReportIn))
     async def post_report(request: Request, who: Caller) -> JSONResponse:
         body = await limited_body(request, max_body_bytes)
         if isinstance(body, JSONResponse):

@@ -38,6 +38,7 @@ from shared.contracts.routing import ReferralIssued
 from shared.crypto import FieldCipher
 from shared.db import unit_of_work
 from shared.inbox import claim
+from shared.openapi import Region
 from shared.outbox import stage
 from shared.telemetry import AGENCY_ID, AGENCY_TYPE, CASE_ID
 
@@ -55,7 +56,7 @@ class ReporterIn(BaseModel):
 
     agency_type: AgencyType
     agency_id: str | None = Field(default=None, max_length=80, pattern=r"^[a-z0-9_-]+$")
-    region: str
+    region: Region
 
     @field_validator("region")
     @classmethod

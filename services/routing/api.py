@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from services.routing import domain, handlers, views
@@ -17,6 +17,8 @@ from shared.access import Gatekeeper, forbidden
 from shared.agencies import AgencyType, is_region
 from shared.auth import APPROVE, DRAFT, Principal, Refused, Role, principal
 from shared.contracts.routing import DeclineReason
+from shared.http import PLAIN_TEXT, PathId
+from shared.openapi import Region, refusals
 
 AGENCY_ID = Field(default=None, min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")
 
@@ -47,6 +49,27 @@ def _known_region(value: str | None) -> str | None:
     return value
 
 
+def _not_null(value: object) -> object:
+    # Called only for a value the client wrote: a field left out is not validated.
+    if value is None:
+        raise ValueError("may be left out, not null: every agency has one")
+    return value
+
+
+AgencyName = Annotated[str, Field(min_length=1, max_length=300, pattern=PLAIN_TEXT)]
+# The fields every agency has: a change may leave one out (None) but never set it to null.
+KEPT = ("agency_type", "name_kk", "name_ru", "name_en", "active")
+
+
+def _null_not_documented(schema: dict[str, Any]) -> None:
+    # The document says what a client may send: null is not among a kept field's values.
+    for name in KEPT:
+        field = schema["properties"][name]
+        branches = [each for each in field.pop("anyOf", []) if each != {"type": "null"}]
+        if len(branches) == 1:
+            field.update(branches[0])
+
+
 class AgencyIn(BaseModel):
     """An agency to add to the directory."""
 
@@ -54,11 +77,11 @@ class AgencyIn(BaseModel):
 
     agency_id: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")
     agency_type: AgencyType
-    region: str | None = None
-    district: str | None = Field(default=None, max_length=120)
-    name_kk: str = Field(min_length=1, max_length=300)
-    name_ru: str = Field(min_length=1, max_length=300)
-    name_en: str = Field(min_length=1, max_length=300)
+    region: Region | None = None
+    district: str | None = Field(default=None, max_length=120, pattern=PLAIN_TEXT)
+    name_kk: AgencyName
+    name_ru: AgencyName
+    name_en: AgencyName
     active: bool = True
 
     _region = field_validator("region")(_known_region)
@@ -67,21 +90,24 @@ class AgencyIn(BaseModel):
 class AgencyChange(BaseModel):
     """What changes in an agency of the directory; fields left out stay as they are."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_null_not_documented)
 
     agency_type: AgencyType | None = None
-    region: str | None = None
-    district: str | None = Field(default=None, max_length=120)
-    name_kk: str | None = Field(default=None, min_length=1, max_length=300)
-    name_ru: str | None = Field(default=None, min_length=1, max_length=300)
-    name_en: str | None = Field(default=None, min_length=1, max_length=300)
+    region: Region | None = None
+    district: str | None = Field(default=None, max_length=120, pattern=PLAIN_TEXT)
+    name_kk: AgencyName | None = None
+    name_ru: AgencyName | None = None
+    name_en: AgencyName | None = None
     active: bool | None = None
 
     _region = field_validator("region")(_known_region)
+    _kept = field_validator(*KEPT)(_not_null)
 
 
 def _error(status: int, message: str, field: str | None = None) -> HTTPException:
-    detail: Any = message if field is None else [{"field": field, "message": message}]
+    detail: Any = (
+        message if field is None else [{"field": field, "message": message, "type": "value_error"}]
+    )
     return HTTPException(status_code=status, detail=detail)
 
 
@@ -101,13 +127,14 @@ def _refusals_as_http(call: Callable[[], Any]) -> Any:
 
 
 Caller = Annotated[Principal, Depends(principal)]
+RegionQuery = Annotated[Region | None, AfterValidator(_known_region), Query()]
 
 
 def router(
     deps: RoutingDeps, *, gate: Gatekeeper, wake_relay: Callable[[], None] | None = None
 ) -> APIRouter:
     """Build routing's routes; every one needs a token, and case data a relation to the case."""
-    routes = APIRouter()
+    routes = APIRouter(responses=refusals(403, 404, 409))
 
     def gated_case(who: Principal, case_id: str, action: str) -> None:
         # An agency sees a case only if it reported, sent or received it or holds a duty on it.
@@ -155,19 +182,19 @@ def router(
             wake_relay()
 
     @routes.get("/v1/cases/{case_id}/referrals")
-    async def case_referrals(case_id: str, who: Caller) -> dict[str, Any]:
+    async def case_referrals(case_id: PathId, who: Caller) -> dict[str, Any]:
         await checked(lambda: gated_case(who, case_id, "case.referrals.read"))
         rows = await run_in_threadpool(views.case_referrals, deps.engine, case_id=case_id)
         return {"case_id": case_id, "referrals": rows}
 
     @routes.get("/v1/cases/{case_id}/routing-obligations")
-    async def case_obligations(case_id: str, who: Caller) -> dict[str, Any]:
+    async def case_obligations(case_id: PathId, who: Caller) -> dict[str, Any]:
         await checked(lambda: gated_case(who, case_id, "case.obligations.read"))
         rows = await run_in_threadpool(views.case_obligations, deps.engine, case_id=case_id)
         return {"case_id": case_id, "obligations": rows}
 
     @routes.get("/v1/agencies/{agency_id}/inbox")
-    async def agency_inbox(agency_id: str, who: Caller) -> dict[str, Any]:
+    async def agency_inbox(agency_id: PathId, who: Caller) -> dict[str, Any]:
         own = who.agency_id == agency_id or who.role is Role.OPERATOR
         reason = "an agency reads only its own inbox"
         await checked(
@@ -177,7 +204,7 @@ def router(
         return {"agency_id": agency_id, "referrals": rows}
 
     @routes.get("/v1/referrals/{referral_id}")
-    async def referral(referral_id: str, who: Caller) -> dict[str, Any]:
+    async def referral(referral_id: PathId, who: Caller) -> dict[str, Any]:
         found = await run_in_threadpool(views.referral, deps.engine, referral_id=referral_id)
         if found is None:
             raise _error(404, "not found: referral")
@@ -185,7 +212,7 @@ def router(
         return found
 
     @routes.post("/v1/referrals/{referral_id}/acknowledge")
-    async def acknowledge(referral_id: str, body: Answer, who: Caller) -> dict[str, Any]:
+    async def acknowledge(referral_id: PathId, body: Answer, who: Caller) -> dict[str, Any]:
         agency_id = await checked(lambda: answering(who, body, DRAFT, "referral.acknowledge"))
         done = await run_in_threadpool(
             _refusals_as_http,
@@ -200,7 +227,7 @@ def router(
         return referral_view(done)
 
     @routes.post("/v1/referrals/{referral_id}/decline")
-    async def decline(referral_id: str, body: DeclineIn, who: Caller) -> dict[str, Any]:
+    async def decline(referral_id: PathId, body: DeclineIn, who: Caller) -> dict[str, Any]:
         # Refusing a case is a decision: the head's, not a caseworker's draft.
         agency_id = await checked(lambda: answering(who, body, APPROVE, "referral.decline"))
         done = await run_in_threadpool(
@@ -219,7 +246,7 @@ def router(
         }
 
     @routes.post("/v1/obligations/{obligation_id}/refer", status_code=201)
-    async def refer(obligation_id: str, body: ReferIn, who: Caller) -> dict[str, Any]:
+    async def refer(obligation_id: PathId, body: ReferIn, who: Caller) -> dict[str, Any]:
         agency_id = await checked(lambda: answering(who, body, DRAFT, "obligation.refer"))
         done = await run_in_threadpool(
             _refusals_as_http,
@@ -236,7 +263,7 @@ def router(
     @routes.get("/v1/agencies")
     async def list_agencies(
         who: Caller,
-        region: str | None = None,
+        region: RegionQuery = None,
         agency_type: AgencyType | None = Query(default=None, alias="type"),  # noqa: B008
         active: bool | None = None,
     ) -> dict[str, Any]:
@@ -247,7 +274,7 @@ def router(
         return {"agencies": rows}
 
     @routes.get("/v1/agencies/{agency_id}")
-    async def get_agency(agency_id: str, who: Caller) -> dict[str, Any]:
+    async def get_agency(agency_id: PathId, who: Caller) -> dict[str, Any]:
         found = await run_in_threadpool(views.agency, deps.engine, agency_id=agency_id)
         if found is None:
             raise _error(404, "not found: agency")
@@ -264,7 +291,7 @@ def router(
         return JSONResponse(agency_view(row), status_code=201)
 
     @routes.put("/v1/agencies/{agency_id}")
-    async def change_agency(agency_id: str, body: AgencyChange, who: Caller) -> dict[str, Any]:
+    async def change_agency(agency_id: PathId, body: AgencyChange, who: Caller) -> dict[str, Any]:
         await checked(lambda: gate.require_role(who, {Role.OPERATOR}, action="agency.change"))
         row = await run_in_threadpool(
             _refusals_as_http, lambda: handlers.change_agency(agency_id, body, deps=deps)

@@ -130,10 +130,15 @@ def check_due_times(found: list[dict[str, Any]], *, received_at: datetime) -> No
         assert datetime.fromisoformat(o["due_at"]) == received_at + timedelta(minutes=15)
         assert o["met_by_platform"] is True and o["on_time"] is True
     # R13 sends to the psychological support centre (and to a family centre as needed).
+    # R9's visit is the body's own act; those it takes along (p.12.3) are told at once.
+    joiners = [o for o in found if o["code"] == "R9" and o["target_agency_type"] is not None]
+    assert joiners and all(o["status"] == "met" for o in joiners), joiners
     duties = {
         o["code"]: o
         for o in found
-        if o["code"] != "R1" and o["target_agency_type"] != "family_support_centre"
+        if o["code"] != "R1"
+        and o["target_agency_type"] != "family_support_centre"
+        and o not in joiners
     }
     received = datetime.fromisoformat(duties["R7"]["started_at"])
     expected = {
