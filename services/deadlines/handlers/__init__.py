@@ -12,7 +12,7 @@ from services.deadlines.handlers.calendar import (
     apply_calendar_change,
     load_overrides_file,
 )
-from services.deadlines.handlers.common import CalendarBook, DeadlinesDeps, UnknownObligation
+from services.deadlines.handlers.common import CalendarBook, DeadlinesDeps
 from services.deadlines.handlers.obligations import (
     on_obligation_cancelled,
     on_obligation_fulfilled,
@@ -29,7 +29,6 @@ __all__ = [
     "FireReport",
     "Fired",
     "Policy",
-    "UnknownObligation",
     "_Batch",
     "_breach",
     "apply_calendar_change",

@@ -40,10 +40,6 @@ IDS = uuid.UUID("0f5c2b1e-3a8d-4c5e-9b7a-1d2e3f4a5b6c")
 CANCELLED_SUBJECT = ObligationCancelled.subject(SERVICE)
 
 
-class UnknownObligation(LookupError):
-    """An event names an obligation not (yet) recorded: retried, then dead-lettered."""
-
-
 class CalendarBook:
     """The working calendar in force: the overrides table, rebuilt when its version moves."""
 
