@@ -26,6 +26,7 @@ from opentelemetry import trace
 
 from shared.clock import Clock, SystemClock
 from shared.natsauth import inbox_prefix_for
+from shared.settings import nats_servers
 from shared.streams import PREFIX, stream_for
 
 if TYPE_CHECKING:
@@ -338,6 +339,8 @@ def make_broker(
     **kwargs: Any,
 ) -> NatsBroker:
     """Build a service's NATS broker: traces, retries with dead letters, endless reconnects."""
+    # NATS_URL may list every node of a cluster: the client fails over between them.
+    servers = nats_servers(url)
     middlewares = (
         NatsTelemetryMiddleware(tracer_provider=tracer_provider),
         *kwargs.pop("middlewares", ()),
@@ -353,10 +356,10 @@ def make_broker(
         # default (reject on error) would terminate a failed message, never redelivering it.
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         # Each NATS user may read only its own inbox subjects (shared.natsauth).
-        "inbox_prefix": inbox_prefix_for(url),
+        "inbox_prefix": inbox_prefix_for(servers[0]),
     }
     options.update(kwargs)
-    broker = NatsBroker(url, middlewares=middlewares, **options)
+    broker = NatsBroker(servers, middlewares=middlewares, **options)
     # Added last, so it is the innermost: it sees the handler's own exception, and FastStream's
     # logging and the telemetry span see only NackMessage/AckMessage, not the exception text.
     broker.add_middleware(DeadLetterMiddleware(broker, service=service, retry=retry, clock=clock))
