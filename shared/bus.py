@@ -7,6 +7,8 @@ is dropped silently and nothing connects at import time.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import traceback
 import uuid
@@ -25,6 +27,7 @@ from nats.errors import NotJSMessageError
 from opentelemetry import trace
 
 from shared.clock import Clock, SystemClock
+from shared.dbwait import DatabaseWait
 from shared.natsauth import inbox_prefix_for
 from shared.settings import nats_servers
 from shared.streams import PREFIX, stream_for
@@ -73,14 +76,21 @@ class RetryPolicy:
     # Nak delay (seconds) after the 1st, 2nd, ... failed delivery; the delivery after the last
     # one is the final attempt, and its failure dead-letters the message.
     delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
-    # Time the server waits for an ack before redelivering a message still being handled.
-    ack_wait: float = 60.0
+    # Time the server waits for an ack before redelivering a message still being handled. An
+    # instance killed with a batch in hand holds it this long; a handler takes milliseconds,
+    # and one waiting for its database says so (in progress), so ten seconds is plenty.
+    ack_wait: float = 10.0
+    # How long a message waits in place for its database (down, restarting, or a twin instance
+    # holding the same row) before the failure counts as one of its retries.
+    outage_wait: float = 120.0
 
     def __post_init__(self) -> None:
         if any(delay < 0 for delay in self.delays):
             raise ValueError("retry delays must not be negative")
         if self.ack_wait <= 0:
             raise ValueError("ack_wait must be positive")
+        if self.outage_wait < 0:
+            raise ValueError("outage_wait must not be negative")
 
     @property
     def attempts(self) -> int:
@@ -295,20 +305,30 @@ class _DeadLetterScope(BaseMiddleware):
         self.owner = owner
 
     async def consume_scope(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
-        try:
-            return await call_next(msg)
-        except IgnoredException:
-            # AckMessage, NackMessage, RejectMessage, SkipMessage, StopConsume: deliberate.
-            raise
-        except Exception as error:
-            raw = msg.raw_message
-            if not (
-                isinstance(msg, NatsMessage) and isinstance(raw, Msg) and _is_unsettled_js(raw)
-            ):
-                # Core NATS, batches, messages the handler already acked or nacked itself.
+        waiting = DatabaseWait()
+        while True:
+            try:
+                return await call_next(msg)
+            except IgnoredException:
+                # AckMessage, NackMessage, RejectMessage, SkipMessage, StopConsume: deliberate.
                 raise
-            await self.owner.handle_failure(msg, raw, error)
-            raise  # handle_failure always raises; this line is never reached
+            except Exception as error:
+                raw = msg.raw_message
+                if not (
+                    isinstance(msg, NatsMessage) and isinstance(raw, Msg) and _is_unsettled_js(raw)
+                ):
+                    # Core NATS, batches, messages the handler already acked or nacked itself.
+                    raise
+                policy = self.owner.policy_for(raw.metadata.consumer)
+                pause = waiting.pause(error, limit=policy.outage_wait)
+                if pause is None:
+                    await self.owner.handle_failure(msg, raw, error)
+                    raise  # handle_failure always raises; this line is never reached
+                # The database, not the message, failed: wait for it, telling the server the
+                # message is still being handled so that it is not redelivered meanwhile.
+                with contextlib.suppress(Exception):
+                    await raw.in_progress()
+                await asyncio.sleep(pause)
 
 
 def _is_unsettled_js(raw: Msg) -> bool:
