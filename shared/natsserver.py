@@ -314,6 +314,10 @@ def cluster_config(
                 f"  name: {_quote(cluster)}",
                 f"  listen: {_quote(listen)}",
                 f"  routes: [{joined}]",
+                # Clients list every node themselves, with their credentials; a URL the server
+                # advertised carries none, and nats-py closes for good on the authorization
+                # error a reconnect to it meets.
+                "  no_advertise: true",
                 "}",
             ]
         )

@@ -17,6 +17,7 @@ from faststream.nats import NatsBroker
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from shared.bus import make_broker
 from shared.clock import Clock
@@ -162,6 +163,17 @@ class ServiceRuntime:
         @app.exception_handler(RequestValidationError)
         async def by_field(_request: Request, error: RequestValidationError) -> JSONResponse:
             return JSONResponse({"detail": field_errors(error.errors())}, status_code=422)
+
+        @app.exception_handler(OperationalError)
+        async def database_away(_request: Request, error: OperationalError) -> JSONResponse:
+            # The database is down or restarting: an answer the client may retry, rather than
+            # a 500 whose logged traceback would carry the statement's parameters.
+            log.warning("%s: database unavailable: %s", self.service, type(error.orig).__name__)
+            return JSONResponse(
+                {"detail": "the database is unavailable; try again shortly"},
+                status_code=503,
+                headers={"Retry-After": "2"},
+            )
 
         for router in routers:
             app.include_router(router)
