@@ -103,6 +103,8 @@ class ChaosResult:
     lagging: dict[str, dict[str, int]] = field(default_factory=dict)
     unsent_outbox: dict[str, int] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
+    # Each instance's /health at the end: NATS, database, unsent outbox rows.
+    health: dict[str, Any] = field(default_factory=dict)
     machine: str = ""
     elapsed: float = 0.0
 
@@ -365,7 +367,15 @@ class ChaosRun:
             ).fetchone()
             self.result.duplicate_referrals = int(row[0]) if row else 0
 
-    def run(self, *, faults: int, every: float, down_for: float, allowed: float) -> ChaosResult:
+    def run(
+        self,
+        *,
+        faults: int,
+        every: float,
+        down_for: float,
+        allowed: float,
+        settle: float = 90.0,
+    ) -> ChaosResult:
         """Send the load while injecting the faults, wait for catch-up, then check."""
         started = time.monotonic()
         self.result.allowed = allowed
@@ -382,13 +392,21 @@ class ChaosRun:
         supervisor.start()
         try:
             asyncio.run(both())
-            # Wait longer than allowed, so that a late catch-up is measured rather than cut short.
-            self.wait_caught_up(limit=max(allowed * 3, 90.0))
+            # Wait up to `settle` (longer than allowed), so that a late catch-up is measured
+            # and the checks see the end state rather than work still in flight.
+            self.wait_caught_up(limit=max(allowed, settle))
             self.check_cases()
             self.check_duplicates()
         finally:
             self.supervising = False
             supervisor.join()
+        for instance in self.cluster.instances:
+            try:
+                self.result.health[instance.name] = httpx.get(
+                    f"{instance.url}/health", timeout=5
+                ).json()
+            except (httpx.HTTPError, ValueError) as error:
+                self.result.health[instance.name] = type(error).__name__
         self.result.restarts = {
             found.name: found.starts - 1 for found in self.cluster.instances if found.starts > 1
         }
@@ -414,6 +432,7 @@ def chaos(
     every: float,
     down_for: float = 2.0,
     allowed: float = 30.0,
+    settle: float = 90.0,
     folder: Path | None = None,
     seed: int = 1,
 ) -> ChaosResult:
@@ -423,7 +442,7 @@ def chaos(
     cluster = Cluster(root / "var").start()
     try:
         return ChaosRun(cluster, reports=reports, rate=rate, seed=seed).run(
-            faults=faults, every=every, down_for=down_for, allowed=allowed
+            faults=faults, every=every, down_for=down_for, allowed=allowed, settle=settle
         )
     finally:
         cluster.stop()
@@ -440,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=float, default=4.0, help="seconds between faults")
     parser.add_argument("--down-for", type=float, default=2.0, help="seconds a part stays down")
     parser.add_argument("--allowed", type=float, default=30.0, help="catch-up allowed (s)")
+    parser.add_argument(
+        "--settle", type=float, default=900.0, help="longest wait for catch-up, measured (s)"
+    )
     parser.add_argument("--keep", type=Path, default=None, help="keep the run's data here")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
@@ -450,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         every=args.every,
         down_for=args.down_for,
         allowed=args.allowed,
+        settle=args.settle,
         folder=args.keep,
         seed=args.seed,
     )
