@@ -352,20 +352,16 @@ class ChaosRun:
 
     def check_duplicates(self) -> None:
         """No obligation and no referral recorded twice for one case."""
-        with psycopg.connect(self.cluster.database_urls["deadlines"]) as connection:
-            row = connection.execute(
-                "select count(*) from (select 1 from deadlines_obligations group by case_id, "
-                "code, actor_agency_id, target_agency_type, target_agency_id, started_at "
-                "having count(*) > 1) twice"
-            ).fetchone()
-            self.result.duplicate_obligations = int(row[0]) if row else 0
-        with psycopg.connect(self.cluster.database_urls["routing"]) as connection:
-            row = connection.execute(
-                "select count(*) from (select 1 from routing_referrals group by case_id, "
-                "report_id, code, to_agency_id, purpose, replaces_referral_id "
-                "having count(*) > 1) twice"
-            ).fetchone()
-            self.result.duplicate_referrals = int(row[0]) if row else 0
+        self.result.duplicate_obligations = _doubles(
+            self.cluster.database_urls["deadlines"],
+            "deadlines_obligations",
+            "case_id, code, actor_agency_id, target_agency_type, target_agency_id, started_at",
+        )
+        self.result.duplicate_referrals = _doubles(
+            self.cluster.database_urls["routing"],
+            "routing_referrals",
+            "case_id, report_id, code, to_agency_id, purpose, replaces_referral_id",
+        )
 
     def run(
         self,
@@ -412,6 +408,16 @@ class ChaosRun:
         }
         self.result.elapsed = time.monotonic() - started
         return self.result
+
+
+def _doubles(url: str, table: str, columns: str) -> int:
+    """Count the groups of rows of a table that agree on every one of the columns."""
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            f"select count(*) from (select 1 from {table} group by {columns} "  # noqa: S608
+            "having count(*) > 1) twice"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _machine() -> str:
@@ -462,20 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--settle", type=float, default=900.0, help="longest wait for catch-up, measured (s)"
     )
-    parser.add_argument("--keep", type=Path, default=None, help="keep the run's data here")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
-    result = chaos(
-        reports=args.reports,
-        rate=args.rate,
-        faults=args.faults,
-        every=args.every,
-        down_for=args.down_for,
-        allowed=args.allowed,
-        settle=args.settle,
-        folder=args.keep,
-        seed=args.seed,
+    parser.add_argument(
+        "--keep", dest="folder", type=Path, default=None, help="keep the run's data here"
     )
+    parser.add_argument("--seed", type=int, default=1)
+    # The options are chaos()'s keyword arguments, by name.
+    result = chaos(**vars(parser.parse_args(argv)))
     print(json.dumps({**asdict(result), "problems": result.problems()}, indent=1))
     return 1 if result.problems() else 0
 

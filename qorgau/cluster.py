@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import httpx
 import nats
@@ -374,36 +374,30 @@ class Cluster:
 
 def run_cluster(var: Path, services: Sequence[str], postgres: str | None) -> int:
     """Run the cluster until Ctrl-C, restarting any instance that exits (`qorgau up --cluster`)."""
-    stopping = False
-
-    def _stop(_signum: int, _frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    # A SIGTERM ends it as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     cluster = Cluster(var, services=services, postgres=postgres)
-    cluster.start()
     try:
+        cluster.start()
         assert cluster.nats is not None
         print("\nQorgau is running (cluster):")
         for name, node in cluster.nats.nodes.items():
-            print(f"  nats {name:<14} nats://{HOST}:{node.port:<7} pid {node.pid}")
+            print(f"  nats {name:<12} nats://{HOST}:{node.port:<7} pid {node.pid}")
         for line in cluster.stream_lines:
             print(f"  streams: {line} ({REPLICAS} replicas)")
         where = cluster.postgres.admin_url if cluster.postgres else postgres
-        print(f"  postgres          {where} (a database and role per service)")
+        print(f"  postgres        {where} (a database and role per service)")
         for instance in cluster.instances:
             pid = instance.process.pid if instance.process else "-"
-            print(f"  {instance.name:<17} {instance.url:<28} pid {pid}")
+            print(f"  {instance.name:<15} {instance.url:<28} pid {pid}")
         print(f"\ndata under {var}; logs under {cluster.logs}; Ctrl-C stops everything.")
         sys.stdout.flush()
-        while not stopping:
+        while True:
             time.sleep(0.5)
-            if stopping:
-                break
             for instance in cluster.supervise():
                 print(f"{instance.name} exited; restarted", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
     finally:
         cluster.stop()
         print("Qorgau stopped.")
