@@ -25,10 +25,11 @@ pytestmark = pytest.mark.e2e
 
 # `make chaos` holds the platform to catching up within 30 s of the last fault and reports the
 # time it took. Here, on a shared 2-core machine under the rest of the suite, the backlog of
-# 100 reports (about 3,000 events for deadlines) alone takes longer than that to drain, so the
-# suite bounds it at 150 s: a consumer stuck on a message or an instance that never
-# reconnects still fails it, and nothing lost or doubled is allowed at any speed.
-CATCH_UP = 150.0
+# 100 reports (about 3,000 events for deadlines) alone takes longer than that to drain (66 s
+# on a quiet machine, over 150 s under `make test` beside other runs), so the suite bounds it
+# at 300 s: a consumer stuck on a message or an instance that never reconnects still fails
+# it, and nothing lost or doubled is allowed at any speed.
+CATCH_UP = 300.0
 
 
 @pytest.fixture(scope="module")
