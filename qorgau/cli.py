@@ -352,6 +352,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.cluster:
+        from qorgau.cluster import run_cluster
+
+        return run_cluster(PlatformSettings().var_dir, chosen, args.postgres)
     settings = PlatformSettings()
     var = settings.var_dir
     logs = var / "logs"
@@ -524,6 +528,14 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start the platform (embedded default)")
     up.add_argument(
         "services", nargs="*", help=f"services to start (default: {' '.join(SERVICE_NAMES)})"
+    )
+    up.add_argument(
+        "--cluster",
+        action="store_true",
+        help="production shape: 3 NATS nodes, PostgreSQL, two instances of each service",
+    )
+    up.add_argument(
+        "--postgres", metavar="ADMIN_URL", default=None, help="with --cluster: an existing server"
     )
     up.set_defaults(func=cmd_up)
     run = sub.add_parser("run", help="run one service alone, configured by environment")

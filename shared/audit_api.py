@@ -97,7 +97,7 @@ def mount(
     app: FastAPI, gate: Gatekeeper, verifier: TokenVerifier, *, runtime: ServiceRuntime
 ) -> TokenRefusals:
     """Serve `GET /v1/audit`, require tokens (recording refused ones), checkpoint the head."""
-    app.include_router(router(gate), responses=openapi.refusals(401, 422))
+    app.include_router(router(gate), responses=openapi.refusals(401, 422, 503))
     refusals = TokenRefusals(gate)
     install_tokens(app, verifier, on_refusal=gate.refuse, on_invalid=refusals.note)
     app.state.token_refusals = refusals

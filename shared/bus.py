@@ -7,6 +7,8 @@ is dropped silently and nothing connects at import time.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import traceback
 import uuid
@@ -25,7 +27,9 @@ from nats.errors import NotJSMessageError
 from opentelemetry import trace
 
 from shared.clock import Clock, SystemClock
+from shared.dbwait import DatabaseWait
 from shared.natsauth import inbox_prefix_for
+from shared.settings import nats_servers
 from shared.streams import PREFIX, stream_for
 
 if TYPE_CHECKING:
@@ -72,14 +76,21 @@ class RetryPolicy:
     # Nak delay (seconds) after the 1st, 2nd, ... failed delivery; the delivery after the last
     # one is the final attempt, and its failure dead-letters the message.
     delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
-    # Time the server waits for an ack before redelivering a message still being handled.
-    ack_wait: float = 60.0
+    # Time the server waits for an ack before redelivering a message still being handled. An
+    # instance killed with a batch in hand holds it this long; a handler takes milliseconds,
+    # and one waiting for its database says so (in progress), so ten seconds is plenty.
+    ack_wait: float = 10.0
+    # How long a message waits in place for its database (down, restarting, or a twin instance
+    # holding the same row) before the failure counts as one of its retries.
+    outage_wait: float = 120.0
 
     def __post_init__(self) -> None:
         if any(delay < 0 for delay in self.delays):
             raise ValueError("retry delays must not be negative")
         if self.ack_wait <= 0:
             raise ValueError("ack_wait must be positive")
+        if self.outage_wait < 0:
+            raise ValueError("outage_wait must not be negative")
 
     @property
     def attempts(self) -> int:
@@ -294,20 +305,30 @@ class _DeadLetterScope(BaseMiddleware):
         self.owner = owner
 
     async def consume_scope(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
-        try:
-            return await call_next(msg)
-        except IgnoredException:
-            # AckMessage, NackMessage, RejectMessage, SkipMessage, StopConsume: deliberate.
-            raise
-        except Exception as error:
-            raw = msg.raw_message
-            if not (
-                isinstance(msg, NatsMessage) and isinstance(raw, Msg) and _is_unsettled_js(raw)
-            ):
-                # Core NATS, batches, messages the handler already acked or nacked itself.
+        waiting = DatabaseWait()
+        while True:
+            try:
+                return await call_next(msg)
+            except IgnoredException:
+                # AckMessage, NackMessage, RejectMessage, SkipMessage, StopConsume: deliberate.
                 raise
-            await self.owner.handle_failure(msg, raw, error)
-            raise  # handle_failure always raises; this line is never reached
+            except Exception as error:
+                raw = msg.raw_message
+                if not (
+                    isinstance(msg, NatsMessage) and isinstance(raw, Msg) and _is_unsettled_js(raw)
+                ):
+                    # Core NATS, batches, messages the handler already acked or nacked itself.
+                    raise
+                policy = self.owner.policy_for(raw.metadata.consumer)
+                pause = waiting.pause(error, limit=policy.outage_wait)
+                if pause is None:
+                    await self.owner.handle_failure(msg, raw, error)
+                    raise  # handle_failure always raises; this line is never reached
+                # The database, not the message, failed: wait for it, telling the server the
+                # message is still being handled so that it is not redelivered meanwhile.
+                with contextlib.suppress(Exception):
+                    await raw.in_progress()
+                await asyncio.sleep(pause)
 
 
 def _is_unsettled_js(raw: Msg) -> bool:
@@ -338,6 +359,8 @@ def make_broker(
     **kwargs: Any,
 ) -> NatsBroker:
     """Build a service's NATS broker: traces, retries with dead letters, endless reconnects."""
+    # NATS_URL may list every node of a cluster: the client fails over between them.
+    servers = nats_servers(url)
     middlewares = (
         NatsTelemetryMiddleware(tracer_provider=tracer_provider),
         *kwargs.pop("middlewares", ()),
@@ -353,10 +376,10 @@ def make_broker(
         # default (reject on error) would terminate a failed message, never redelivering it.
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         # Each NATS user may read only its own inbox subjects (shared.natsauth).
-        "inbox_prefix": inbox_prefix_for(url),
+        "inbox_prefix": inbox_prefix_for(servers[0]),
     }
     options.update(kwargs)
-    broker = NatsBroker(url, middlewares=middlewares, **options)
+    broker = NatsBroker(servers, middlewares=middlewares, **options)
     # Added last, so it is the innermost: it sees the handler's own exception, and FastStream's
     # logging and the telemetry span see only NackMessage/AckMessage, not the exception text.
     broker.add_middleware(DeadLetterMiddleware(broker, service=service, retry=retry, clock=clock))

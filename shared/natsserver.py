@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-__all__ = ["NatsServer", "find_nats_server"]
+__all__ = ["NatsServer", "cluster_config", "find_nats_server"]
 
 _BINARY = "nats-server"
 _POLL_INTERVAL = 0.02
@@ -299,3 +299,31 @@ class NatsServer:
     ) -> None:
         self.stop()
         self.release()
+
+
+def cluster_config(
+    *, server_name: str, cluster: str, listen: str, routes: list[str] | tuple[str, ...]
+) -> str:
+    """Return the configuration that makes a node one of a JetStream cluster (`extra_config`).
+
+    Every node needs its own `server_name` (JetStream places replicas by it) and lists the
+    route addresses of the others; the nodes then elect a meta leader and a leader per stream.
+    """
+    joined = ", ".join(_quote(f"nats-route://{route}") for route in routes)
+    return (
+        "\n".join(
+            [
+                f"server_name: {_quote(server_name)}",
+                "cluster {",
+                f"  name: {_quote(cluster)}",
+                f"  listen: {_quote(listen)}",
+                f"  routes: [{joined}]",
+                # Clients list every node themselves, with their credentials; a URL the server
+                # advertised carries none, and nats-py closes for good on the authorization
+                # error a reconnect to it meets.
+                "  no_advertise: true",
+                "}",
+            ]
+        )
+        + "\n"
+    )

@@ -32,7 +32,7 @@ class FieldProblems(BaseModel):
 
 
 class Refusal(BaseModel):
-    """A 401, 403, 404 or 409: why the request was refused, in one sentence."""
+    """A 401, 403, 404, 409 or 503: why the request was refused, in one sentence."""
 
     detail: str
 
@@ -57,6 +57,7 @@ _REFUSALS: dict[int, dict[str, Any]] = {
     404: {"model": Refusal, "description": "Not found."},
     409: {"model": Refusal, "description": "Not a legal step from the current state."},
     422: {"model": FieldProblems, "description": "Bad input, named by field; nothing changed."},
+    503: {"model": Refusal, "description": "The database is unavailable; retry after a pause."},
 }
 
 

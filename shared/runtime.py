@@ -19,6 +19,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from shared.bus import make_broker
@@ -194,9 +195,21 @@ class ServiceRuntime:
                 return JSONResponse({"detail": [problem]}, status_code=422)
             return await http_exception_handler(request, error)
 
+        @app.exception_handler(OperationalError)
+        async def database_away(_request: Request, error: OperationalError) -> JSONResponse:
+            # The database is down or restarting: an answer the client may retry, rather than
+            # a 500 whose logged traceback would carry the statement's parameters.
+            log.warning("%s: database unavailable: %s", self.service, type(error.orig).__name__)
+            return JSONResponse(
+                {"detail": "the database is unavailable; try again shortly"},
+                status_code=503,
+                headers={"Retry-After": "2"},
+            )
+
         for router in routers:
-            # Every route needs a token and reads its input: each may answer 401 and 422.
-            app.include_router(router, responses=refusals(401, 422))
+            # Every route needs a token, reads its input and its database: each may answer 401,
+            # 422 and, while the database is away, 503.
+            app.include_router(router, responses=refusals(401, 422, 503))
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=self.tracer_provider, excluded_urls="health"
         )

@@ -10,6 +10,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
 
 
+def nats_servers(url: str) -> list[str]:
+    """Split a NATS_URL that lists a cluster's servers ("nats://a:4222,nats://b:4222")."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 class DeploymentSettings(BaseSettings):
     """What every process of a deployment reads alike: its var directory and the token keys."""
 
