@@ -87,18 +87,20 @@ class Gatekeeper:
         action: str,
         case_id: str,
         reason: str,
-    ) -> None:
-        """Refuse (recorded) an agency unrelated to a case this service knows; operators pass.
+    ) -> bool:
+        """Refuse (recorded) an agency unrelated to a case this service knows; else tell whether
+        to show the case's data (False: the service has not heard of the case yet; answer empty).
 
-        A case the service has not heard of yet has nothing to show, so the (empty) answer is
-        given: intake answers 201 before the event reaches this service, and the reporter asking
-        at once is not probing someone else's case.
+        Intake answers 201 before the event reaches this service, and the reporter asking at once
+        is not probing someone else's case: it gets an empty answer, not a refusal.
         """
         if who.role is Role.OPERATOR:
-            return
+            return True
         found = standing()
-        if found.related or not found.known:
-            return
+        if found.related:
+            return True
+        if not found.known:
+            return False
         raise self.refuse(who, action=action, case_id=case_id, reason=reason)
 
     def require(

@@ -133,15 +133,15 @@ def router(
     """Build deadlines' routes; every one needs a token, and case data a relation to the case."""
     routes = APIRouter(route_class=FieldErrorsRoute, responses=refusals(403, 404))
 
-    async def checked(call: Callable[[], Any]) -> None:
+    async def checked(call: Callable[[], Any]) -> Any:
         try:
-            await run_in_threadpool(call)
+            return await run_in_threadpool(call)
         except Refused as refused:
             raise forbidden(refused) from None
 
-    def gated_case(who: Principal, case_id: str, action: str) -> None:
+    def gated_case(who: Principal, case_id: str, action: str) -> bool:
         # An agency sees a case only if it holds or is the target of an obligation, or acted on it.
-        gate.require_case(
+        return gate.require_case(
             who,
             lambda: views.case_standing(deps, case_id=case_id, agency_id=who.agency_id),
             action=action,
@@ -170,13 +170,15 @@ def router(
 
     @routes.get("/v1/cases/{case_id}/obligations")
     async def case_obligations(case_id: PathId, who: Caller) -> dict[str, Any]:
-        await checked(lambda: gated_case(who, case_id, "case.obligations.read"))
+        if not await checked(lambda: gated_case(who, case_id, "case.obligations.read")):
+            return {"case_id": case_id, "obligations": []}
         rows = await run_in_threadpool(lambda: views.case_obligations(deps, case_id=case_id))
         return {"case_id": case_id, "obligations": rows}
 
     @routes.get("/v1/cases/{case_id}/timeline")
     async def case_timeline(case_id: PathId, who: Caller) -> dict[str, Any]:
-        await checked(lambda: gated_case(who, case_id, "case.timeline.read"))
+        if not await checked(lambda: gated_case(who, case_id, "case.timeline.read")):
+            return {"case_id": case_id, "events": []}
         events = await run_in_threadpool(lambda: views.case_timeline(deps, case_id=case_id))
         return {"case_id": case_id, "events": events}
 

@@ -16,6 +16,7 @@ from services.deadlines.tables import (
     PollerState,
     TimelineEntry,
 )
+from shared.contracts.intake import ReportJoined, ReportReceived
 from shared.db import AwareDateTime
 from shared.outbox import OutboxRow
 
@@ -25,6 +26,9 @@ OBLIGATIONS: sa.Table = Obligation.__table__  # type: ignore[attr-defined]
 OUTBOX: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
 TIMELINE: sa.Table = TimelineEntry.__table__  # type: ignore[attr-defined]
 AWARE = AwareDateTime()
+
+# How intake's reports of a case stand on the timeline ("<service>.<event>").
+REPORT_EVENTS = tuple(f"intake.{event.NAME}" for event in (ReportReceived, ReportJoined))
 
 
 def _is_postgres(session: Session) -> bool:
@@ -348,10 +352,15 @@ def case_standing(session: Session, *, case_id: str, agency_id: str) -> tuple[bo
     ).first()
     if acted is not None:
         return True, True
+    # Deadlines knows a case once intake's report of it is on the timeline, which makes the
+    # reporter related too. Obligations arrive on other consumers and may come first: until the
+    # report is here, nobody is refused (and nobody unrelated is shown anything).
     known = (
-        session.exec(select(Obligation.obligation_id).where(Obligation.case_id == case_id)).first()
-        is not None
-        or session.exec(select(TimelineEntry.id).where(TimelineEntry.case_id == case_id)).first()
+        session.exec(
+            select(TimelineEntry.id).where(
+                TimelineEntry.case_id == case_id, col(TimelineEntry.event).in_(REPORT_EVENTS)
+            )
+        ).first()
         is not None
     )
     return known, False

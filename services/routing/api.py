@@ -138,6 +138,7 @@ def router(
 
     def gated_case(who: Principal, case_id: str, action: str) -> None:
         # An agency sees a case only if it reported, sent or received it or holds a duty on it.
+        # A case routing has not heard of has no rows here: the views answer empty.
         gate.require_case(
             who,
             lambda: views.case_standing(deps.engine, case_id=case_id, agency_id=who.agency_id),

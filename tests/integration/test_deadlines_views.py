@@ -52,6 +52,25 @@ def bus(event: Any) -> dict[str, Any]:
     return dict(event.model_dump(mode="json"))
 
 
+def reported(deps: DeadlinesDeps, case_id: uuid.UUID, *, by: str = "school-17") -> None:
+    """Put intake's report of the case on its timeline (deadlines then knows the case)."""
+    report = ReportReceived(
+        occurred_at=T0 - timedelta(minutes=5),
+        case_id=case_id,
+        correlation_id=uuid.uuid4(),
+        producer="intake",
+        report_id=uuid.uuid4(),
+        reporter_agency_type="education_org",
+        reporter_agency_id=by,
+        region="KZ-75",
+        channel="duties",
+        received_at=T0 - timedelta(minutes=10),
+        subject_kind="minor",
+        concerns=("violence",),
+    )
+    assert on_case_event("qorgau.intake.report_received.v1", bus(report), deps=deps)
+
+
 # --- a case -------------------------------------------------------------------------------
 
 
@@ -346,6 +365,7 @@ async def test_who_is_let_in_and_who_is_refused(
     status: int,
 ) -> None:
     case_id = uuid.uuid4()
+    reported(deps, case_id)
     on_obligation_opened(
         opened(term="none", code="R16", actor="police", actor_id="kz-75-police", case_id=case_id),
         deps=deps,
@@ -378,3 +398,23 @@ async def test_only_an_operator_changes_the_calendar(
     )
     assert answer.status_code == 403
     assert (await client.get("/v1/calendar/overrides")).json()["days_off"] == []
+
+
+async def test_obligations_before_the_report_refuse_nobody_and_show_strangers_nothing(
+    deps: DeadlinesDeps, client: httpx.AsyncClient
+) -> None:
+    # The obligation consumer may run ahead of the timeline's: a case known only by an
+    # obligation on someone else is not yet known, so its reporter is not refused.
+    case_id = uuid.uuid4()
+    on_obligation_opened(
+        opened(term="none", code="R16", actor="police", actor_id="kz-75-police", case_id=case_id),
+        deps=deps,
+    )
+    path = f"/v1/cases/{case_id}/obligations"
+    school = bearer(deps, "school-17", "education_org", "caseworker")
+    stranger = bearer(deps, "kz-71-police", "police", "caseworker")
+    early = [await client.get(path, headers=who) for who in (school, stranger)]
+    assert [(a.status_code, a.json()["obligations"]) for a in early] == [(200, []), (200, [])]
+    reported(deps, case_id)
+    assert (await client.get(path, headers=school)).status_code == 200
+    assert (await client.get(path, headers=stranger)).status_code == 403
