@@ -40,6 +40,7 @@ import psycopg
 
 from qorgau.cluster import Cluster, Instance, stream_leader
 from shared.iin import check_digit
+from shared.natsauth import connect_options
 from shared.streams import STREAMS
 
 # The streams whose leader the run kills: those every report goes through.
@@ -285,7 +286,7 @@ class ChaosRun:
     async def lag(self) -> dict[str, dict[str, int]]:
         """Return every consumer that has messages pending or awaiting an ack."""
         lagging: dict[str, dict[str, int]] = {}
-        nc = await nats.connect(self.cluster.url().split(","), connect_timeout=3)
+        nc = await nats.connect(**connect_options(self.cluster.url()), connect_timeout=3)
         try:
             js = nc.jetstream(timeout=5)
             for spec in STREAMS:

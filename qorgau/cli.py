@@ -177,10 +177,40 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
 
 
 def cmd_nats_config(args: argparse.Namespace) -> int:
-    """Print the nats-server authorization block generated from the directory."""
-    del args
-    print(natsauth.authorization_config(nats_users()), end="")
+    """Print (or write) the nats-server authorization block generated from the directory.
+
+    Public NKeys only; `--seeds-dir` writes each user's seed for the secret store, `--reload`
+    gives the running embedded servers the new users without a restart.
+    """
+    users = nats_users()
+    text = natsauth.authorization_config(users)
+    if args.out:
+        write_private(Path(args.out), text)
+    else:
+        print(text, end="")
+    if args.seeds_dir:
+        written = natsauth.write_seed_files(
+            Path(args.seeds_dir), {user.name: user.password for user in users}
+        )
+        print(f"{len(written)} seed files under {args.seeds_dir}", file=sys.stderr)
+    if args.reload:
+        reloaded = reload_embedded(PlatformSettings().var_dir / "nats", text)
+        print(f"reloaded {reloaded} running nats-server(s)", file=sys.stderr)
     return 0
+
+
+def reload_embedded(folder: Path, authorization: str) -> int:
+    """Rewrite the users of every server under folder that runs with them, and signal it."""
+    reloaded = 0
+    for found in sorted(folder.rglob("authorization.conf")):
+        write_private(found, authorization)
+        pid_file = found.parent / "nats-server.pid"
+        try:
+            os.kill(int(pid_file.read_text(encoding="utf-8").strip()), signal.SIGHUP)
+        except (OSError, ValueError):
+            continue  # not running: it reads the new file when it starts
+        reloaded += 1
+    return reloaded
 
 
 def _registered(name: str) -> Service:
@@ -388,7 +418,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             config_dir=var / "nats",
             port=port,
             log_file=logs / "nats-server.log",
-            extra_config=extra,
+            authorization=extra,
             # A restart after a crash comes back on the same port: clients keep their URL.
             keep_port=True,
         ).start()
@@ -399,12 +429,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"streams: {line}")
 
     base_env = {**os.environ, "QORGAU_VAR_DIR": str(var)}
-    envs = {name: {**base_env, "NATS_URL": _as_user(url, users, name)} for name in chosen}
+    seeds = seed_files(users)
+    envs = {name: {**base_env, "NATS_URL": url, **_seed_env(seeds, name)} for name in chosen}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for service in chosen:
             processes[service] = _start_service(service, envs[service], logs)
-        where = f"{url} ({'users in var/keys/nats-users.json' if users else 'no auth'})"
+        where = f"{url} ({'NKeys in var/keys/nats/' if users else 'no auth'})"
         rows = [("nats", where, str(nats.pid) if nats else "external")]
         for service in chosen:
             port = _registered(service).http_port()
@@ -453,6 +484,17 @@ def cmd_up(args: argparse.Namespace) -> int:
             nats.release()
         print("Qorgau stopped.")
     return 0
+
+
+def seed_files(users: dict[str, natsauth.NatsUser]) -> dict[str, Path]:
+    """Write each user's NKey seed to var/keys/nats/<user>.nk, as a secret store would mount it."""
+    folder = PlatformSettings().keys_dir() / "nats"
+    natsauth.write_seed_files(folder, {name: user.password for name, user in users.items()})
+    return {name: folder / f"{name}.nk" for name in users}
+
+
+def _seed_env(seeds: dict[str, Path], name: str) -> dict[str, str]:
+    return {"NATS_NKEY_SEED_FILE": str(seeds[name])} if name in seeds else {}
 
 
 def _as_user(url: str, users: dict[str, natsauth.NatsUser], name: str) -> str:
@@ -564,6 +606,13 @@ def parser() -> argparse.ArgumentParser:
     issue.set_defaults(func=cmd_token_issue)
     nats_config = sub.add_parser(
         "nats-config", help="print the NATS users and permissions generated from the directory"
+    )
+    nats_config.add_argument("--out", metavar="FILE", help="write the block to FILE (0600)")
+    nats_config.add_argument(
+        "--seeds-dir", metavar="DIR", help="write each user's NKey seed to DIR/<user>.nk"
+    )
+    nats_config.add_argument(
+        "--reload", action="store_true", help="signal the running embedded servers to reload"
     )
     nats_config.set_defaults(func=cmd_nats_config)
     audit_cmd = sub.add_parser("audit", help="the audit log of personal-data reads")

@@ -31,6 +31,7 @@ from nats.js.errors import BadRequestError
 from qorgau.pgserver import PostgresServer, ServiceDatabases
 from qorgau.registry import SERVICE_NAMES
 from shared import natsauth
+from shared.natsauth import connect_options
 from shared.natsserver import NatsServer, cluster_config
 from shared.streams import provision
 
@@ -73,8 +74,8 @@ class NatsCluster:
                     cluster=CLUSTER_NAME,
                     listen=f"{HOST}:{route_ports[name]}",
                     routes=routes,
-                )
-                + authorization,
+                ),
+                authorization=authorization,
             )
 
     @property
@@ -103,6 +104,11 @@ class NatsCluster:
         """Start a stopped node again on its store and port."""
         self.nodes[name].start()
 
+    def reload_authorization(self, authorization: str) -> None:
+        """Give every running node new users and permissions without a restart."""
+        for node in self.nodes.values():
+            node.reload_authorization(authorization)
+
     def stop(self) -> None:
         """Stop every node and let its port go."""
         for node in self.nodes.values():
@@ -115,7 +121,9 @@ async def wait_jetstream(url: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            nc = await nats.connect(url.split(","), connect_timeout=2, allow_reconnect=False)
+            nc = await nats.connect(
+                **connect_options(url), connect_timeout=2, allow_reconnect=False
+            )
             try:
                 await nc.jetstream(timeout=2).account_info()
                 return
@@ -129,7 +137,7 @@ async def wait_jetstream(url: str, timeout: float = 60.0) -> None:
 
 async def stream_leader(url: str, stream: str) -> str | None:
     """Return the name of the node leading a stream, or None while there is no leader."""
-    nc = await nats.connect(url.split(","), connect_timeout=2, allow_reconnect=False)
+    nc = await nats.connect(**connect_options(url), connect_timeout=2, allow_reconnect=False)
     try:
         info = await nc.jetstream(timeout=5).stream_info(stream)
         return info.cluster.leader if info.cluster else None
@@ -270,6 +278,7 @@ class Cluster:
         self.nats_auth = nats_auth
         self.logs = self.var / "logs"
         self.users: dict[str, natsauth.NatsUser] = {}
+        self.seed_files: dict[str, Path] = {}
         self.nats: NatsCluster | None = None
         self.postgres: PostgresServer | None = None
         self.databases: ServiceDatabases | None = None
@@ -288,7 +297,7 @@ class Cluster:
 
     def start(self) -> Cluster:
         """Start NATS, the streams, PostgreSQL, the databases and every instance."""
-        from qorgau.cli import nats_users, write_dev_tokens
+        from qorgau.cli import nats_users, seed_files, write_dev_tokens
         from shared.auth import TokenKeys
 
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -298,6 +307,7 @@ class Cluster:
             write_dev_tokens(keys, self.var / "tokens")
             if self.nats_auth:
                 self.users = {user.name: user for user in nats_users()}
+                self.seed_files = seed_files(self.users)
         authorization = (
             natsauth.authorization_config(list(self.users.values())) if self.users else ""
         )
@@ -335,7 +345,13 @@ class Cluster:
                     "QORGAU_TOKEN_KEY_FILE": str(token_key),
                     # Both instances encrypt and decrypt with the service's one key ring.
                     "QORGAU_DATA_KEY_FILE": str(self.var / "keys" / f"{service}.keys"),
-                    "NATS_URL": self.url(service if self.users else None),
+                    # The service's NKey seed from a file, as a secret store mounts it.
+                    "NATS_URL": self.url(None),
+                    **(
+                        {"NATS_NKEY_SEED_FILE": str(self.seed_files[service])}
+                        if service in self.seed_files
+                        else {}
+                    ),
                     f"{service.upper()}_HTTP_PORT": str(port),
                     f"{service.upper()}_DATABASE_URL": self.database_urls[service],
                 }

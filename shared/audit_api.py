@@ -109,7 +109,7 @@ def mount(
         key=gate.key,
         clock=gate.clock,
         publisher=runtime.broker,
-        load_last=lambda: latest(runtime.settings.nats_url, runtime.service),
+        load_last=lambda: latest(runtime.settings.resolved_nats_url(), runtime.service),
     )
     interval = runtime.settings.audit_checkpoint_interval
     runtime.run_in_background(

@@ -22,14 +22,14 @@ from faststream.middlewares import BaseMiddleware
 from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
 from faststream.nats.message import NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.nats.security import NatsNKey, NatsSecurity
 from nats.aio.msg import Msg
 from nats.errors import NotJSMessageError
 from opentelemetry import trace
 
 from shared.clock import Clock, SystemClock
 from shared.dbwait import DatabaseWait
-from shared.natsauth import inbox_prefix_for
-from shared.settings import nats_servers
+from shared.natsauth import connect_options
 from shared.streams import PREFIX, stream_for
 
 if TYPE_CHECKING:
@@ -359,8 +359,11 @@ def make_broker(
     **kwargs: Any,
 ) -> NatsBroker:
     """Build a service's NATS broker: traces, retries with dead letters, endless reconnects."""
-    # NATS_URL may list every node of a cluster: the client fails over between them.
-    servers = nats_servers(url)
+    # NATS_URL may list every node of a cluster: the client fails over between them. Its
+    # credentials (an NKey seed) and TLS become the broker's security (shared.natsauth).
+    connection = connect_options(url)
+    servers = connection.pop("servers")
+    security = _security(connection)
     middlewares = (
         NatsTelemetryMiddleware(tracer_provider=tracer_provider),
         *kwargs.pop("middlewares", ()),
@@ -376,14 +379,27 @@ def make_broker(
         # default (reject on error) would terminate a failed message, never redelivering it.
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         # Each NATS user may read only its own inbox subjects (shared.natsauth).
-        "inbox_prefix": inbox_prefix_for(servers[0]),
+        "inbox_prefix": connection["inbox_prefix"],
     }
+    if security is not None:
+        options["security"] = security
     options.update(kwargs)
     broker = NatsBroker(servers, middlewares=middlewares, **options)
     # Added last, so it is the innermost: it sees the handler's own exception, and FastStream's
     # logging and the telemetry span see only NackMessage/AckMessage, not the exception text.
     broker.add_middleware(DeadLetterMiddleware(broker, service=service, retry=retry, clock=clock))
     return broker
+
+
+def _security(connection: dict[str, Any]) -> NatsSecurity | None:
+    """Return FastStream's security for the connection options: an NKey, TLS, or none."""
+    seed = connection.get("nkeys_seed_str")
+    context = connection.get("tls")
+    if seed:
+        return NatsNKey.from_seed(seed, ssl_context=context, use_ssl=context is not None)
+    if context is not None:
+        return NatsSecurity(ssl_context=context, use_ssl=True)
+    return None
 
 
 def _dead_letter_middleware(broker: NatsBroker) -> DeadLetterMiddleware:

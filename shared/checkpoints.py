@@ -176,15 +176,14 @@ async def _log_error(error: Exception) -> None:
 
 
 async def _latest(nats_url: str, service: str, *, timeout: float) -> Checkpoint | None:
-    from shared.natsauth import inbox_prefix_for
+    from shared.natsauth import connect_options
 
     nc = await nats.connect(
-        nats_url,
+        **connect_options(nats_url),
         allow_reconnect=False,
         max_reconnect_attempts=1,
         reconnect_time_wait=0.2,
         connect_timeout=timeout,
-        inbox_prefix=inbox_prefix_for(nats_url),
         error_cb=_log_error,
     )
     try:

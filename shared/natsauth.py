@@ -18,16 +18,30 @@ One account, one user per party, every user restricted by allow-lists (nats-serv
 Every user gets its own reply inbox prefix (`_INBOX_<user>`): pulled messages and PubAcks are
 delivered to inbox subjects, so a shared `_INBOX.>` would let any user read the others'
 deliveries. Clients connect with `inbox_prefix_for(url)` (shared.bus does).
+
+Every user authenticates with an NKey (Ed25519): the server configuration holds only the public
+key (`U...`), the user keeps its seed (`SU...`), and the server checks a signature of a nonce, so
+the secret never travels and nothing in the configuration file lets anyone connect. The same
+configuration runs `qorgau up`, `qorgau up --cluster` and production (`qorgau nats-config`); a
+new agency gets a seed and the running server reads the new configuration on a reload signal.
+A client carries its seed where a password would be (`nats://<user>:<seed>@host`, or the file
+named by NATS_NKEY_SEED_FILE) and connects with `connect_options(url)`, which hands the seed to
+nats-py as `nkeys_seed_str` and never sends it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+import nkeys
 
 from shared.contracts.envelope import SUBJECT_TOKEN
 from shared.keyfiles import write_private
@@ -43,10 +57,14 @@ __all__ = [
     "agency_user",
     "authorization_config",
     "build_users",
+    "connect_options",
     "credentials_url",
     "inbox_prefix",
     "inbox_prefix_for",
+    "is_seed",
     "load_or_create_passwords",
+    "new_seed",
+    "public_key",
     "reader_user",
     "service_user",
     "user_of",
@@ -77,12 +95,35 @@ class Consumer:
 
 @dataclass(frozen=True)
 class NatsUser:
-    """One NATS user and the subjects it may publish to and subscribe to."""
+    """One NATS user, its secret (an NKey seed) and the subjects it may publish and read."""
 
     name: str
+    # An NKey seed ("SU..."): the server gets only its public key. A plain password is still
+    # accepted for a hand-written user, but is then in the server's configuration.
     password: str
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
+
+
+def new_seed() -> str:
+    """Return a fresh user NKey seed ("SU...")."""
+    return nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER).decode()
+
+
+def is_seed(secret: str) -> bool:
+    """Tell whether a secret is a user NKey seed (rather than a password)."""
+    if not secret.startswith("SU"):
+        return False
+    try:
+        nkeys.from_seed(bytearray(secret.encode()))
+    except (nkeys.NkeysError, ValueError, TypeError, IndexError):
+        return False
+    return True
+
+
+def public_key(seed: str) -> str:
+    """Return the public key ("U...") of a user NKey seed."""
+    return str(nkeys.from_seed(bytearray(seed.encode())).public_key.decode())
 
 
 def inbox_prefix(user: str | None) -> str:
@@ -107,6 +148,38 @@ def credentials_url(url: str, user: str, password: str) -> str:
     host = parts.netloc.rpartition("@")[-1]
     netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _strip_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[-1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def connect_options(url: str, *, ca_file: Path | str | None = None) -> dict[str, Any]:
+    """Return nats.connect keyword arguments for a NATS_URL (one server or a comma list).
+
+    A seed in the URL's password place is handed to nats-py as `nkeys_seed_str` and taken out
+    of the URLs (it signs the server's nonce, never travels); a password stays in the URL. The
+    reply inbox is the user's own. With a CA file (or NATS_TLS_CA_FILE) the client checks the
+    server's certificate against it and speaks TLS only.
+    """
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    options: dict[str, Any] = {"inbox_prefix": inbox_prefix_for(servers[0])}
+    secret = unquote(urlsplit(servers[0]).password or "")
+    if secret and is_seed(secret):
+        options["nkeys_seed_str"] = secret
+        servers = [_strip_credentials(server) for server in servers]
+    options["servers"] = servers
+    ca = ca_file or os.environ.get("NATS_TLS_CA_FILE")
+    if ca:
+        context = ssl.create_default_context(cafile=str(ca))
+        certificate = os.environ.get("NATS_TLS_CERT_FILE")
+        if certificate:
+            context.load_cert_chain(certificate, os.environ.get("NATS_TLS_KEY_FILE"))
+        options["tls"] = context
+        options["tls_handshake_first"] = False
+    return options
 
 
 def _consumer_api(stream: str, name: str, *, filters: Sequence[str] = (">",)) -> list[str]:
@@ -210,11 +283,20 @@ def _list(subjects: Sequence[str]) -> str:
     return "[" + ", ".join(json.dumps(subject) for subject in subjects) + "]"
 
 
+def _identity(user: NatsUser) -> str:
+    if is_seed(user.password):
+        # Only the public key: the configuration file lets nobody connect.
+        return f"nkey: {json.dumps(public_key(user.password))}"
+    return f"user: {json.dumps(user.name)}, password: {json.dumps(user.password)}"
+
+
 def authorization_config(users: Sequence[NatsUser]) -> str:
-    """Return the nats-server `authorization` block for the users."""
+    """Return the nats-server `authorization` block for the users (public NKeys, no seeds)."""
     lines = ["authorization {", "  users: ["]
     for user in users:
-        entry = f"    {{user: {json.dumps(user.name)}, password: {json.dumps(user.password)}"
+        # The public key says nothing of whose it is: the name, for whoever reads the file.
+        lines.append(f"    # {user.name}")
+        entry = f"    {{{_identity(user)}"
         if user.name != ADMIN:
             # An empty allow-list still denies everything: nothing is allowed by default.
             entry += (
@@ -227,13 +309,34 @@ def authorization_config(users: Sequence[NatsUser]) -> str:
 
 
 def load_or_create_passwords(path: Path, names: Iterable[str]) -> dict[str, str]:
-    """Read the users' passwords, generating (once) those missing; the file is mode 0600."""
+    """Read the users' NKey seeds, generating (once) those missing; the file is mode 0600.
+
+    A user whose entry is an old password gets a seed: its clients read the file again.
+    """
     known: dict[str, str] = {}
     if path.exists():
         known = dict(json.loads(path.read_text(encoding="utf-8")))
-    missing = [name for name in names if name not in known]
+    missing = [name for name in names if not is_seed(known.get(name, ""))]
     if missing or not path.exists():
         for name in missing:
-            known[name] = secrets.token_urlsafe(24)
+            known[name] = new_seed()
         write_private(path, json.dumps(known, indent=1, sort_keys=True))
     return known
+
+
+def write_seed_files(folder: Path, seeds: Mapping[str, str]) -> list[Path]:
+    """Write each user's seed to `<folder>/<user>.nk` (mode 0600), for its secret store."""
+    written = []
+    for name, seed in sorted(seeds.items()):
+        path = folder / f"{name}.nk"
+        write_private(path, seed + "\n")
+        written.append(path)
+    return written
+
+
+def read_seed_file(path: Path) -> str:
+    """Read a seed file (`<user>.nk`), refusing anything but a user NKey seed."""
+    seed = path.read_text(encoding="utf-8").strip()
+    if not is_seed(seed):
+        raise ValueError(f"{path} holds no user NKey seed")
+    return seed

@@ -71,6 +71,7 @@ class NatsServer:
         extra_config: str = "",
         monitor_port: int | None = None,
         keep_port: bool = False,
+        authorization: str = "",
     ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
@@ -83,6 +84,11 @@ class NatsServer:
         self.monitor_port = monitor_port
         self.keep_port = keep_port
         self.config_file = self.config_dir / "nats-server.conf"
+        # Users and permissions live in a file of their own, included by the configuration: a
+        # new agency is added by rewriting it and signalling a reload (no restart).
+        self.authorization = authorization
+        self.authorization_file = self.config_dir / "authorization.conf"
+        self.pid_file = self.config_dir / "nats-server.pid"
         self._process: subprocess.Popen[bytes] | None = None
         self._log_handle: IO[bytes] | None = None
         self._ports: dict[str, list[str]] = {}
@@ -93,7 +99,11 @@ class NatsServer:
         lines = [
             f"listen: {_quote(f'{self.host}:{self.port}')}",
             f"ports_file_dir: {_quote(self.config_dir)}",
+            f"pid_file: {_quote(self.pid_file)}",
         ]
+        if self.authorization:
+            # Resolved beside this file; public NKeys only (shared.natsauth).
+            lines.append(f"include {_quote(self.authorization_file.name)}")
         if self.monitor_port is not None:
             lines.append(f"http: {_quote(f'{self.host}:{self.monitor_port}')}")
         lines += [
@@ -108,6 +118,21 @@ class NatsServer:
             lines.append(self.extra_config)
         return "\n".join(lines) + "\n"
 
+    def reload_authorization(self, authorization: str) -> None:
+        """Replace the users and permissions and make the running server read them (SIGHUP).
+
+        Connected clients stay connected; a client whose user is gone or whose permissions
+        shrank is told so by the server. The configuration must have had an authorization
+        block when the server started.
+        """
+        if not self.authorization:
+            raise RuntimeError("the server was started without authorization: restart it")
+        self.authorization = authorization
+        _write_owner_only(self.authorization_file, authorization)
+        if self.running:
+            assert self._process is not None
+            self._process.send_signal(signal.SIGHUP)
+
     def start(self, timeout: float = 10.0) -> NatsServer:
         """Start the server and wait until it accepts connections (on its kept port, if any)."""
         if self.running:
@@ -116,9 +141,9 @@ class NatsServer:
         self.config_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         # The configuration may hold the users' passwords (shared.natsauth): owner-only.
-        fd = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(self.config_text())
+        _write_owner_only(self.config_file, self.config_text())
+        if self.authorization:
+            _write_owner_only(self.authorization_file, self.authorization)
 
         deadline = time.monotonic() + timeout
         while not self._launch(deadline):
@@ -299,6 +324,15 @@ class NatsServer:
     ) -> None:
         self.stop()
         self.release()
+
+
+def _write_owner_only(path: Path, text: str) -> None:
+    # Configuration may name users and their public keys: owner-only, written whole.
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    temporary.replace(path)
 
 
 def cluster_config(

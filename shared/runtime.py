@@ -79,7 +79,9 @@ class ServiceRuntime:
         provider = setup_tracing(
             service, var_dir=settings.var_dir, otlp_endpoint=settings.otlp_endpoint
         )
-        broker = make_broker(settings.nats_url, service=service, tracer_provider=provider)
+        broker = make_broker(
+            settings.resolved_nats_url(), service=service, tracer_provider=provider
+        )
         relay = OutboxRelay(
             engine=engine,
             publisher=broker,

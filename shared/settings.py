@@ -28,6 +28,17 @@ class DeploymentSettings(BaseSettings):
         validation_alias=AliasChoices("token_key_file", "QORGAU_TOKEN_KEY_FILE"),
     )
 
+    # Where the issuer publishes its public token keys (shared.auth): a service given this
+    # verifies tokens without any key file of its own.
+    token_jwks_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("token_jwks_url", "QORGAU_TOKEN_JWKS_URL")
+    )
+    token_jwks_lifespan: float = Field(
+        default=300.0,
+        gt=0,
+        validation_alias=AliasChoices("token_jwks_lifespan", "QORGAU_TOKEN_JWKS_LIFESPAN"),
+    )
+
     def resolved_token_key_file(self) -> Path:
         """Return the file of the deployment keys that sign and verify tokens."""
         return self.token_key_file or (self.var_dir / "keys" / "token.key")
@@ -41,6 +52,12 @@ class ServiceSettings(DeploymentSettings):
     service_name: str = "service"
     nats_url: str = Field(
         default=DEFAULT_NATS_URL, validation_alias=AliasChoices("nats_url", "NATS_URL")
+    )
+    # The service's NKey seed (shared.natsauth), from a file its secret store mounts; the
+    # service connects as the NATS user named after it.
+    nats_nkey_seed_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("nats_nkey_seed_file", "NATS_NKEY_SEED_FILE"),
     )
     database_url: str | None = None
     http_host: str = "127.0.0.1"
@@ -56,6 +73,18 @@ class ServiceSettings(DeploymentSettings):
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     # How often the audit head is checkpointed to the AUDIT stream (when it moved).
     audit_checkpoint_interval: float = Field(default=5.0, gt=0)
+
+    def resolved_nats_url(self) -> str:
+        """Return NATS_URL with the service's NKey seed in it, when it has a seed file."""
+        if self.nats_nkey_seed_file is None:
+            return self.nats_url
+        from shared.natsauth import credentials_url, read_seed_file
+
+        seed = read_seed_file(self.nats_nkey_seed_file)
+        return ",".join(
+            credentials_url(server, self.service_name, seed)
+            for server in nats_servers(self.nats_url)
+        )
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to SQLite under the var directory."""

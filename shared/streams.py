@@ -13,8 +13,6 @@ import nats
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
-from shared.settings import nats_servers
-
 __all__ = ["DUPLICATE_WINDOW", "PREFIX", "STREAMS", "StreamSpec", "provision", "stream_for"]
 
 PREFIX = "qorgau"
@@ -119,7 +117,9 @@ def _differences(current: StreamConfig, wanted: StreamConfig) -> list[str]:
 
 async def provision(nats_url: str, *, replicas: int = 1) -> list[str]:
     """Create or update every stream; return one line per stream saying what was done."""
-    nc = await nats.connect(nats_servers(nats_url), allow_reconnect=False, connect_timeout=5)
+    from shared.natsauth import connect_options  # natsauth reads the streams: no cycle
+
+    nc = await nats.connect(**connect_options(nats_url), allow_reconnect=False, connect_timeout=5)
     try:
         js = nc.jetstream(timeout=10)
         report: list[str] = []

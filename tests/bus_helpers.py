@@ -41,8 +41,7 @@ class Event(Protocol):
 async def connected(url: str) -> AsyncIterator[tuple[Client, JetStreamContext]]:
     """Connect as the URL's user (with its inbox prefix), without reconnecting; close after."""
     client = await nats.connect(
-        url,
-        inbox_prefix=natsauth.inbox_prefix_for(url),
+        **natsauth.connect_options(url),
         allow_reconnect=False,
         connect_timeout=TIMEOUT,
     )

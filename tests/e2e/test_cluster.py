@@ -18,6 +18,7 @@ import pytest
 from bench.chaos import ChaosRun
 from qorgau.cluster import NODES, REPLICAS, Cluster, wait_jetstream
 from qorgau.registry import SERVICE_NAMES
+from shared import natsauth
 from shared.streams import STREAMS
 from tests.waiting import wait_for
 
@@ -43,7 +44,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 async def _replicas(url: str) -> dict[str, tuple[int, int]]:
-    nc = await nats.connect(url.split(","), connect_timeout=3)
+    nc = await nats.connect(**natsauth.connect_options(url), connect_timeout=3)
     try:
         js = nc.jetstream(timeout=5)
         found = {}

@@ -97,7 +97,9 @@ def test_nats_config_prints_a_user_per_agency(
     config = capsys.readouterr().out
     assert config.startswith("authorization {")
     for user in ("admin", "intake", "routing", "deadlines", "integrator", "kz-75-police"):
-        assert f'user: "{user}"' in config
+        assert f"# {user}\n" in config
+    # Public NKeys only: nothing in the file lets anyone connect.
+    assert "password" not in config and '"SU' not in config
     assert '"qorgau.agency.kz-75-police.>"' in config
     passwords = (var_dir / "keys" / "nats-users.json").read_text()
     assert main(["nats-config"]) == 0

@@ -55,7 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         agency_ids=SEED_AGENCIES, services=CONSUMERS, passwords=passwords, agency_answers=ANSWERS
     )
     running = NatsServer(
-        store_dir=folder / "store", extra_config=natsauth.authorization_config(users)
+        store_dir=folder / "store", authorization=natsauth.authorization_config(users)
     ).start()
     found = Server(running, {u.name: u for u in users})
     try:
@@ -77,8 +77,7 @@ class Connection:
             self.errors.append(str(error).lower())
 
         self.nc = await nats.connect(
-            server.url(user),
-            inbox_prefix=natsauth.inbox_prefix(user),
+            **natsauth.connect_options(server.url(user)),
             error_cb=on_error,
             allow_reconnect=False,
         )
@@ -109,19 +108,25 @@ async def connect(server: Server) -> AsyncIterator[Any]:
 
 
 async def count(server: Server, stream: str) -> int:
-    nc = await nats.connect(server.url(natsauth.ADMIN))
+    nc = await nats.connect(**natsauth.connect_options(server.url(natsauth.ADMIN)))
     try:
         return (await nc.jetstream().stream_info(stream)).state.messages
     finally:
         await nc.close()
 
 
-async def test_nobody_connects_without_a_password(server: Server) -> None:
+async def test_nobody_connects_without_the_key(server: Server) -> None:
     with pytest.raises(Exception):  # noqa: B017 - the client names it differently by version
         await nats.connect(server.nats.url, allow_reconnect=False, max_reconnect_attempts=0)
     wrong = natsauth.credentials_url(server.nats.url, POLICE, "guess")
     with pytest.raises(Exception):  # noqa: B017
         await nats.connect(wrong, allow_reconnect=False, max_reconnect_attempts=0)
+    # Another key than the one the server knows for the agency: its signature proves nothing.
+    forged = natsauth.credentials_url(server.nats.url, POLICE, natsauth.new_seed())
+    with pytest.raises(Exception):  # noqa: B017
+        await nats.connect(
+            **natsauth.connect_options(forged), allow_reconnect=False, max_reconnect_attempts=0
+        )
 
 
 async def test_a_service_publishes_its_own_subjects_and_consumes_durably(server: Server) -> None:
@@ -178,7 +183,7 @@ async def test_a_service_cannot_publish_as_another_service(server: Server, conne
 
 
 async def put_delivery(server: Server, agency: str, n: int) -> None:
-    nc = await nats.connect(server.url("routing"), inbox_prefix=natsauth.inbox_prefix("routing"))
+    nc = await nats.connect(**natsauth.connect_options(server.url("routing")))
     try:
         await nc.jetstream().publish(
             f"qorgau.agency.{agency}.referral_issued.v1",
