@@ -10,6 +10,14 @@ relations.
 
 For a service: `install(app, verifier)` refuses every request without a valid token (`/health`
 aside); `Depends(principal)` gives the caller to a route.
+
+Sharing the keys: the issuer (the service given the key file, intake in deploy/) publishes the
+public half of its EdDSA keys as a JWKS document at `/.well-known/jwks.json`; every other
+service is given QORGAU_TOKEN_JWKS_URL instead of a key file and verifies with the keys it
+fetches there (`JwksKeys`: cached, refetched when a token names a key id it has not seen, so a
+rotation needs no restart; a key removed from the document stops verifying once the cache
+expires). No private key is copied to a service that only verifies. Development (`qorgau up`)
+keeps one HS256 key file that every process reads, as before.
 """
 
 from __future__ import annotations
@@ -30,10 +38,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import Request
 from fastapi.exceptions import HTTPException
+from jwt.algorithms import OKPAlgorithm
 
 from shared.agencies import AgencyType
 from shared.clock import Clock
 from shared.keyfiles import create_private, write_private
+from shared.settings import DeploymentSettings
 
 ISSUER = "qorgau"
 AUDIENCE = "qorgau"
@@ -227,52 +237,114 @@ class TokenKeys:
         }
         return jwt.encode(claims, key.signing, algorithm=key.alg, headers={"kid": key.kid})
 
+    def jwks(self) -> dict[str, Any]:
+        """Return the public JWKS document of the EdDSA keys (an HS256 secret is never shown)."""
+        found = []
+        for kid, key in sorted(self._keys.items()):
+            if key.alg != "EdDSA":
+                continue
+            jwk = dict(OKPAlgorithm.to_jwk(key.verifying, as_dict=True))
+            found.append({**jwk, "kid": kid, "alg": "EdDSA", "use": "sig"})
+        return {"keys": found}
+
+    def without(self, kid: str) -> TokenKeys:
+        """Return the key set with a retired key removed: its tokens stop verifying."""
+        if kid == self.active:
+            raise ValueError("the active key cannot be removed: rotate first")
+        return TokenKeys(self.active, {k: v for k, v in self.specs.items() if k != kid})
+
+    def verifying_key(self, kid: str) -> tuple[str, Any]:
+        """Return (algorithm, key) that verifies tokens signed with key id kid."""
+        key = self._keys.get(kid)
+        if key is None:
+            raise InvalidToken("unknown signing key")
+        return key.alg, key.verifying
+
     def verify(self, token: str, *, now: datetime) -> Principal:
         """Check a token's signature, audience, times and claims; return its principal."""
+        return verify_token(token, self.verifying_key, now=now)
+
+
+class JwksKeys:
+    """Verify-only keys fetched from the issuer's JWKS document, cached for `lifespan` seconds.
+
+    A token naming a key id not in the cached document makes one fetch (a rotation; at most
+    one per cooldown); a key removed from the document stops verifying when the cache expires.
+    """
+
+    def __init__(self, url: str, *, lifespan: float = 300.0, timeout: float = 5.0) -> None:
+        self.url = url
+        self._client = jwt.PyJWKClient(
+            url,
+            cache_jwk_set=True,
+            lifespan=lifespan,
+            timeout=timeout,
+            # Unknown key ids refetch at most this often (a flood of forged kids cannot turn
+            # into a flood of fetches), never less often than the cache expires.
+            cooldown_duration=min(lifespan, 10.0),
+        )
+
+    def verifying_key(self, kid: str) -> tuple[str, Any]:
+        """Return (algorithm, key) from the document for key id kid."""
         try:
-            header = jwt.get_unverified_header(token)
-            alg = str(header.get("alg"))
-            if alg.lower() == "none":
-                raise InvalidToken("unsigned (alg none)")
-            key = self._keys.get(str(header.get("kid")))
-            if key is None:
-                raise InvalidToken("unknown signing key")
-            if alg != key.alg:
-                raise InvalidToken("algorithm does not match the key")
-            # Times are checked below against the injected clock, not the system clock.
-            claims = jwt.decode(
-                token,
-                key.verifying,
-                algorithms=[key.alg],
-                audience=AUDIENCE,
-                issuer=ISSUER,
-                options={
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                    "require": ["exp", "iat", "sub", "iss", "aud"],
-                },
-            )
-        except jwt.PyJWTError as error:
-            raise InvalidToken(type(error).__name__) from None
-        except (TypeError, ValueError):
-            raise InvalidToken("malformed") from None
-        moment = now.timestamp()
-        if moment > float(claims["exp"]) + LEEWAY.total_seconds():
-            raise InvalidToken("expired")
-        if moment < float(claims.get("nbf", claims["iat"])) - LEEWAY.total_seconds():
-            raise InvalidToken("not yet valid")
-        try:
-            return Principal(
-                subject=str(claims["sub"]),
-                agency_id=str(claims["agency_id"]),
-                agency_type=AgencyType(claims["agency_type"]).value,
-                region=claims.get("region"),
-                role=Role(claims["role"]),
-                token_id=str(claims.get("jti", "")),
-            )
-        except (KeyError, ValueError):
-            raise InvalidToken("claims") from None
+            found = self._client.get_signing_key(kid)
+        except jwt.PyJWKClientConnectionError:
+            raise InvalidToken("token keys unreachable") from None
+        except jwt.PyJWKClientError:
+            raise InvalidToken("unknown signing key") from None
+        return str(found.algorithm_name), found.key
+
+    def verify(self, token: str, *, now: datetime) -> Principal:
+        """Check a token against the issuer's published keys; return its principal."""
+        return verify_token(token, self.verifying_key, now=now)
+
+
+def verify_token(
+    token: str, lookup: Callable[[str], tuple[str, Any]], *, now: datetime
+) -> Principal:
+    """Check a token's signature (key by its kid), audience, times and claims."""
+    try:
+        header = jwt.get_unverified_header(token)
+        alg = str(header.get("alg"))
+        if alg.lower() == "none":
+            raise InvalidToken("unsigned (alg none)")
+        key_alg, verifying = lookup(str(header.get("kid")))
+        if alg != key_alg:
+            raise InvalidToken("algorithm does not match the key")
+        # Times are checked below against the injected clock, not the system clock.
+        claims = jwt.decode(
+            token,
+            verifying,
+            algorithms=[key_alg],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "require": ["exp", "iat", "sub", "iss", "aud"],
+            },
+        )
+    except jwt.PyJWTError as error:
+        raise InvalidToken(type(error).__name__) from None
+    except (TypeError, ValueError):
+        raise InvalidToken("malformed") from None
+    moment = now.timestamp()
+    if moment > float(claims["exp"]) + LEEWAY.total_seconds():
+        raise InvalidToken("expired")
+    if moment < float(claims.get("nbf", claims["iat"])) - LEEWAY.total_seconds():
+        raise InvalidToken("not yet valid")
+    try:
+        return Principal(
+            subject=str(claims["sub"]),
+            agency_id=str(claims["agency_id"]),
+            agency_type=AgencyType(claims["agency_type"]).value,
+            region=claims.get("region"),
+            role=Role(claims["role"]),
+            token_id=str(claims.get("jti", "")),
+        )
+    except (KeyError, ValueError):
+        raise InvalidToken("claims") from None
 
 
 # The claims a refused token's audit entry shows, as the token states them (never trusted).
@@ -297,10 +369,26 @@ def unverified_claims(token: str) -> dict[str, str]:
 # --- HTTP ------------------------------------------------------------------------------------
 
 
+class Keys(Protocol):
+    """What verifies a token: the key file's keys, or the issuer's published ones."""
+
+    def verify(self, token: str, *, now: datetime) -> Principal: ...
+
+
+def deployment_keys(settings: DeploymentSettings) -> TokenKeys | JwksKeys:
+    """Return the keys a service verifies with: the issuer's JWKS if named, else the key file."""
+    if settings.token_jwks_url:
+        return JwksKeys(settings.token_jwks_url, lifespan=settings.token_jwks_lifespan)
+    return TokenKeys.load_or_create(settings.resolved_token_key_file())
+
+
+JWKS_PATH = "/.well-known/jwks.json"
+
+
 class TokenVerifier:
     """Verifies bearer tokens with the deployment keys and the injected clock."""
 
-    def __init__(self, keys: TokenKeys, clock: Clock) -> None:
+    def __init__(self, keys: Keys, clock: Clock) -> None:
         self.keys = keys
         self.clock = clock
 
@@ -417,7 +505,7 @@ def install(
     app: Any,
     verifier: TokenVerifier,
     *,
-    open_paths: Iterable[str] = ("/health",),
+    open_paths: Iterable[str] = ("/health", JWKS_PATH),
     on_refusal: RefusalRecorder | None = None,
     on_invalid: OnInvalid | None = None,
 ) -> None:
@@ -426,6 +514,14 @@ def install(
     Bus-only roles are refused (403) everywhere; on_refusal records each such refusal and
     on_invalid each refused token.
     """
+    if isinstance(verifier.keys, TokenKeys):
+        # The holder of the key file publishes the public half (empty for HS256 keys), read
+        # at each request: a rotated key set is published as soon as the verifier has it.
+        def jwks() -> dict[str, Any]:
+            keys = verifier.keys
+            return keys.jwks() if isinstance(keys, TokenKeys) else {"keys": []}
+
+        app.add_api_route(JWKS_PATH, jwks, methods=["GET"], include_in_schema=False)
     app.add_middleware(
         RequireToken,
         verifier=verifier,

@@ -53,7 +53,7 @@ def build(
             )
         ],
     )
-    keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
+    keys = auth.deployment_keys(settings)
     audit_api.mount(app, gate, auth.TokenVerifier(keys, runtime.clock), runtime=runtime)
     return runtime, app
 

@@ -33,7 +33,7 @@ def build(
         title="Qorgau intake",
         routers=[api.router(deps, max_body_bytes=settings.max_body_bytes)],
     )
-    keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
+    keys = auth.deployment_keys(settings)
     audit_api.mount(app, deps.gate(), auth.TokenVerifier(keys, runtime.clock), runtime=runtime)
     return runtime, app
 
