@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.secretfiles import DEVELOPMENT, FileSecretsSource, placeholders
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
 
@@ -20,6 +24,11 @@ class DeploymentSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
 
+    # development (the default: `qorgau up`, tests) or anything else, e.g. production: there,
+    # placeholders and missing secrets refuse to start.
+    environment: str = Field(
+        default=DEVELOPMENT, validation_alias=AliasChoices("environment", "QORGAU_ENV")
+    )
     var_dir: Path = Field(
         default=Path("var"), validation_alias=AliasChoices("var_dir", "QORGAU_VAR_DIR")
     )
@@ -38,6 +47,43 @@ class DeploymentSettings(BaseSettings):
         gt=0,
         validation_alias=AliasChoices("token_jwks_lifespan", "QORGAU_TOKEN_JWKS_LIFESPAN"),
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read every setting from its variable, else from the file its `_FILE` variable names."""
+        return (
+            init_settings,
+            env_settings,
+            FileSecretsSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+    @property
+    def development(self) -> bool:
+        """Tell whether this is a development deployment (placeholders tolerated)."""
+        return self.environment == DEVELOPMENT
+
+    @model_validator(mode="after")
+    def _no_placeholders(self) -> Self:
+        if not self.development:
+            problems = [f"{name} holds a placeholder" for name in placeholders(self)]
+            problems += self.missing_secrets()
+            if problems:
+                # Names the settings, never their values.
+                raise ValueError(f"refusing to start in {self.environment}: {'; '.join(problems)}")
+        return self
+
+    def missing_secrets(self) -> list[str]:
+        """Return what a non-development deployment lacks (the settings' names)."""
+        return []
 
     def resolved_token_key_file(self) -> Path:
         """Return the file of the deployment keys that sign and verify tokens."""
@@ -60,6 +106,9 @@ class ServiceSettings(DeploymentSettings):
         validation_alias=AliasChoices("nats_nkey_seed_file", "NATS_NKEY_SEED_FILE"),
     )
     database_url: str | None = None
+    # Put into database_url when that names no password (compose and Kubernetes mount it as
+    # <PREFIX>_DATABASE_PASSWORD_FILE).
+    database_password: SecretStr | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8100
     otlp_endpoint: str | None = Field(
@@ -86,12 +135,33 @@ class ServiceSettings(DeploymentSettings):
             for server in nats_servers(self.nats_url)
         )
 
+    def missing_secrets(self) -> list[str]:
+        """Outside development a service needs its database, its NATS key and token keys."""
+        missing = []
+        if not self.database_url:
+            missing.append("database_url is not set (SQLite is for development)")
+        if self.nats_nkey_seed_file is None:
+            missing.append("nats_nkey_seed_file is not set (NATS without a key)")
+        if not (self.token_jwks_url or self.token_key_file):
+            missing.append("neither token_jwks_url nor token_key_file is set")
+        return missing
+
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to SQLite under the var directory."""
         if self.database_url:
-            return self.database_url
+            return _with_password(self.database_url, self.database_password)
         return f"sqlite:///{(self.var_dir / f'{self.service_name}.db').resolve()}"
 
     def resolved_data_key_file(self) -> Path:
         """Return the file holding the keys that encrypt personal data at rest."""
         return self.data_key_file or (self.var_dir / "keys" / f"{self.service_name}.keys")
+
+
+def _with_password(url: str, password: SecretStr | None) -> str:
+    """Return the URL with the password put in, unless it names one already or none is given."""
+    parts = urlsplit(url)
+    if password is None or parts.password is not None or not parts.username:
+        return url
+    secret = quote(password.get_secret_value(), safe="")
+    netloc = f"{parts.username}:{secret}@{parts.netloc.rpartition('@')[-1]}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
