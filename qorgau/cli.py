@@ -213,6 +213,16 @@ def reload_embedded(folder: Path, authorization: str) -> int:
     return reloaded
 
 
+def cmd_certs(args: argparse.Namespace) -> int:
+    """Write a development CA and the server and client certificates it signs."""
+    from qorgau.certs import DEFAULT_HOSTS, make_certificates
+
+    files = make_certificates(Path(args.dir), hosts=[*DEFAULT_HOSTS, *args.host])
+    print(f"CA {files.ca}; server {files.server_cert}; client {files.client_cert}")
+    print("development only: production brings certificates of its own CA")
+    return 0
+
+
 def _registered(name: str) -> Service:
     found = registry.service(name)
     if found is None:
@@ -615,6 +625,12 @@ def parser() -> argparse.ArgumentParser:
         "--reload", action="store_true", help="signal the running embedded servers to reload"
     )
     nats_config.set_defaults(func=cmd_nats_config)
+    certs = sub.add_parser("certs", help="a development CA and TLS certificates")
+    certs.add_argument("--dir", default="var/certs", help="where to write them")
+    certs.add_argument(
+        "--host", action="append", default=[], help="another name the server is reached by"
+    )
+    certs.set_defaults(func=cmd_certs)
     audit_cmd = sub.add_parser("audit", help="the audit log of personal-data reads")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="detect changed or removed audit entries")

@@ -56,7 +56,15 @@ def free_port() -> int:
 class NatsCluster:
     """Three (or more) nats-server nodes with JetStream, routed to each other on loopback."""
 
-    def __init__(self, folder: Path, *, size: int = NODES, authorization: str = "") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        size: int = NODES,
+        authorization: str = "",
+        client_tls: str = "",
+        route_tls: str = "",
+    ) -> None:
         self.names = [f"n{index + 1}" for index in range(size)]
         route_ports = {name: free_port() for name in self.names}
         self.nodes: dict[str, NatsServer] = {}
@@ -74,7 +82,9 @@ class NatsCluster:
                     cluster=CLUSTER_NAME,
                     listen=f"{HOST}:{route_ports[name]}",
                     routes=routes,
-                ),
+                    tls=route_tls,
+                )
+                + client_tls,
                 authorization=authorization,
             )
 

@@ -42,7 +42,16 @@ def find_pg_bin() -> Path:
 class PostgresServer:
     """One PostgreSQL server on a loopback port, with its data in a folder of its own."""
 
-    def __init__(self, *, port: int, folder: Path | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        *,
+        port: int,
+        folder: Path | None = None,
+        host: str = "127.0.0.1",
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        # tls: (certificate, key) files; the server then takes TLS connections only.
+        self.tls = tls
         self.port = port
         self.host = host
         self.bin = find_pg_bin()
@@ -83,11 +92,36 @@ class PostgresServer:
             # Durable commits, as in production (ARCHITECTURE "The bus").
             "-c fsync=on -c synchronous_commit=on -c max_connections=200"
         )
+        if self.tls is not None:
+            options += self._tls_options(*self.tls)
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.log_file), "-o", options, "-w",
             "-t", "60", "start",
         )  # fmt: skip
         return self
+
+    def _tls_options(self, cert: Path, key: Path) -> str:
+        """Install the certificate and key, refuse connections without TLS; return options."""
+        for source, name in ((cert, "server.crt"), (key, "server.key")):
+            target = self.data / name
+            shutil.copyfile(source, target)
+            # PostgreSQL refuses a key others can read, and must own it.
+            target.chmod(0o600)
+            if self._as_root:
+                shutil.chown(target, user=_PG_USER)
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(
+            "local all all trust\n"
+            "hostssl all all 127.0.0.1/32 trust\n"
+            "hostssl all all ::1/128 trust\n"
+            "hostnossl all all 0.0.0.0/0 reject\n"
+            "hostnossl all all ::/0 reject\n",
+            encoding="utf-8",
+        )
+        return (
+            " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+            " -c ssl_min_protocol_version=TLSv1.2"
+        )
 
     def crash(self) -> None:
         """Stop the server at once, without a checkpoint: the next start recovers from WAL."""

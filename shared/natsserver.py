@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-__all__ = ["NatsServer", "cluster_config", "find_nats_server"]
+__all__ = ["NatsServer", "cluster_config", "find_nats_server", "tls_block"]
 
 _BINARY = "nats-server"
 _POLL_INTERVAL = 0.02
@@ -335,8 +335,32 @@ def _write_owner_only(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
+def tls_block(
+    *, cert_file: Path | str, key_file: Path | str, ca_file: Path | str, verify: bool = False
+) -> str:
+    """Return a nats-server `tls { ... }` block: certificate and key from files, the CA's.
+
+    verify: clients (or route peers) must present a certificate the CA signed (mutual TLS).
+    """
+    lines = [
+        "tls {",
+        f"  cert_file: {_quote(cert_file)}",
+        f"  key_file: {_quote(key_file)}",
+        f"  ca_file: {_quote(ca_file)}",
+        f"  verify: {'true' if verify else 'false'}",
+        "  timeout: 5",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def cluster_config(
-    *, server_name: str, cluster: str, listen: str, routes: list[str] | tuple[str, ...]
+    *,
+    server_name: str,
+    cluster: str,
+    listen: str,
+    routes: list[str] | tuple[str, ...],
+    tls: str = "",
 ) -> str:
     """Return the configuration that makes a node one of a JetStream cluster (`extra_config`).
 
@@ -356,6 +380,8 @@ def cluster_config(
                 # advertised carries none, and nats-py closes for good on the authorization
                 # error a reconnect to it meets.
                 "  no_advertise: true",
+                # Routes between nodes over TLS, each node proving itself to the other.
+                *(["  " + line for line in tls.splitlines()] if tls else []),
                 "}",
             ]
         )
