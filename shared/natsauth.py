@@ -71,6 +71,8 @@ __all__ = [
 ]
 
 ADMIN = "admin"
+# The national hub's JetStream domain; an agency's leaf node has its own (shared.leafnode).
+HUB_DOMAIN = "hub"
 INTEGRATOR = "integrator"
 OPERATOR = "operator"
 RESERVED = frozenset({ADMIN, INTEGRATOR, OPERATOR})
@@ -221,8 +223,18 @@ def service_user(
     return NatsUser(service, password, tuple(publish), (f"{inbox_prefix(service)}.>",))
 
 
+def leaf_deliver_prefix(agency_id: str) -> str:
+    """Return the subject prefix an agency's leaf node receives its sourced deliveries on."""
+    return f"_DELIVER_{agency_id}"
+
+
 def agency_user(agency_id: str, *, password: str, answers: Sequence[str] = ()) -> NatsUser:
-    """Return an agency's user: its own deliveries through its own consumer, its own answers."""
+    """Return an agency's user: its own deliveries through its own consumer, its own answers.
+
+    The same user connects the agency's own site (a leaf node, shared.leafnode): its JetStream
+    sources the agency's deliveries from the hub's AGENCY stream through consumers whose
+    filter, in the API subject, is the agency's own subjects, delivered on its own prefix.
+    """
     if not SUBJECT_TOKEN.match(agency_id) or agency_id in RESERVED:
         raise ValueError(f"agency id {agency_id!r} cannot name a NATS user")
     own = f"{PREFIX}.agency.{agency_id}.>"
@@ -232,8 +244,20 @@ def agency_user(agency_id: str, *, password: str, answers: Sequence[str] = ()) -
         *_consumer_api("AGENCY", agency_id, filters=(own,)),
         # Answers ("referral_acknowledged.v1"), never a delivery's name.
         *(f"{PREFIX}.agency.{agency_id}.{answer}" for answer in answers),
+        # A leaf node's stream source: an ordered consumer of a generated name, its filter
+        # (the agency's own subjects) fixed by the API subject; its flow-control replies.
+        f"$JS.{HUB_DOMAIN}.API.CONSUMER.CREATE.AGENCY.*.{own}",
+        "$JS.FC.AGENCY.>",
     ]
-    return NatsUser(agency_id, password, tuple(publish), (f"{inbox_prefix(agency_id)}.>", own))
+    subscribe = [
+        f"{inbox_prefix(agency_id)}.>",
+        own,
+        # The source's deliveries (on the agency's own prefix) and the API's answers (consumer
+        # information: names and sequence numbers, no message).
+        f"{leaf_deliver_prefix(agency_id)}.>",
+        "$JSC.R.*",
+    ]
+    return NatsUser(agency_id, password, tuple(publish), tuple(subscribe))
 
 
 def reader_user(name: str, streams: Sequence[str], *, password: str) -> NatsUser:

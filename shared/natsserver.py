@@ -72,6 +72,7 @@ class NatsServer:
         monitor_port: int | None = None,
         keep_port: bool = False,
         authorization: str = "",
+        domain: str | None = None,
     ) -> None:
         self.store_dir = Path(store_dir)
         self.host = host
@@ -87,6 +88,9 @@ class NatsServer:
         # Users and permissions live in a file of their own, included by the configuration: a
         # new agency is added by rewriting it and signalling a reload (no restart).
         self.authorization = authorization
+        # A JetStream domain: a hub and an agency's leaf node each have their own, so that
+        # either's streams are addressed unambiguously ($JS.<domain>.API) across the link.
+        self.domain = domain
         self.authorization_file = self.config_dir / "authorization.conf"
         self.pid_file = self.config_dir / "nats-server.pid"
         self._process: subprocess.Popen[bytes] | None = None
@@ -112,6 +116,7 @@ class NatsServer:
             # fsync every write before the PubAck: the default (2 minutes) loses acknowledged
             # messages on power loss.
             "  sync_interval: always",
+            *([f"  domain: {_quote(self.domain)}"] if self.domain else []),
             "}",
         ]
         if self.extra_config:

@@ -342,7 +342,14 @@ def test_the_configuration_names_every_directory_agency(tmp_path: Path) -> None:
     users = natsauth.build_users(agency_ids=SEED_AGENCIES, services=CONSUMERS, passwords=passwords)
     assert {u.name for u in users} >= set(SEED_AGENCIES)
     police = next(u for u in users if u.name == POLICE)
-    assert police.subscribe == (f"_INBOX_{POLICE}.>", f"qorgau.agency.{POLICE}.>")
+    # Its inbox, its deliveries, and (for its own site's leaf node) its sourced deliveries and
+    # the JetStream API's answers.
+    assert police.subscribe == (
+        f"_INBOX_{POLICE}.>",
+        f"qorgau.agency.{POLICE}.>",
+        f"_DELIVER_{POLICE}.>",
+        "$JSC.R.*",
+    )
     assert not any(s.startswith("qorgau.") for s in police.publish)
     answering = natsauth.agency_user(POLICE, password="pw", answers=ANSWERS)
     assert [s for s in answering.publish if s.startswith("qorgau.")] == [

@@ -1,0 +1,264 @@
+"""An agency's own site as a leaf node: the link to the hub cut while deliveries flow, then back.
+
+Real processes on loopback: a hub nats-server (JetStream domain `hub`, the platform's NKey
+users), a leaf nats-server (the shelter's own domain) that dials the hub through a TCP relay
+the test can sever (a network outage) with the shelter's NKey, and, on the leaf, a durable
+consumer standing in for the shelter's service. Routing keeps delivering on the hub while the
+link is down; when it is back every delivery reaches the shelter once, and nothing of another
+agency's ever does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nats
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, ExternalStream, StreamConfig, StreamSource
+
+from qorgau.cluster import free_port
+from shared import natsauth
+from shared.leafnode import (
+    LEAF_STREAM,
+    hub_leafnodes_config,
+    leaf_remote_config,
+    provision_leaf,
+)
+from shared.natsserver import NatsServer
+from shared.streams import provision
+
+SHELTER = "kz-75-shelter"
+POLICE = "kz-75-police"
+DELIVERIES = 45
+CUT_AT, RESTORE_AT = 15, 30
+
+
+class Link:
+    """A TCP relay between the leaf and the hub's leafnode port, which the test can cut."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self.target_port = target_port
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            hub_reader, hub_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self.writers |= {writer, hub_writer}
+        await asyncio.gather(self._pipe(reader, hub_writer), self._pipe(hub_reader, writer))
+
+    async def up(self) -> None:
+        """Listen (again) on the relay's port."""
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        """Sever the link: no new connection, every open one dropped."""
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.transport.abort()
+        self.writers.clear()
+        await self.server.wait_closed()
+
+
+@dataclass
+class Site:
+    hub: NatsServer
+    leaf: NatsServer
+    link: Link
+    seeds: dict[str, str]
+
+    def hub_url(self, user: str) -> str:
+        return natsauth.credentials_url(self.hub.url, user, self.seeds[user])
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[tuple[NatsServer, NatsServer, Link, dict[str, str]]]:
+    names = (natsauth.ADMIN, natsauth.INTEGRATOR, natsauth.OPERATOR, "routing", SHELTER, POLICE)
+    seeds = {name: natsauth.new_seed() for name in names}
+    users = natsauth.build_users(
+        agency_ids=[SHELTER, POLICE], services={"routing": []}, passwords=seeds
+    )
+    hub_leaf_port = free_port()
+    hub = NatsServer(
+        store_dir=tmp_path / "hub",
+        domain=natsauth.HUB_DOMAIN,
+        authorization=natsauth.authorization_config(users),
+        extra_config='server_name: "hub-1"\n' + hub_leafnodes_config(f"127.0.0.1:{hub_leaf_port}"),
+    ).start()
+    link = Link(hub_leaf_port)
+    leaf = NatsServer(
+        store_dir=tmp_path / "leaf",
+        domain="shelter",
+        extra_config='server_name: "shelter-1"\n'
+        + leaf_remote_config([f"nats-leaf://127.0.0.1:{link.port}"], seed=seeds[SHELTER]),
+    )
+    try:
+        yield hub, leaf, link, seeds
+    finally:
+        leaf.stop()
+        hub.stop()
+
+
+@pytest.fixture
+async def site(
+    servers: tuple[NatsServer, NatsServer, Link, dict[str, str]],
+) -> AsyncIterator[Site]:
+    hub, leaf, link, seeds = servers
+    await link.up()
+    # The leaf starts while the hub is reachable through the relay.
+    await asyncio.to_thread(leaf.start)
+    found = Site(hub, leaf, link, seeds)
+    await provision(found.hub_url(natsauth.ADMIN))
+    try:
+        yield found
+    finally:
+        with contextlib.suppress(Exception):
+            await link.cut()
+
+
+@dataclass
+class ShelterService:
+    """Stands in for the shelter's service: a durable consumer of the leaf's AGENCY stream."""
+
+    url: str
+    received: list[str] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        nc = await nats.connect(self.url)
+        try:
+            js = nc.jetstream()
+            await js.add_consumer(
+                LEAF_STREAM,
+                ConsumerConfig(durable_name="shelter-deliveries", ack_policy=AckPolicy.EXPLICIT),
+            )
+            sub = await js.pull_subscribe_bind("shelter-deliveries", LEAF_STREAM)
+            while True:
+                try:
+                    messages = await sub.fetch(10, timeout=0.5)
+                except nats.errors.TimeoutError:
+                    continue
+                for message in messages:
+                    self.received.append(message.headers["Nats-Msg-Id"])
+                    await message.ack()
+        finally:
+            await nc.close()
+
+
+async def leaf_count(url: str, stream: str = LEAF_STREAM) -> int:
+    nc = await nats.connect(url)
+    try:
+        return (await nc.jetstream().stream_info(stream)).state.messages
+    finally:
+        await nc.close()
+
+
+async def wait_until(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_leaf_catches_up_after_a_cut_link_once_each(site: Site) -> None:
+    print(await provision_leaf(site.leaf.url, SHELTER))
+    service = ShelterService(site.leaf.url)
+    service.task = asyncio.create_task(service.run())
+    routing = await nats.connect(**natsauth.connect_options(site.hub_url("routing")))
+    js = routing.jetstream()
+    try:
+        for n in range(DELIVERIES):
+            if n == CUT_AT:
+                await wait_until(lambda: _has(service, CUT_AT))
+                await site.link.cut()
+            if n == RESTORE_AT:
+                # Through the outage the shelter kept what it had and worked on it.
+                assert len(service.received) == CUT_AT
+                assert await leaf_count(site.leaf.url) == CUT_AT
+                await site.link.up()
+            ids = (f"shelter-{n}", f"police-{n}")
+            for agency, msg_id in zip((SHELTER, POLICE), ids, strict=True):
+                await js.publish(
+                    f"qorgau.agency.{agency}.referral_issued.v1",
+                    b"{}",
+                    headers={"Nats-Msg-Id": msg_id},
+                )
+            if n % 5 == 0:
+                # A relay that re-sends after a crash: the hub drops the repeat.
+                ack = await js.publish(
+                    f"qorgau.agency.{SHELTER}.referral_issued.v1",
+                    b"{}",
+                    headers={"Nats-Msg-Id": ids[0]},
+                )
+                assert ack.duplicate
+            await asyncio.sleep(0.02)
+        await wait_until(lambda: _has(service, DELIVERIES), timeout=60)
+        await asyncio.sleep(1.0)  # anything doubled would arrive by now
+        expected = [f"shelter-{n}" for n in range(DELIVERIES)]
+        assert sorted(service.received) == sorted(expected)
+        assert len(service.received) == len(set(service.received)) == DELIVERIES
+        assert await leaf_count(site.leaf.url) == DELIVERIES
+    finally:
+        service.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await service.task
+        await routing.close()
+
+
+async def _has(service: ShelterService, count: int) -> bool:
+    return len(service.received) >= count
+
+
+async def test_a_leaf_cannot_source_another_agencys_deliveries(site: Site) -> None:
+    routing = await nats.connect(**natsauth.connect_options(site.hub_url("routing")))
+    try:
+        await routing.jetstream().publish(
+            f"qorgau.agency.{POLICE}.referral_issued.v1", b"{}", headers={"Nats-Msg-Id": "p-1"}
+        )
+    finally:
+        await routing.close()
+    await provision_leaf(site.leaf.url, SHELTER)
+    nc = await nats.connect(site.leaf.url)
+    try:
+        for deliver in (
+            natsauth.leaf_deliver_prefix(POLICE),
+            natsauth.leaf_deliver_prefix(SHELTER),
+        ):
+            name = f"STOLEN_{deliver.strip('_')}".replace("-", "_")
+            await nc.jetstream().add_stream(
+                StreamConfig(
+                    name=name,
+                    subjects=[],
+                    sources=[
+                        StreamSource(
+                            name="AGENCY",
+                            filter_subject=f"qorgau.agency.{POLICE}.>",
+                            external=ExternalStream(api="$JS.hub.API", deliver=deliver),
+                        )
+                    ],
+                )
+            )
+        await asyncio.sleep(3)
+        for stream in ("STOLEN_DELIVER_kz_75_police", "STOLEN_DELIVER_kz_75_shelter"):
+            assert await leaf_count(site.leaf.url, stream) == 0
+    finally:
+        await nc.close()
