@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from qorgau import registry
+from qorgau.production import add_production_commands, seed_env, seed_files
 from qorgau.registry import SERVICE_NAMES, Service
 from qorgau.settings import PlatformSettings
 from qorgau.supervise import Backoff, NatsWatch, say
@@ -89,13 +90,16 @@ def agency_answers(services: Sequence[str]) -> list[str]:
     return sorted(found)
 
 
-def nats_users() -> list[natsauth.NatsUser]:
-    """Return every NATS user of the platform, with passwords from var/keys/nats-users.json."""
+def nats_users(seeds_file: Path | None = None) -> list[natsauth.NatsUser]:
+    """Return every NATS user: the registry's services, the directory's agencies, the readers.
+
+    Their NKey seeds are kept in seeds_file (default var/keys/nats-users.json), made once.
+    """
     agencies = sorted(agency["agency_id"] for agency in directory())
     services = list(SERVICE_NAMES)
     names = [natsauth.ADMIN, natsauth.INTEGRATOR, natsauth.OPERATOR, *services, *agencies]
-    keys_dir = PlatformSettings().keys_dir()
-    passwords = natsauth.load_or_create_passwords(keys_dir / "nats-users.json", names)
+    path = seeds_file or PlatformSettings().keys_dir() / "nats-users.json"
+    passwords = natsauth.load_or_create_passwords(path, names)
     return natsauth.build_users(
         agency_ids=agencies,
         services=service_consumers(services),
@@ -173,53 +177,6 @@ def cmd_token_issue(args: argparse.Namespace) -> int:
         print(str(error), file=sys.stderr)
         return 2
     print(token)
-    return 0
-
-
-def cmd_nats_config(args: argparse.Namespace) -> int:
-    """Print (or write) the nats-server authorization block generated from the directory.
-
-    Public NKeys only; `--seeds-dir` writes each user's seed for the secret store, `--reload`
-    gives the running embedded servers the new users without a restart.
-    """
-    users = nats_users()
-    text = natsauth.authorization_config(users)
-    if args.out:
-        write_private(Path(args.out), text)
-    else:
-        print(text, end="")
-    if args.seeds_dir:
-        written = natsauth.write_seed_files(
-            Path(args.seeds_dir), {user.name: user.password for user in users}
-        )
-        print(f"{len(written)} seed files under {args.seeds_dir}", file=sys.stderr)
-    if args.reload:
-        reloaded = reload_embedded(PlatformSettings().var_dir / "nats", text)
-        print(f"reloaded {reloaded} running nats-server(s)", file=sys.stderr)
-    return 0
-
-
-def reload_embedded(folder: Path, authorization: str) -> int:
-    """Rewrite the users of every server under folder that runs with them, and signal it."""
-    reloaded = 0
-    for found in sorted(folder.rglob("authorization.conf")):
-        write_private(found, authorization)
-        pid_file = found.parent / "nats-server.pid"
-        try:
-            os.kill(int(pid_file.read_text(encoding="utf-8").strip()), signal.SIGHUP)
-        except (OSError, ValueError):
-            continue  # not running: it reads the new file when it starts
-        reloaded += 1
-    return reloaded
-
-
-def cmd_certs(args: argparse.Namespace) -> int:
-    """Write a development CA and the server and client certificates it signs."""
-    from qorgau.certs import DEFAULT_HOSTS, make_certificates
-
-    files = make_certificates(Path(args.dir), hosts=[*DEFAULT_HOSTS, *args.host])
-    print(f"CA {files.ca}; server {files.server_cert}; client {files.client_cert}")
-    print("development only: production brings certificates of its own CA")
     return 0
 
 
@@ -440,7 +397,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     base_env = {**os.environ, "QORGAU_VAR_DIR": str(var)}
     seeds = seed_files(users)
-    envs = {name: {**base_env, "NATS_URL": url, **_seed_env(seeds, name)} for name in chosen}
+    envs = {name: {**base_env, "NATS_URL": url, **seed_env(seeds, name)} for name in chosen}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for service in chosen:
@@ -494,17 +451,6 @@ def cmd_up(args: argparse.Namespace) -> int:
             nats.release()
         print("Qorgau stopped.")
     return 0
-
-
-def seed_files(users: dict[str, natsauth.NatsUser]) -> dict[str, Path]:
-    """Write each user's NKey seed to var/keys/nats/<user>.nk, as a secret store would mount it."""
-    folder = PlatformSettings().keys_dir() / "nats"
-    natsauth.write_seed_files(folder, {name: user.password for name, user in users.items()})
-    return {name: folder / f"{name}.nk" for name in users}
-
-
-def _seed_env(seeds: dict[str, Path], name: str) -> dict[str, str]:
-    return {"NATS_NKEY_SEED_FILE": str(seeds[name])} if name in seeds else {}
 
 
 def _as_user(url: str, users: dict[str, natsauth.NatsUser], name: str) -> str:
@@ -614,23 +560,7 @@ def parser() -> argparse.ArgumentParser:
     issue.add_argument("--person", default=None, help="the person's id (never a name)")
     issue.add_argument("--hours", type=float, default=8.0, help="validity (default 8)")
     issue.set_defaults(func=cmd_token_issue)
-    nats_config = sub.add_parser(
-        "nats-config", help="print the NATS users and permissions generated from the directory"
-    )
-    nats_config.add_argument("--out", metavar="FILE", help="write the block to FILE (0600)")
-    nats_config.add_argument(
-        "--seeds-dir", metavar="DIR", help="write each user's NKey seed to DIR/<user>.nk"
-    )
-    nats_config.add_argument(
-        "--reload", action="store_true", help="signal the running embedded servers to reload"
-    )
-    nats_config.set_defaults(func=cmd_nats_config)
-    certs = sub.add_parser("certs", help="a development CA and TLS certificates")
-    certs.add_argument("--dir", default="var/certs", help="where to write them")
-    certs.add_argument(
-        "--host", action="append", default=[], help="another name the server is reached by"
-    )
-    certs.set_defaults(func=cmd_certs)
+    add_production_commands(sub)
     audit_cmd = sub.add_parser("audit", help="the audit log of personal-data reads")
     audit_sub = audit_cmd.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="detect changed or removed audit entries")

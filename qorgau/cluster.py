@@ -307,7 +307,8 @@ class Cluster:
 
     def start(self) -> Cluster:
         """Start NATS, the streams, PostgreSQL, the databases and every instance."""
-        from qorgau.cli import nats_users, seed_files, write_dev_tokens
+        from qorgau.cli import nats_users, write_dev_tokens
+        from qorgau.production import seed_files
         from shared.auth import TokenKeys
 
         self.logs.mkdir(parents=True, exist_ok=True)

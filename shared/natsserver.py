@@ -33,6 +33,9 @@ _BINARY = "nats-server"
 _POLL_INTERVAL = 0.02
 # What nats-server logs when its listening port is taken.
 _PORT_TAKEN = "address already in use"
+# What nats-server logs once it has read a new configuration on SIGHUP, or refused it.
+_RELOADED = "Reloaded server configuration"
+_RELOAD_FAILED = "Failed to reload server configuration"
 # A restart on a taken port is tried again only while this much time is left.
 _RETRY_AT_LEAST = 1.0
 
@@ -123,7 +126,7 @@ class NatsServer:
             lines.append(self.extra_config)
         return "\n".join(lines) + "\n"
 
-    def reload_authorization(self, authorization: str) -> None:
+    def reload_authorization(self, authorization: str, *, timeout: float = 10.0) -> None:
         """Replace the users and permissions and make the running server read them (SIGHUP).
 
         Connected clients stay connected; a client whose user is gone or whose permissions
@@ -134,9 +137,22 @@ class NatsServer:
             raise RuntimeError("the server was started without authorization: restart it")
         self.authorization = authorization
         _write_owner_only(self.authorization_file, authorization)
-        if self.running:
-            assert self._process is not None
-            self._process.send_signal(signal.SIGHUP)
+        if not self.running:
+            return
+        assert self._process is not None
+        offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        self._process.send_signal(signal.SIGHUP)
+        # The server reloads in the background: wait for its word, so that a user added here
+        # can connect as soon as this returns.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            said = self._log_since(offset)
+            if _RELOADED in said:
+                return
+            if _RELOAD_FAILED in said:
+                raise RuntimeError(f"nats-server refused the new configuration:\n{said}")
+            time.sleep(_POLL_INTERVAL)
+        raise RuntimeError(f"nats-server did not reload in {timeout:g}s:\n{self.log_tail()}")
 
     def start(self, timeout: float = 10.0) -> NatsServer:
         """Start the server and wait until it accepts connections (on its kept port, if any)."""

@@ -1,0 +1,194 @@
+"""The `qorgau` commands of the production shape: NATS identity, certificates, leaf nodes, secrets.
+
+- `qorgau nats-config [--out FILE] [--seeds-dir DIR] [--reload]`: the users and permissions of
+  every shape (public NKeys only), each user's seed for the secret store, a reload signal to
+  the running embedded servers when an agency joins.
+- `qorgau certs --dir DIR`: a development CA and certificates (qorgau.certs).
+- `qorgau leaf config|streams`: an agency's own site as a leaf node (shared.leafnode).
+- `qorgau deploy-secrets --dir deploy/secrets`: every secret file deploy/ mounts, made once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from qorgau.registry import SERVICE_NAMES
+from qorgau.settings import PlatformSettings
+from shared import natsauth
+from shared.keyfiles import create_private, write_private
+
+__all__ = ["add_production_commands", "deploy_secrets", "reload_embedded", "seed_env", "seed_files"]
+
+
+def seed_files(users: dict[str, natsauth.NatsUser]) -> dict[str, Path]:
+    """Write each user's NKey seed to var/keys/nats/<user>.nk, as a secret store would mount it."""
+    folder = PlatformSettings().keys_dir() / "nats"
+    natsauth.write_seed_files(folder, {name: user.password for name, user in users.items()})
+    return {name: folder / f"{name}.nk" for name in users}
+
+
+def seed_env(seeds: dict[str, Path], name: str) -> dict[str, str]:
+    """Return the environment that gives a process its user's seed file, if it has one."""
+    return {"NATS_NKEY_SEED_FILE": str(seeds[name])} if name in seeds else {}
+
+
+def cmd_nats_config(args: argparse.Namespace) -> int:
+    """Print (or write) the nats-server authorization block generated from the directory.
+
+    Public NKeys only; `--seeds-dir` writes each user's seed for the secret store, `--reload`
+    gives the running embedded servers the new users without a restart.
+    """
+    from qorgau.cli import nats_users
+
+    users = nats_users()
+    text = natsauth.authorization_config(users)
+    if args.out:
+        write_private(Path(args.out), text)
+    else:
+        print(text, end="")
+    if args.seeds_dir:
+        written = natsauth.write_seed_files(
+            Path(args.seeds_dir), {user.name: user.password for user in users}
+        )
+        print(f"{len(written)} seed files under {args.seeds_dir}", file=sys.stderr)
+    if args.reload:
+        reloaded = reload_embedded(PlatformSettings().var_dir / "nats", text)
+        print(f"reloaded {reloaded} running nats-server(s)", file=sys.stderr)
+    return 0
+
+
+def reload_embedded(folder: Path, authorization: str) -> int:
+    """Rewrite the users of every server under folder that runs with them, and signal it."""
+    reloaded = 0
+    for found in sorted(folder.rglob("authorization.conf")):
+        write_private(found, authorization)
+        pid_file = found.parent / "nats-server.pid"
+        try:
+            os.kill(int(pid_file.read_text(encoding="utf-8").strip()), signal.SIGHUP)
+        except (OSError, ValueError):
+            continue  # not running: it reads the new file when it starts
+        reloaded += 1
+    return reloaded
+
+
+def cmd_certs(args: argparse.Namespace) -> int:
+    """Write a development CA and the server and client certificates it signs."""
+    from qorgau.certs import DEFAULT_HOSTS, make_certificates
+
+    files = make_certificates(Path(args.dir), hosts=[*DEFAULT_HOSTS, *args.host])
+    print(f"CA {files.ca}; server {files.server_cert}; client {files.client_cert}")
+    print("development only: production brings certificates of its own CA")
+    return 0
+
+
+def cmd_leaf_config(args: argparse.Namespace) -> int:
+    """Print an agency site's leaf node configuration: its domain, the hub, its NKey."""
+    from shared.leafnode import leaf_remote_config
+    from shared.natsserver import tls_block
+
+    seed = natsauth.read_seed_file(Path(args.seed_file))
+    tls = ""
+    if args.ca_file:
+        # The leaf checks the hub's certificate against the CA.
+        tls = "tls {\n  ca_file: " + f'"{args.ca_file}"' + "\n}\n"
+    if args.cert_file and args.key_file and args.ca_file:
+        tls = tls_block(cert_file=args.cert_file, key_file=args.key_file, ca_file=args.ca_file)
+    print(f'server_name: "{args.server_name or args.agency}"')
+    print(f'jetstream {{\n  store_dir: "{args.store_dir}"\n  sync_interval: always')
+    print(f'  domain: "{args.domain or args.agency}"\n}}')
+    print(leaf_remote_config(args.hub, seed=seed, tls=tls), end="")
+    return 0
+
+
+def cmd_leaf_streams(args: argparse.Namespace) -> int:
+    """Create the leaf's AGENCY stream, sourcing the agency's deliveries from the hub."""
+    from shared.leafnode import provision_leaf
+
+    print(asyncio.run(provision_leaf(args.nats_url, args.agency, replicas=args.replicas)))
+    return 0
+
+
+def deploy_secrets(folder: Path) -> list[Path]:
+    """Make (once) every secret file deploy/ mounts; return them. Existing ones are kept."""
+    from qorgau.certs import make_certificates
+    from qorgau.cli import nats_users
+    from shared.auth import TokenKeys
+    from shared.crypto import KeyRing
+
+    folder.mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []
+    if not (folder / "ca.pem").exists():
+        make_certificates(folder)
+    made += [folder / name for name in ("ca.pem", "server.pem", "server-key.pem")]
+    users = nats_users(folder / "nats-users.json")
+    write_private(folder / "nats-authorization.conf", natsauth.authorization_config(users))
+    made.append(folder / "nats-authorization.conf")
+    # Each party's seed: the services' are mounted by deploy/, each agency gets its own.
+    made += natsauth.write_seed_files(folder / "nats", {user.name: user.password for user in users})
+    for name in ("postgres", *SERVICE_NAMES):
+        path = folder / f"{name}-db-password"
+        create_private(path, secrets.token_urlsafe(24) + "\n")
+        made.append(path)
+    TokenKeys.load_or_create(folder / "token.key", alg="EdDSA")
+    made.append(folder / "token.key")
+    for service in SERVICE_NAMES:
+        KeyRing.load_or_create(folder / f"{service}.keys")
+        made.append(folder / f"{service}.keys")
+    return made
+
+
+def cmd_deploy_secrets(args: argparse.Namespace) -> int:
+    """Write the secret files of deploy/ (NKeys, passwords, keys, certificates) once."""
+    made = deploy_secrets(Path(args.dir))
+    print(f"{len(made)} secret files under {args.dir} (kept if they existed)")
+    print("never commit them; the containers' user (10001) must be able to read them")
+    return 0
+
+
+def add_production_commands(sub: Any) -> None:
+    """Add the production commands to the `qorgau` parser."""
+    nats_config = sub.add_parser(
+        "nats-config", help="print the NATS users and permissions generated from the directory"
+    )
+    nats_config.add_argument("--out", metavar="FILE", help="write the block to FILE (0600)")
+    nats_config.add_argument(
+        "--seeds-dir", metavar="DIR", help="write each user's NKey seed to DIR/<user>.nk"
+    )
+    nats_config.add_argument(
+        "--reload", action="store_true", help="signal the running embedded servers to reload"
+    )
+    nats_config.set_defaults(func=cmd_nats_config)
+    certs = sub.add_parser("certs", help="a development CA and TLS certificates")
+    certs.add_argument("--dir", default="var/certs", help="where to write them")
+    certs.add_argument(
+        "--host", action="append", default=[], help="another name the server is reached by"
+    )
+    certs.set_defaults(func=cmd_certs)
+    leaf = sub.add_parser("leaf", help="an agency's own site as a NATS leaf node")
+    leaf_sub = leaf.add_subparsers(dest="leaf_command", required=True)
+    config = leaf_sub.add_parser("config", help="print the leaf node's nats-server config")
+    config.add_argument("--agency", required=True)
+    config.add_argument("--hub", action="append", required=True, help="nats-leaf://host:7422")
+    config.add_argument("--seed-file", required=True, help="the agency's NKey seed file")
+    config.add_argument("--domain", default=None, help="JetStream domain (default: agency)")
+    config.add_argument("--server-name", default=None)
+    config.add_argument("--store-dir", default="/data")
+    config.add_argument("--ca-file", default=None)
+    config.add_argument("--cert-file", default=None)
+    config.add_argument("--key-file", default=None)
+    config.set_defaults(func=cmd_leaf_config)
+    streams = leaf_sub.add_parser("streams", help="create the leaf's AGENCY stream")
+    streams.add_argument("--agency", required=True)
+    streams.add_argument("--nats-url", required=True, help="the leaf node's client URL")
+    streams.add_argument("--replicas", type=int, default=1)
+    streams.set_defaults(func=cmd_leaf_streams)
+    deploy = sub.add_parser("deploy-secrets", help="make the secret files deploy/ mounts")
+    deploy.add_argument("--dir", default="deploy/secrets")
+    deploy.set_defaults(func=cmd_deploy_secrets)
