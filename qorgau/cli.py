@@ -296,6 +296,13 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 def cmd_streams(args: argparse.Namespace) -> int:
     """Create or update the JetStream streams."""
     url = args.nats_url or PlatformSettings().nats_url or DEFAULT_NATS_URL
+    seed_file = os.environ.get("NATS_NKEY_SEED_FILE")
+    if seed_file:
+        # The admin's NKey, mounted as a secret (deploy/): the only user that makes streams.
+        seed = natsauth.read_seed_file(Path(seed_file))
+        url = ",".join(
+            natsauth.credentials_url(server, natsauth.ADMIN, seed) for server in url.split(",")
+        )
     for line in asyncio.run(provision(url, replicas=args.replicas)):
         print(line)
     return 0

@@ -101,6 +101,9 @@ def cmd_leaf_config(args: argparse.Namespace) -> int:
     if args.cert_file and args.key_file and args.ca_file:
         tls = tls_block(cert_file=args.cert_file, key_file=args.key_file, ca_file=args.ca_file)
     print(f'server_name: "{args.server_name or args.agency}"')
+    # The site's own clients (its services, on the site's network) connect here.
+    print(f'listen: "{args.listen}"')
+    print(f'http: "{args.monitor}"')
     print(f'jetstream {{\n  store_dir: "{args.store_dir}"\n  sync_interval: always')
     print(f'  domain: "{args.domain or args.agency}"\n}}')
     print(leaf_remote_config(args.hub, seed=seed, tls=tls), end="")
@@ -180,6 +183,8 @@ def add_production_commands(sub: Any) -> None:
     config.add_argument("--domain", default=None, help="JetStream domain (default: agency)")
     config.add_argument("--server-name", default=None)
     config.add_argument("--store-dir", default="/data")
+    config.add_argument("--listen", default="0.0.0.0:4222")
+    config.add_argument("--monitor", default="0.0.0.0:8222", help="health check port")
     config.add_argument("--ca-file", default=None)
     config.add_argument("--cert-file", default=None)
     config.add_argument("--key-file", default=None)

@@ -1,0 +1,90 @@
+"""deploy/'s files against the real tools: the secrets compose mounts exist, nats-server accepts
+the hub's and a leaf's configuration with them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qorgau.cli import main
+from qorgau.production import deploy_secrets
+from shared.natsserver import find_nats_server
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+@pytest.fixture
+def secrets_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("QORGAU_VAR_DIR", str(tmp_path / "var"))
+    folder = tmp_path / "secrets"
+    deploy_secrets(folder)
+    return folder
+
+
+def test_deploy_secrets_makes_every_file_compose_mounts_once(secrets_dir: Path) -> None:
+    declared = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["secrets"]
+    for name, spec in declared.items():
+        path = secrets_dir / spec["file"].removeprefix("./secrets/")
+        assert path.is_file(), f"{name}: {path} not made"
+        if not name.endswith(".pem") or "key" in name:
+            assert path.stat().st_mode & 0o077 == 0, f"{name} is readable by others"
+    # The hub's users file is mounted beside nats.conf.
+    assert (secrets_dir / "nats-authorization.conf").is_file()
+    before = (secrets_dir / "intake-db-password").read_text()
+    seed = (secrets_dir / "nats" / "intake.nk").read_text()
+    deploy_secrets(secrets_dir)
+    assert (secrets_dir / "intake-db-password").read_text() == before
+    assert (secrets_dir / "nats" / "intake.nk").read_text() == seed
+
+
+def _check(config: Path, env: dict[str, str] | None = None) -> None:
+    done = subprocess.run(
+        [str(find_nats_server()), "-t", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_nats_server_accepts_the_hub_configuration(secrets_dir: Path, tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    # As compose mounts them: the secrets under /run/secrets, the users beside nats.conf.
+    text = (DEPLOY / "nats.conf").read_text().replace("/run/secrets/", f"{secrets_dir}/")
+    text = text.replace("store_dir: /data", f"store_dir: {tmp_path / 'data'}")
+    (etc / "nats.conf").write_text(text)
+    (etc / "authorization.conf").write_text((secrets_dir / "nats-authorization.conf").read_text())
+    _check(etc / "nats.conf", {"SERVER_NAME": "nats-1"})
+
+
+def test_nats_server_accepts_a_leaf_configuration(
+    secrets_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "leaf",
+        "config",
+        "--agency",
+        "kz-75-shelter",
+        "--hub",
+        "nats-leaf://nats-1:7422",
+        "--hub",
+        "nats-leaf://nats-2:7422",
+        "--seed-file",
+        str(secrets_dir / "nats" / "kz-75-shelter.nk"),
+        "--ca-file",
+        str(secrets_dir / "ca.pem"),
+        "--store-dir",
+        str(tmp_path / "leaf"),
+    ]
+    assert main(argv) == 0
+    config = tmp_path / "leaf.conf"
+    config.write_text(capsys.readouterr().out)
+    assert 'domain: "kz-75-shelter"' in config.read_text()
+    _check(config)
