@@ -100,13 +100,18 @@ def cmd_leaf_config(args: argparse.Namespace) -> int:
         tls = "tls {\n  ca_file: " + f'"{args.ca_file}"' + "\n}\n"
     if args.cert_file and args.key_file and args.ca_file:
         tls = tls_block(cert_file=args.cert_file, key_file=args.key_file, ca_file=args.ca_file)
+    remote = leaf_remote_config(args.hub, seed=seed, tls=tls)
+    if args.remote_only:
+        # The leafnodes block alone (the Helm chart's site mode includes it from a secret).
+        print(remote, end="")
+        return 0
     print(f'server_name: "{args.server_name or args.agency}"')
     # The site's own clients (its services, on the site's network) connect here.
     print(f'listen: "{args.listen}"')
     print(f'http: "{args.monitor}"')
     print(f'jetstream {{\n  store_dir: "{args.store_dir}"\n  sync_interval: always')
     print(f'  domain: "{args.domain or args.agency}"\n}}')
-    print(leaf_remote_config(args.hub, seed=seed, tls=tls), end="")
+    print(remote, end="")
     return 0
 
 
@@ -183,6 +188,7 @@ def add_production_commands(sub: Any) -> None:
     config.add_argument("--domain", default=None, help="JetStream domain (default: agency)")
     config.add_argument("--server-name", default=None)
     config.add_argument("--store-dir", default="/data")
+    config.add_argument("--remote-only", action="store_true", help="the leafnodes block only")
     config.add_argument("--listen", default="0.0.0.0:4222")
     config.add_argument("--monitor", default="0.0.0.0:8222", help="health check port")
     config.add_argument("--ca-file", default=None)
