@@ -160,6 +160,30 @@ def cmd_deploy_secrets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token_keys(args: argparse.Namespace) -> int:
+    """Print the issuer's public JWKS document, or retire a token key after a rotation."""
+    import json
+
+    from shared.auth import TokenKeys
+
+    path = PlatformSettings().resolved_token_key_file()
+    keys = TokenKeys.load_or_create(path)
+    if args.token_keys_command == "jwks":  # noqa: S105 - a subcommand's name
+        print(json.dumps(keys.jwks(), indent=1))
+        return 0
+    try:
+        retired = keys.without(args.kid)
+    except ValueError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    if args.kid not in keys.specs:
+        print(f"no token key {args.kid!r} in {path}", file=sys.stderr)
+        return 2
+    retired.save(path)
+    print(f"token: key {args.kid} retired; restart the issuer: its tokens stop verifying")
+    return 0
+
+
 def add_production_commands(sub: Any) -> None:
     """Add the production commands to the `qorgau` parser."""
     nats_config = sub.add_parser(
@@ -200,6 +224,14 @@ def add_production_commands(sub: Any) -> None:
     streams.add_argument("--nats-url", required=True, help="the leaf node's client URL")
     streams.add_argument("--replicas", type=int, default=1)
     streams.set_defaults(func=cmd_leaf_streams)
+    token_keys = sub.add_parser("token-keys", help="the issuer's token keys")
+    token_keys_sub = token_keys.add_subparsers(dest="token_keys_command", required=True)
+    token_keys_sub.add_parser("jwks", help="print the public JWKS document").set_defaults(
+        func=cmd_token_keys
+    )
+    retire = token_keys_sub.add_parser("retire", help="remove a rotated-out key (by kid)")
+    retire.add_argument("kid")
+    retire.set_defaults(func=cmd_token_keys)
     deploy = sub.add_parser("deploy-secrets", help="make the secret files deploy/ mounts")
     deploy.add_argument("--dir", default="deploy/secrets")
     deploy.set_defaults(func=cmd_deploy_secrets)

@@ -7,10 +7,12 @@ follows a rotation without a restart, and refuses a token once its key is rotate
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -19,6 +21,7 @@ import uvicorn
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
+from qorgau.cli import main
 from qorgau.cluster import free_port
 from shared import auth
 from shared.auth import InvalidToken, JwksKeys, Principal, TokenKeys, TokenVerifier
@@ -157,3 +160,19 @@ def test_the_issuer_unreachable_refuses_rather_than_trusts() -> None:
     )
     with pytest.raises(InvalidToken, match="unreachable"):
         keys.verify(token, now=datetime.now(UTC))
+
+
+def test_the_token_key_commands_publish_and_retire(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "token.key"
+    monkeypatch.setenv("QORGAU_TOKEN_KEY_FILE", str(path))
+    TokenKeys.generate("EdDSA").save(path)
+    old = TokenKeys.loads(path.read_text())
+    old.rotated("EdDSA").save(path)
+    assert main(["token-keys", "jwks"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["keys"]) == 2
+    # The active key cannot be retired; the rotated-out one can.
+    assert main(["token-keys", "retire", TokenKeys.loads(path.read_text()).active]) == 2
+    assert main(["token-keys", "retire", old.active]) == 0
+    assert old.active not in TokenKeys.loads(path.read_text()).specs
