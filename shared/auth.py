@@ -379,6 +379,10 @@ def deployment_keys(settings: DeploymentSettings) -> TokenKeys | JwksKeys:
     """Return the keys a service verifies with: the issuer's JWKS if named, else the key file."""
     if settings.token_jwks_url:
         return JwksKeys(settings.token_jwks_url, lifespan=settings.token_jwks_lifespan)
+    # Outside development a key file is never made on the spot: it is the issuer's, mounted.
+    settings.require(
+        settings.token_key_file is not None, "neither QORGAU_TOKEN_JWKS_URL nor a token key file"
+    )
     return TokenKeys.load_or_create(settings.resolved_token_key_file())
 
 

@@ -14,6 +14,10 @@ from shared.secretfiles import DEVELOPMENT, FileSecretsSource, placeholders
 DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
 
 
+class MissingSecret(RuntimeError):
+    """A deployment outside development lacks a secret it needs (named, never shown)."""
+
+
 def nats_servers(url: str) -> list[str]:
     """Split a NATS_URL that lists a cluster's servers ("nats://a:4222,nats://b:4222")."""
     return [part.strip() for part in url.split(",") if part.strip()]
@@ -26,8 +30,10 @@ class DeploymentSettings(BaseSettings):
 
     # development (the default: `qorgau up`, tests) or anything else, e.g. production: there,
     # placeholders and missing secrets refuse to start.
+    # QORGAU_DEPLOYMENT is the console's name for the same thing.
     environment: str = Field(
-        default=DEVELOPMENT, validation_alias=AliasChoices("environment", "QORGAU_ENV")
+        default=DEVELOPMENT,
+        validation_alias=AliasChoices("environment", "QORGAU_ENV", "QORGAU_DEPLOYMENT"),
     )
     var_dir: Path = Field(
         default=Path("var"), validation_alias=AliasChoices("var_dir", "QORGAU_VAR_DIR")
@@ -75,15 +81,15 @@ class DeploymentSettings(BaseSettings):
     def _no_placeholders(self) -> Self:
         if not self.development:
             problems = [f"{name} holds a placeholder" for name in placeholders(self)]
-            problems += self.missing_secrets()
             if problems:
                 # Names the settings, never their values.
                 raise ValueError(f"refusing to start in {self.environment}: {'; '.join(problems)}")
         return self
 
-    def missing_secrets(self) -> list[str]:
-        """Return what a non-development deployment lacks (the settings' names)."""
-        return []
+    def require(self, ok: bool, what: str) -> None:
+        """Outside development, refuse to go on without a secret (named, never shown)."""
+        if not ok and not self.development:
+            raise MissingSecret(f"refusing to start in {self.environment}: {what}")
 
     def resolved_token_key_file(self) -> Path:
         """Return the file of the deployment keys that sign and verify tokens."""
@@ -125,6 +131,8 @@ class ServiceSettings(DeploymentSettings):
 
     def resolved_nats_url(self) -> str:
         """Return NATS_URL with the service's NKey seed in it, when it has a seed file."""
+        # Checked where it is used: a service without the bus (the console) needs no key.
+        self.require(self.nats_nkey_seed_file is not None, "NATS_NKEY_SEED_FILE is not set")
         if self.nats_nkey_seed_file is None:
             return self.nats_url
         from shared.natsauth import credentials_url, read_seed_file
@@ -135,21 +143,11 @@ class ServiceSettings(DeploymentSettings):
             for server in nats_servers(self.nats_url)
         )
 
-    def missing_secrets(self) -> list[str]:
-        """Outside development a service needs its database, its NATS key and token keys."""
-        missing = []
-        if not self.database_url:
-            missing.append("database_url is not set (SQLite is for development)")
-        if self.nats_nkey_seed_file is None:
-            missing.append("nats_nkey_seed_file is not set (NATS without a key)")
-        if not (self.token_jwks_url or self.token_key_file):
-            missing.append("neither token_jwks_url nor token_key_file is set")
-        return missing
-
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to SQLite under the var directory."""
         if self.database_url:
             return _with_password(self.database_url, self.database_password)
+        self.require(False, f"{self.service_name}: no database URL (SQLite is for development)")
         return f"sqlite:///{(self.var_dir / f'{self.service_name}.db').resolve()}"
 
     def resolved_data_key_file(self) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from qorgau.registry import SERVICE_NAMES
+from qorgau import registry
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 HUB = DEPLOY / "docker-compose.yml"
@@ -22,17 +22,26 @@ def compose(path: Path) -> dict[str, Any]:
     return loaded
 
 
+# The registered services compose runs (those landing later wait there, commented).
+SERVICE_NAMES = tuple(name for name in registry.SERVICE_NAMES if name in compose(HUB)["services"])
+# Those of them on the bus with a database of their own (the console has neither).
+BUS_SERVICES = tuple(name for name in SERVICE_NAMES if getattr(registry.service(name), "bus", True))
+
+
 def depends(service: dict[str, Any]) -> dict[str, str]:
     found = service.get("depends_on") or {}
     assert isinstance(found, dict), "depends_on must name conditions, not just order"
     return {name: spec["condition"] for name, spec in found.items()}
 
 
-def test_every_registered_service_is_in_the_hub_compose() -> None:
+def test_every_registered_service_is_in_the_hub_compose_or_ready_to_uncomment() -> None:
     services = compose(HUB)["services"]
-    for name in SERVICE_NAMES:
-        assert name in services, f"{name} is in the registry but not in deploy/"
-        assert services[name]["command"] == [name]
+    text = HUB.read_text(encoding="utf-8")
+    for name in registry.SERVICE_NAMES:
+        if name in services:
+            assert services[name]["command"] == [name]
+        else:
+            assert f"# {name}:" in text, f"{name} is in the registry but not in deploy/"
 
 
 def test_start_order_nats_then_streams_then_services() -> None:
@@ -78,8 +87,9 @@ def test_secrets_come_from_files_and_services_run_in_production_mode() -> None:
         for secret in service.get("secrets", []):
             assert secret in declared, f"{name} mounts undeclared secret {secret}"
     for name in SERVICE_NAMES:
+        assert services[name]["environment"]["QORGAU_ENV"] == "production"
+    for name in BUS_SERVICES:
         env = services[name]["environment"]
-        assert env["QORGAU_ENV"] == "production"
         prefix = name.upper()
         assert env[f"{prefix}_DATABASE_PASSWORD_FILE"] == f"/run/secrets/{name}-db-password"
         assert "@postgres" in env[f"{prefix}_DATABASE_URL"]
@@ -98,9 +108,7 @@ def test_secrets_come_from_files_and_services_run_in_production_mode() -> None:
                 "/.well-known/jwks.json"
             )
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"].startswith("/run/")
-    assert set(services["postgres"]["environment"]["QORGAU_DATABASES"].split()) == set(
-        SERVICE_NAMES
-    )
+    assert set(services["postgres"]["environment"]["QORGAU_DATABASES"].split()) == set(BUS_SERVICES)
 
 
 # A URL with user:password@ in it.
