@@ -45,7 +45,12 @@ def hub_leafnodes_config(listen: str, *, tls: str = "") -> str:
 
     Leaf nodes authenticate as the platform's users (the agency's NKey) with its permissions.
     """
-    inner = [f"  listen: {_quote(listen)}"]
+    inner = [
+        f"  listen: {_quote(listen)}",
+        # Leaf nodes dial the addresses they were given (the hub's public name), never the
+        # nodes' own addresses the hub would otherwise advertise to them.
+        "  no_advertise: true",
+    ]
     inner += ["  " + line for line in tls.splitlines()]
     return "\n".join(["leafnodes {", *inner, "}"]) + "\n"
 
