@@ -50,6 +50,7 @@ from shared.streams import PREFIX, STREAMS
 __all__ = [
     "ADMIN",
     "CASE_STREAMS",
+    "HUB_DOMAIN",
     "INTEGRATOR",
     "OPERATOR",
     "Consumer",
@@ -62,12 +63,15 @@ __all__ = [
     "inbox_prefix",
     "inbox_prefix_for",
     "is_seed",
+    "leaf_deliver_prefix",
     "load_or_create_passwords",
     "new_seed",
     "public_key",
+    "read_seed_file",
     "reader_user",
     "service_user",
     "user_of",
+    "write_seed_files",
 ]
 
 ADMIN = "admin"
@@ -180,7 +184,6 @@ def connect_options(url: str, *, ca_file: Path | str | None = None) -> dict[str,
         if certificate:
             context.load_cert_chain(certificate, os.environ.get("NATS_TLS_KEY_FILE"))
         options["tls"] = context
-        options["tls_handshake_first"] = False
     return options
 
 
