@@ -64,9 +64,15 @@ class NatsCluster:
         authorization: str = "",
         client_tls: str = "",
         route_tls: str = "",
+        domain: str | None = None,
+        leafnodes: bool = False,
     ) -> None:
+        from shared.leafnode import hub_leafnodes_config
+
         self.names = [f"n{index + 1}" for index in range(size)]
         route_ports = {name: free_port() for name in self.names}
+        # Where agencies' leaf nodes connect to each node, when the cluster is a hub for them.
+        self.leaf_ports = {name: free_port() for name in self.names} if leafnodes else {}
         self.nodes: dict[str, NatsServer] = {}
         for name in self.names:
             routes = [f"{HOST}:{route_ports[other]}" for other in self.names if other != name]
@@ -84,8 +90,10 @@ class NatsCluster:
                     routes=routes,
                     tls=route_tls,
                 )
-                + client_tls,
+                + client_tls
+                + (hub_leafnodes_config(f"{HOST}:{self.leaf_ports[name]}") if leafnodes else ""),
                 authorization=authorization,
+                domain=domain,
             )
 
     @property

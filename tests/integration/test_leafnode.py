@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, ExternalStream, StreamConfig, StreamSource
 
-from qorgau.cluster import free_port
+from qorgau.cluster import NatsCluster, free_port, provision_replicated, wait_jetstream
 from shared import natsauth
 from shared.leafnode import (
     LEAF_STREAM,
@@ -84,58 +84,99 @@ class Link:
 
 @dataclass
 class Site:
-    hub: NatsServer
+    hub_urls: list[str]
     leaf: NatsServer
-    link: Link
+    links: list[Link]
     seeds: dict[str, str]
 
     def hub_url(self, user: str) -> str:
-        return natsauth.credentials_url(self.hub.url, user, self.seeds[user])
+        return ",".join(
+            natsauth.credentials_url(url, user, self.seeds[user]) for url in self.hub_urls
+        )
+
+    async def cut(self) -> None:
+        for link in self.links:
+            await link.cut()
+
+    async def restore(self) -> None:
+        for link in self.links:
+            await link.up()
+
+
+# The hub's client URLs, the leaf, the relays between them, every user's seed.
+Servers = tuple[list[str], NatsServer, list[Link], dict[str, str]]
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[NatsServer, NatsServer, Link, dict[str, str]]]:
+def hub_size() -> int:
+    return 1
+
+
+@pytest.fixture
+def servers(
+    tmp_path: Path, hub_size: int
+) -> Iterator[tuple[list[str], NatsServer, list[Link], dict[str, str]]]:
+    """A hub of one node or a cluster of three (domain hub), and a leaf dialling it via relays."""
     names = (natsauth.ADMIN, natsauth.INTEGRATOR, natsauth.OPERATOR, "routing", SHELTER, POLICE)
     seeds = {name: natsauth.new_seed() for name in names}
     users = natsauth.build_users(
         agency_ids=[SHELTER, POLICE], services={"routing": []}, passwords=seeds
     )
-    hub_leaf_port = free_port()
-    hub = NatsServer(
-        store_dir=tmp_path / "hub",
-        domain=natsauth.HUB_DOMAIN,
-        authorization=natsauth.authorization_config(users),
-        extra_config='server_name: "hub-1"\n' + hub_leafnodes_config(f"127.0.0.1:{hub_leaf_port}"),
-    ).start()
-    link = Link(hub_leaf_port)
+    authorization = natsauth.authorization_config(users)
+    stop: Callable[[], None]
+    if hub_size == 1:
+        leaf_port = free_port()
+        hub = NatsServer(
+            store_dir=tmp_path / "hub",
+            domain=natsauth.HUB_DOMAIN,
+            authorization=authorization,
+            extra_config='server_name: "hub-1"\n' + hub_leafnodes_config(f"127.0.0.1:{leaf_port}"),
+        ).start()
+        hub_urls, leaf_ports, stop = [hub.url], [leaf_port], hub.stop
+    else:
+        cluster = NatsCluster(
+            tmp_path / "hub",
+            size=hub_size,
+            authorization=authorization,
+            domain=natsauth.HUB_DOMAIN,
+            leafnodes=True,
+        ).start()
+        hub_urls, leaf_ports, stop = cluster.urls, list(cluster.leaf_ports.values()), cluster.stop
+    links = [Link(port) for port in leaf_ports]
+    remotes = [f"nats-leaf://127.0.0.1:{link.port}" for link in links]
     leaf = NatsServer(
         store_dir=tmp_path / "leaf",
         domain="shelter",
         extra_config='server_name: "shelter-1"\n'
-        + leaf_remote_config([f"nats-leaf://127.0.0.1:{link.port}"], seed=seeds[SHELTER]),
+        + leaf_remote_config(remotes, seed=seeds[SHELTER]),
     )
     try:
-        yield hub, leaf, link, seeds
+        yield hub_urls, leaf, links, seeds
     finally:
         leaf.stop()
-        hub.stop()
+        stop()
 
 
 @pytest.fixture
 async def site(
-    servers: tuple[NatsServer, NatsServer, Link, dict[str, str]],
+    servers: Servers,
 ) -> AsyncIterator[Site]:
-    hub, leaf, link, seeds = servers
-    await link.up()
-    # The leaf starts while the hub is reachable through the relay.
+    hub_urls, leaf, links, seeds = servers
+    found = Site(hub_urls, leaf, links, seeds)
+    await found.restore()
+    # The leaf starts while the hub is reachable through the relays.
     await asyncio.to_thread(leaf.start)
-    found = Site(hub, leaf, link, seeds)
-    await provision(found.hub_url(natsauth.ADMIN))
+    admin = found.hub_url(natsauth.ADMIN)
+    if len(hub_urls) == 1:
+        await provision(admin)
+    else:
+        await wait_jetstream(admin)
+        await provision_replicated(admin)
     try:
         yield found
     finally:
         with contextlib.suppress(Exception):
-            await link.cut()
+            await found.cut()
 
 
 @dataclass
@@ -182,6 +223,7 @@ async def wait_until(check, timeout: float = 30.0) -> None:  # type: ignore[no-u
         await asyncio.sleep(0.2)
 
 
+@pytest.mark.parametrize("hub_size", [1, 3], ids=["hub-of-one", "hub-of-three"])
 async def test_a_leaf_catches_up_after_a_cut_link_once_each(site: Site) -> None:
     print(await provision_leaf(site.leaf.url, SHELTER))
     service = ShelterService(site.leaf.url)
@@ -192,12 +234,12 @@ async def test_a_leaf_catches_up_after_a_cut_link_once_each(site: Site) -> None:
         for n in range(DELIVERIES):
             if n == CUT_AT:
                 await wait_until(lambda: _has(service, CUT_AT))
-                await site.link.cut()
+                await site.cut()
             if n == RESTORE_AT:
                 # Through the outage the shelter kept what it had and worked on it.
                 assert len(service.received) == CUT_AT
                 assert await leaf_count(site.leaf.url) == CUT_AT
-                await site.link.up()
+                await site.restore()
             ids = (f"shelter-{n}", f"police-{n}")
             for agency, msg_id in zip((SHELTER, POLICE), ids, strict=True):
                 await js.publish(
