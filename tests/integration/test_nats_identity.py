@@ -178,3 +178,38 @@ def test_a_service_connects_with_its_seed_file(tmp_path: Path) -> None:
     path.write_text("a password\n")
     with pytest.raises(ValueError, match="no user NKey seed"):
         settings.resolved_nats_url()
+
+
+def test_nats_config_reload_reaches_the_embedded_server(platform: Path, tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    # As `qorgau up` runs it: its configuration and users under var/nats.
+    assert cli.main(["nats-config", "--out", str(tmp_path / "first.conf")]) == 0
+    server = NatsServer(
+        store_dir=var / "nats" / "store",
+        config_dir=var / "nats",
+        authorization=(tmp_path / "first.conf").read_text(),
+    ).start()
+    try:
+        pid = server.pid
+        directory = json.loads(platform.read_text())
+        directory["agencies"].append(_agency(NEWCOMER, "crisis_centre"))
+        platform.write_text(json.dumps(directory))
+        assert cli.main(["nats-config", "--out", str(tmp_path / "second.conf"), "--reload"]) == 0
+        seeds = json.loads((var / "keys" / "nats-users.json").read_text())
+        url = natsauth.credentials_url(server.url, NEWCOMER, seeds[NEWCOMER])
+        asyncio.run(_eventually_connects(url))
+        assert server.running and server.pid == pid  # reloaded, not restarted
+    finally:
+        server.stop()
+
+
+async def _eventually_connects(url: str) -> None:
+    for _ in range(50):
+        try:
+            nc = await nats.connect(**natsauth.connect_options(url), allow_reconnect=False)
+        except Exception:
+            await asyncio.sleep(0.1)
+            continue
+        await nc.close()
+        return
+    raise AssertionError("the new agency was never let in")
