@@ -195,9 +195,13 @@ def is_actor(duty: Duty, *, agency_id: str, agency_type: str, region: str | None
     return duty.actor_agency_type == agency_type and (duty.region in (None, region))
 
 
-def action_status(code: str, *, by_head: bool) -> ActionStatus:
-    """A caseworker's action on a row the head must approve is a draft; else it is final."""
-    if code in HEAD_APPROVAL and not by_head:
+def action_status(code: str, *, by_head: bool, plan_line: bool = False) -> ActionStatus:
+    """A caseworker's action on a row the head must approve is a draft; else it is final.
+
+    A plan line's work is the responsible organisation's report on its line (Appendix 2,
+    "date done", "result"): the head's approval of R20 is of the plan, not of each line.
+    """
+    if code in HEAD_APPROVAL and not by_head and not plan_line:
         return ActionStatus.DRAFT
     return ActionStatus.APPROVED
 

@@ -82,7 +82,9 @@ def _record(
     )
     if work.outcome is ActionOutcome.DONE:
         domain.check_evidence(obligation.code, work.evidence, done_at=work.done_at)
-    status = domain.action_status(obligation.code, by_head=actor.is_head)
+    status = domain.action_status(
+        obligation.code, by_head=actor.is_head, plan_line=obligation.plan_line_id is not None
+    )
     cipher = deps.cipher
     action = CaseworkAction(
         action_id=action_id,
