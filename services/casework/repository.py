@@ -8,12 +8,14 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from services.casework.tables import (
+    AssessmentRow,
     CaseworkAction,
     CaseworkCase,
     CaseworkObligation,
     DirectoryAgency,
     ManagerAssignment,
     PlanLineRow,
+    PlanRow,
 )
 
 
@@ -157,3 +159,25 @@ def case_standing(session: Session, *, case_id: str, agency_id: str) -> tuple[bo
         each.actor_agency_id == agency_id for each in obligations
     )
     return known, related
+
+
+def plans_of_case(session: Session, *, case_id: str) -> Sequence[PlanRow]:
+    """Return the plans of a case (one rehabilitation plan, with its versions inside)."""
+    return session.exec(select(PlanRow).where(PlanRow.case_id == case_id)).all()
+
+
+def plan_lines_of_plan(session: Session, *, plan_id: str) -> Sequence[PlanLineRow]:
+    """Return the lines of a plan given to agencies."""
+    return session.exec(select(PlanLineRow).where(PlanLineRow.plan_id == plan_id)).all()
+
+
+def plan_line_of_obligation(session: Session, *, obligation_id: str) -> PlanLineRow | None:
+    """Return the plan line an obligation carries."""
+    return session.exec(
+        select(PlanLineRow).where(PlanLineRow.obligation_id == obligation_id)
+    ).first()
+
+
+def assessment_of_case(session: Session, *, case_id: str) -> AssessmentRow | None:
+    """Return the stored assessment of a case."""
+    return session.exec(select(AssessmentRow).where(AssessmentRow.case_id == case_id)).first()

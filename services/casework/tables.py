@@ -129,3 +129,36 @@ class DirectoryAgency(SQLModel, table=True):
     agency_type: str = Field(max_length=40)
     region: str | None = Field(default=None, max_length=10)
     active: bool = True
+
+
+class AssessmentRow(SQLModel, table=True):
+    """A case's primary assessment (R19, Appendix 1): its versions, encrypted as one document."""
+
+    __tablename__ = "casework_assessments"
+
+    assessment_id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(unique=True, max_length=36)
+    # The newest version's number and status (draft | approved), readable without the key.
+    version: int
+    status: str = Field(max_length=20)
+    approved_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    updated_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    # shared: the Assessment with every version, as JSON, encrypted (child's data, needs).
+    document: str
+
+
+class PlanRow(SQLModel, table=True):
+    """A case's rehabilitation plan (R20, Appendix 2): its versions, encrypted as one document."""
+
+    __tablename__ = "casework_plans"
+
+    plan_id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(index=True, max_length=36)
+    kind: str = Field(max_length=40)
+    version: int
+    status: str = Field(max_length=20)
+    approved_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    updated_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    # The Plan with every version, outcome and monitoring entry, as JSON, encrypted (consent
+    # names, activities and results may name people).
+    document: str

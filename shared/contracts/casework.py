@@ -145,3 +145,29 @@ class CaseClosed(Event):
     legal_basis: str
     closed_at: AwareDatetime
     cancelled_obligations: int
+
+
+class AssessmentApproved(Event):
+    """The head approved a version of the primary assessment (R19, Rules 38874 p.21)."""
+
+    SERVICE: ClassVar[str] = "casework"
+    NAME: ClassVar[str] = "assessment_approved"
+
+    assessment_id: UUID
+    version: int
+    body_agency_id: str
+    approved_at: AwareDatetime
+
+
+class PlanApproved(Event):
+    """The head approved a version of the rehabilitation plan (R20, Rules 38874 p.22)."""
+
+    SERVICE: ClassVar[str] = "casework"
+    NAME: ClassVar[str] = "plan_approved"
+
+    plan_id: UUID
+    version: int
+    body_agency_id: str
+    approved_at: AwareDatetime
+    lines: int
+    lines_for_other_agencies: int

@@ -186,95 +186,206 @@ def test_a_caseworkers_assessment_is_a_draft_until_the_head_approves_it(
     assert casework.client.post(approve, headers=casework.auth(CRR, "head")).status_code == 409
 
 
-def test_plan_lines_open_obligations_on_their_agencies_who_see_only_their_own(
+PERIOD = {
+    "period_start": "2026-11-23",
+    "period_end": "2027-05-23",
+    "assessed_from": "2026-11-20",
+    "assessed_to": "2026-11-22",
+}
+
+
+def approved_plan(casework: Casework, case_id: uuid.UUID) -> tuple[str, str, str]:
+    """Draft, fill and approve a plan with a psychological and a social line; return the ids."""
+    plan = casework.post(f"/v1/cases/{case_id}/plans", PERIOD, CRR)
+    assert plan.status_code == 201, plan.text
+    plan_id = plan.json()["plan_id"]
+    psy_line, family_line = str(uuid.uuid4()), str(uuid.uuid4())
+    line = {"assigned_on": "2026-11-23", "due_on": "2026-12-07"}
+    for line_id, kind, agency in (
+        (psy_line, "psychological", PSY),
+        (family_line, "social", FAMILY),
+    ):
+        body = {**line, "kind": kind, "activity": f"{kind} help", "responsible": agency}
+        put = casework.client.put(
+            f"/v1/plans/{plan_id}/lines/{line_id}", json=body, headers=casework.auth(CRR)
+        )
+        assert put.status_code == 200, put.text
+    consent = casework.client.put(
+        f"/v1/plans/{plan_id}/consent",
+        json={"name": "Айгүл Серікқызы", "given_on": "2026-11-23"},
+        headers=casework.auth(CRR),
+    )
+    assert consent.status_code == 200, consent.text
+    approved = casework.client.post(
+        f"/v1/plans/{plan_id}/approve", headers=casework.auth(CRR, "head")
+    )
+    assert approved.status_code == 200, approved.text
+    return plan_id, psy_line, family_line
+
+
+def test_a_plan_refuses_an_unknown_organisation_and_bad_dates_by_field(casework: Casework) -> None:
+    case_id = uuid.uuid4()
+    feed(casework, arrived(case_id))
+    plan_id = casework.post(f"/v1/cases/{case_id}/plans", PERIOD, CRR).json()["plan_id"]
+    line = {"kind": "psychological", "activity": "sessions", "assigned_on": "2026-11-23"}
+    path = f"/v1/plans/{plan_id}/lines/l1"
+    unknown = casework.client.put(
+        path,
+        json={**line, "due_on": "2026-12-07", "responsible": "nowhere"},
+        headers=casework.auth(CRR),
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["field"] == "lines.l1.responsible"
+    backwards = casework.client.put(
+        path, json={**line, "due_on": "2026-11-20", "responsible": PSY}, headers=casework.auth(CRR)
+    )
+    assert (backwards.status_code, backwards.json()["detail"][0]["field"]) == (
+        422,
+        "lines.l1.due_on",
+    )
+    no_consent = casework.client.put(
+        path, json={**line, "due_on": "2026-12-07", "responsible": PSY}, headers=casework.auth(CRR)
+    )
+    assert no_consent.status_code == 200
+    refused = casework.client.post(
+        f"/v1/plans/{plan_id}/approve", headers=casework.auth(CRR, "head")
+    )
+    assert (refused.status_code, refused.json()["detail"][0]["field"]) == (422, "consent")
+    assert casework.staged("obligation_opened") == []
+    caseworker = casework.client.post(f"/v1/plans/{plan_id}/approve", headers=casework.auth(CRR))
+    assert caseworker.status_code == 403
+
+
+def test_an_approved_plan_gives_each_organisation_its_line_and_meets_r20(
     casework: Casework,
 ) -> None:
     case_id = uuid.uuid4()
-    feed(casework, arrived(case_id))
-    plan_id, psy_line, family_line = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    line = {"assigned_on": "2026-11-23", "due_date": "2026-12-07"}
-    path = f"/v1/cases/{case_id}/plan-lines"
-    unknown = casework.post(
-        path,
-        {
-            "plan_id": str(plan_id),
-            "lines": [
-                {
-                    **line,
-                    "line_id": str(psy_line),
-                    "kind": "psychological",
-                    "responsible_agency_id": "nowhere",
-                }
-            ],
-        },
-        CRR,
-        "head",
-    )
-    assert unknown.status_code == 422
-    assert unknown.json()["detail"][0]["field"] == "lines.0.responsible_agency_id"
-    backwards = casework.post(
-        path,
-        {
-            "plan_id": str(plan_id),
-            "lines": [
-                {
-                    "line_id": str(psy_line),
-                    "kind": "psychological",
-                    "responsible_agency_id": PSY,
-                    "assigned_on": "2026-11-23",
-                    "due_date": "2026-11-20",
-                }
-            ],
-        },
-        CRR,
-        "head",
-    )
-    assert backwards.status_code == 422
-    body = {
-        "plan_id": str(plan_id),
-        "lines": [
-            {
-                **line,
-                "line_id": str(psy_line),
-                "kind": "psychological",
-                "responsible_agency_id": PSY,
-            },
-            {
-                **line,
-                "line_id": str(family_line),
-                "kind": "social",
-                "responsible_agency_id": FAMILY,
-            },
-        ],
-    }
-    assert casework.post(path, body, CRR, "caseworker").status_code == 403
-    given = casework.post(path, body, CRR, "head")
-    assert given.status_code == 201, given.text
-    assert casework.post(path, body, CRR, "head").status_code == 201
+    r20 = opened(case_id, "R20", CRR, term="none")
+    feed(casework, arrived(case_id), r20)
+    plan_id, psy_line, _ = approved_plan(casework, case_id)
+    [met] = casework.staged("obligation_fulfilled")
+    assert (met["obligation_id"], met["code"]) == (str(r20.obligation_id), "R20")
     opened_lines = casework.staged("obligation_opened")
-    assert len(opened_lines) == 2
     assert {each["actor_agency_id"] for each in opened_lines} == {PSY, FAMILY}
     assert {each["code"] for each in opened_lines} == {"R20"}
     assert {each["legal_basis"] for each in opened_lines} == {"Rules 38874, p.22, Appendix 2"}
+    # Due 2026-12-07, assigned Monday 2026-11-23 in Almaty: 14 calendar days.
     assert {each["term"] for each in opened_lines} == {"calendar_days:14"}
     assigned = casework.staged("plan_line_assigned")
     assert {each["to_agency_id"] for each in assigned} == {PSY, FAMILY}
+    # No personal data in any event: the consent's name stays in the encrypted plan.
+    assert all("Айгүл" not in str(event) for event in casework.staged("casework"))
 
-    seen_by_psy = casework.get(f"/v1/cases/{case_id}", PSY).json()
-    assert [each["agency_id"] for each in seen_by_psy["plan_lines"]] == [PSY]
-    assert seen_by_psy["case_manager_history"] == []
-    assert len(casework.get(f"/v1/cases/{case_id}", CRR).json()["plan_lines"]) == 2
-    assert casework.get(f"/v1/cases/{case_id}", POLICE).status_code == 403
+    seen_by_psy = casework.get(f"/v1/plans/{plan_id}", PSY).json()
+    assert [each["responsible"] for each in seen_by_psy["lines"]] == [PSY]
+    assert "versions" not in seen_by_psy
+    whole = casework.get(f"/v1/cases/{case_id}/plan", CRR).json()
+    assert len(whole["lines"]) == 2
+    assert whole["versions"][0]["consent"]["name"] == "Айгүл Серікқызы"
+    assert casework.get(f"/v1/plans/{plan_id}", POLICE).status_code == 403
+    approved_twice = casework.client.post(
+        f"/v1/plans/{plan_id}/approve", headers=casework.auth(CRR, "head")
+    )
+    assert approved_twice.status_code == 409
 
     work = casework.get(f"/v1/agencies/{PSY}/obligations?status=open", PSY).json()
     [psy_obligation] = work["obligations"]
-    done = casework.post(
-        f"/v1/obligations/{psy_obligation['obligation_id']}/actions",
-        {"done_at": NOW.isoformat(), "summary": "Five sessions"},
-        PSY,
+    assert psy_obligation["plan_line_id"] == psy_line
+    path = f"/v1/obligations/{psy_obligation['obligation_id']}/actions"
+    before = casework.post(
+        path, {"done_at": (NOW - timedelta(days=1)).isoformat(), "summary": "Sessions"}, PSY
     )
+    assert (before.status_code, before.json()["detail"][0]["field"]) == (422, "done_at")
+    done = casework.post(path, {"done_at": NOW.isoformat(), "summary": "Five sessions"}, PSY)
     assert done.status_code == 201
-    assert casework.staged("obligation_fulfilled")[0]["met_by_agency_id"] == PSY
+    assert casework.staged("obligation_fulfilled")[-1]["met_by_agency_id"] == PSY
+    line = next(
+        each
+        for each in casework.get(f"/v1/plans/{plan_id}", CRR).json()["lines"]
+        if each["line_id"] == psy_line
+    )
+    assert (line["status"], line["done_on"], line["result"]) == (
+        "done",
+        "2026-11-23",
+        "Five sessions",
+    )
+
+
+def test_a_revision_keeps_history_and_cancels_a_dropped_line(casework: Casework) -> None:
+    case_id = uuid.uuid4()
+    feed(casework, arrived(case_id))
+    plan_id, _, family_line = approved_plan(casework, case_id)
+    revised = casework.post(f"/v1/plans/{plan_id}/revisions", {"reason": "family moved"}, CRR)
+    assert revised.status_code == 201 and revised.json()["version"] == 2
+    dropped = casework.client.delete(
+        f"/v1/plans/{plan_id}/lines/{family_line}", headers=casework.auth(CRR)
+    )
+    assert dropped.status_code == 200
+    casework.client.put(
+        f"/v1/plans/{plan_id}/consent",
+        json={"not_obtained_reason": "parent unreachable"},
+        headers=casework.auth(CRR),
+    )
+    approved = casework.client.post(
+        f"/v1/plans/{plan_id}/approve", headers=casework.auth(CRR, "head")
+    )
+    assert approved.status_code == 200, approved.text
+    [cancelled] = casework.staged("obligation_cancelled")
+    assert "removed by revision 2" in cancelled["reason"]
+    assert len(casework.staged("obligation_opened")) == 2
+    statuses = [
+        each["status"] for each in casework.get(f"/v1/plans/{plan_id}", CRR).json()["versions"]
+    ]
+    assert statuses == ["superseded", "approved"]
+
+
+def test_the_assessment_is_drafted_approved_by_the_head_and_corrected_as_a_new_version(
+    casework: Casework,
+) -> None:
+    case_id = uuid.uuid4()
+    r19 = opened(case_id, "R19", CRR, term="working_days:1")
+    feed(casework, arrived(case_id), r19)
+    path = f"/v1/cases/{case_id}/assessment"
+    partial = {"child": {"full_name": "Әлия Нұрланқызы", "sex": "female", "age": 9}}
+    draft = casework.client.put(path, json=partial, headers=casework.auth(CRR))
+    assert draft.status_code == 200 and draft.json()["status"] == "draft"
+    early = casework.client.post(f"{path}/approve", headers=casework.auth(CRR, "head"))
+    assert (early.status_code, early.json()["detail"][0]["field"]) == (422, "assessors")
+    text = "observed"
+    full = {
+        **partial,
+        "assessors": [{"full_name": "Сания Ахметова", "position": "psychologist"}],
+        "home_family": text,
+        "relations": text,
+        "needs": dict.fromkeys(
+            ("social", "legal", "medical", "psychological", "educational"), text
+        ),
+        "psych_pedagogical": dict.fromkeys(
+            ("safety", "social_skills", "family_ties", "emotional_behaviour", "education"), text
+        ),
+        "psychological": dict.fromkeys(
+            ("wellbeing", "past_trauma", "self_esteem", "relatives"), text
+        ),
+        "conclusions": text,
+        "signed_on": "2026-11-23",
+    }
+    assert casework.client.put(path, json=full, headers=casework.auth(CRR)).status_code == 200
+    assert casework.client.post(f"{path}/approve", headers=casework.auth(CRR)).status_code == 403
+    approved = casework.client.post(f"{path}/approve", headers=casework.auth(CRR, "head"))
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    [met] = casework.staged("obligation_fulfilled")
+    assert (met["obligation_id"], met["code"]) == (str(r19.obligation_id), "R19")
+    assert all("Әлия" not in str(event) for event in casework.staged("casework"))
+
+    changed = casework.client.put(path, json=full, headers=casework.auth(CRR))
+    assert changed.status_code == 409
+    corrected = casework.post(f"{path}/corrections", {"reason": "school changed"}, CRR)
+    assert corrected.status_code == 201 and corrected.json()["version"] == 2
+    read = casework.get(path, CRR).json()
+    assert [v["status"] for v in read["versions"]] == ["approved", "draft"]
+    assert read["versions"][0]["form"]["child"]["full_name"] == "Әлия Нұрланқызы"
+    assert casework.get(path, POLICE).status_code == 403
+    assert len(casework.staged("obligation_fulfilled")) == 1
 
 
 def test_commission_measures_are_its_action_with_the_resolution(casework: Casework) -> None:

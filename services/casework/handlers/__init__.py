@@ -5,25 +5,36 @@ One module per concern: what casework learns from routing (`readmodel`), agencie
 """
 
 from services.casework.handlers.actions import (
-    Actor,
     Work,
     approve_action,
     on_agency_action,
     record_action,
 )
-from services.casework.handlers.cases import (
-    LineForAgency,
-    assign_manager,
-    assign_plan_lines,
-    close_case,
-    meet_row,
-)
+from services.casework.handlers.cases import assign_manager, close_case
 from services.casework.handlers.common import (
+    Actor,
     CaseworkDeps,
     NotYetKnown,
     UnknownAction,
     UnknownCase,
     UnknownObligation,
+)
+from services.casework.handlers.plans import (
+    NoAssessment,
+    PlanDraft,
+    UnknownPlan,
+    approve_assessment,
+    approve_plan,
+    correct_assessment,
+    create_plan,
+    plan_of_case,
+    put_line,
+    read_assessment,
+    read_plan,
+    record_consent,
+    remove_line,
+    revise_plan,
+    save_assessment,
 )
 from services.casework.handlers.readmodel import (
     on_directory_entry,
@@ -37,23 +48,35 @@ from services.casework.handlers.readmodel import (
 __all__ = [
     "Actor",
     "CaseworkDeps",
-    "LineForAgency",
+    "NoAssessment",
     "NotYetKnown",
+    "PlanDraft",
     "UnknownAction",
     "UnknownCase",
     "UnknownObligation",
+    "UnknownPlan",
     "Work",
     "approve_action",
+    "approve_assessment",
+    "approve_plan",
     "assign_manager",
-    "assign_plan_lines",
     "close_case",
-    "meet_row",
+    "correct_assessment",
+    "create_plan",
     "on_agency_action",
     "on_directory_entry",
     "on_obligation_cancelled",
     "on_obligation_fulfilled",
     "on_obligation_opened",
     "on_referral_issued",
+    "plan_of_case",
+    "put_line",
+    "read_assessment",
+    "read_plan",
     "record_action",
+    "record_consent",
+    "remove_line",
+    "revise_plan",
+    "save_assessment",
     "seed_directory",
 ]

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from services.casework import domain, repository
 from services.casework.handlers.common import (
     SERVICE,
+    Actor,
     CaseworkDeps,
     UnknownAction,
     UnknownObligation,
@@ -21,6 +22,7 @@ from services.casework.handlers.common import (
     envelope,
     stage_fulfilled,
 )
+from services.casework.handlers.plans import record_line_outcome
 from services.casework.tables import CaseworkAction, CaseworkObligation
 from shared.contracts.casework import (
     ActionOutcome,
@@ -35,17 +37,6 @@ from shared.inbox import claim
 from shared.outbox import stage
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who records an action: a person (by id) of an agency, with a role."""
-
-    person_id: str
-    agency_id: str
-    agency_type: str
-    region: str | None
-    is_head: bool
 
 
 @dataclass(frozen=True)
@@ -82,6 +73,18 @@ def _record(
     )
     if work.outcome is ActionOutcome.DONE:
         domain.check_evidence(obligation.code, work.evidence, done_at=work.done_at)
+    if obligation.plan_line_id is not None:
+        # The line's outcome on the plan (Appendix 2: date done, result) is the same report.
+        record_line_outcome(
+            session,
+            obligation,
+            done=work.outcome is ActionOutcome.DONE,
+            done_at=work.done_at,
+            result=work.summary,
+            agency_id=actor.agency_id,
+            deps=deps,
+            now=now,
+        )
     status = domain.action_status(
         obligation.code, by_head=actor.is_head, plan_line=obligation.plan_line_id is not None
     )

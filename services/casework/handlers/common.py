@@ -38,6 +38,17 @@ class NotYetKnown(LookupError):
     """An event about an obligation or case that has not arrived yet: retried until it has."""
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who records an action: a person (by id) of an agency, with a role."""
+
+    person_id: str
+    agency_id: str
+    agency_type: str
+    region: str | None
+    is_head: bool
+
+
 @dataclass
 class CaseworkDeps:
     """What casework's handlers need, built by the composition root."""

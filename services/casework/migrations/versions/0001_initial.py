@@ -1,5 +1,6 @@
 """Casework's first schema: obligations it knows, actions with proof, the caseload, case
-managers, plan lines given to agencies, the directory replica, outbox, inbox and audit log.
+managers, the assessment and the plan (encrypted), plan lines given to agencies, the directory
+replica, outbox, inbox and audit log.
 
 Revision ID: 0001
 Revises:
@@ -98,6 +99,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("agency_id"),
     )
     op.create_table(
+        "casework_assessments",
+        sa.Column("assessment_id", sa.String(36), nullable=False),
+        sa.Column("case_id", sa.String(36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("approved_at", AWARE, nullable=True),
+        sa.Column("updated_at", AWARE, nullable=False),
+        sa.Column("document", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("assessment_id"),
+        sa.UniqueConstraint("case_id"),
+    )
+    op.create_table(
         "casework_cases",
         sa.Column("case_id", sa.String(36), nullable=False),
         sa.Column("correlation_id", sa.String(36), nullable=False),
@@ -194,6 +207,21 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "casework_plans",
+        sa.Column("plan_id", sa.String(36), nullable=False),
+        sa.Column("case_id", sa.String(36), nullable=False),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("approved_at", AWARE, nullable=True),
+        sa.Column("updated_at", AWARE, nullable=False),
+        sa.Column("document", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("plan_id"),
+    )
+    with op.batch_alter_table("casework_plans", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_casework_plans_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
         "inbox",
         sa.Column("consumer", sa.String(120), nullable=False),
         sa.Column("event_id", sa.String(64), nullable=False),
@@ -231,6 +259,10 @@ def downgrade() -> None:
 
     op.drop_table("outbox")
     op.drop_table("inbox")
+    with op.batch_alter_table("casework_plans", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_casework_plans_case_id"))
+
+    op.drop_table("casework_plans")
     with op.batch_alter_table("casework_plan_lines", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_casework_plan_lines_plan_id"))
         batch_op.drop_index(batch_op.f("ix_casework_plan_lines_case_id"))
@@ -251,6 +283,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_casework_cases_body_agency_id"))
 
     op.drop_table("casework_cases")
+    op.drop_table("casework_assessments")
     op.drop_table("casework_agencies")
     with op.batch_alter_table("casework_actions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_casework_actions_obligation_id"))
