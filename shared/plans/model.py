@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from dateutil.relativedelta import relativedelta
 
+from shared.clock import ALMATY
 from shared.plans.kinds import PlanKind, Responsible
 
 AgencyCheck = Callable[[str], bool] | Collection[str]
@@ -312,6 +313,13 @@ class Plan:
             if draft.consent is None:
                 raise PlanInvalid("consent", "the consent, or why it could not be had, is required")
             self._check_consent(draft.consent)
+        # The form's dates are Almaty days (REGULATIONS.md "Time"): nothing signs after approval.
+        approved_on = at.astimezone(ALMATY).date()
+        if draft.consent and draft.consent.given_on and draft.consent.given_on > approved_on:
+            raise PlanInvalid("consent.given_on", "is after the approval")
+        for signoff in draft.signoffs:
+            if signoff.signed_on > approved_on:
+                raise PlanInvalid(f"signoffs.{signoff.role}", "is dated after the approval")
         signed = {s.role for s in draft.signoffs}
         for role in self.kind.required_signoffs:
             if role not in signed:

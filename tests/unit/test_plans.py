@@ -482,3 +482,22 @@ def test_plan_round_trips_through_pydantic() -> None:
     assert adapter.validate_json(adapter.dump_json(plan)) == plan
     monitored = shelter_plan().monitor(MonitoringEntry(START, "s", "positive"), today=START)
     assert adapter.validate_json(adapter.dump_json(monitored)) == monitored
+
+
+def test_nothing_is_signed_after_the_approval() -> None:
+    plan = rehab_draft().add_line(line(), agencies=AGENCIES)
+    late = plan.record_consent(Consent(name="A. Parent", given_on=date(2026, 12, 2)))
+    with pytest.raises(PlanInvalid) as caught:
+        late.approve(by="head", at=NOW, agencies=AGENCIES)  # 14:00 on 1 December in Almaty
+    assert caught.value.field == "consent.given_on"
+    evening = datetime(2026, 12, 1, 19, 30, tzinfo=UTC)  # already 2 December in Almaty
+    assert late.approve(by="head", at=evening, agencies=AGENCIES).in_force is not None
+    family = (
+        family_draft()
+        .add_line(line(kind="state_support", responsible="soc-1"), agencies=AGENCIES)
+        .sign("employee", "emp-1", START)
+        .sign("person", "the person", date(2026, 12, 3))
+    )
+    with pytest.raises(PlanInvalid) as caught:
+        family.approve(by="head", at=NOW, agencies=AGENCIES)
+    assert caught.value.field == "signoffs.person"
