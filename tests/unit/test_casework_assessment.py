@@ -156,3 +156,13 @@ def test_a_correction_is_a_new_version() -> None:
         corrected.correct(reason="again", at=later)
     with pytest.raises(AssessmentInvalid, match="correction_reason"):
         final.correct(reason=" ", at=later)
+
+
+def test_assessment_round_trips_through_pydantic() -> None:
+    # Casework stores the assessment as JSON with pydantic (services/casework/records.py).
+    from pydantic import TypeAdapter
+
+    adapter = TypeAdapter(Assessment)
+    approved = Assessment.start("a1", "c", at=NOW).save(full_form(), at=NOW).approve(by="h", at=NOW)
+    assessment = approved.correct(reason="x", at=NOW)
+    assert adapter.validate_json(adapter.dump_json(assessment)) == assessment

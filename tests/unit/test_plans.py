@@ -433,3 +433,71 @@ def test_education_work_plan_has_the_guides_two_parts() -> None:
     plan = plan.add_line(line(kind="work_with_family", responsible=None), agencies=AGENCIES)
     plan = plan.approve(by="head", at=NOW, agencies=AGENCIES)
     assert plan.in_force is not None
+
+
+def test_shelter_lines_name_the_specialist_who_assigned_them() -> None:
+    draft = Plan.draft("s1", SHELTER_WORK, "r", period_start=START, period_end=date(2027, 6, 1))
+    with pytest.raises(PlanInvalid) as caught:
+        draft.add_line(line(kind="social_legal", responsible=None), agencies=AGENCIES)
+    assert caught.value.field == "assigned_by"
+    signed = draft.sign("specialist", "spec-1", START)  # Appendix 1: the specialist's place
+    assert signed.current.signoffs[0].role == "specialist"
+    with pytest.raises(PlanInvalid, match="role"):
+        rehab_draft().sign("specialist", "spec-1", START)
+
+
+def test_monitoring_counts_quarters_from_the_start() -> None:
+    plan = shelter_plan()
+    assert plan.monitoring_due() == date(2027, 3, 1)
+    # An early entry covers the first quarter; the schedule keeps to the start's rhythm.
+    early = plan.monitor(
+        MonitoringEntry(date(2027, 2, 15), "s", "no_change"), today=date(2027, 2, 15)
+    )
+    assert early.monitoring_due() == date(2027, 6, 1)
+    both = early.monitor(
+        MonitoringEntry(date(2027, 5, 30), "s", "positive"), today=date(2027, 5, 30)
+    )
+    assert both.monitoring_due() is None  # the period ends on 2027-06-01
+    assert (
+        both.end(ground="request", ended_on=date(2027, 5, 30), by="head").monitoring_due() is None
+    )
+    assert approved_rehab().monitoring_due() is None  # the rehabilitation plan sets no rhythm
+
+
+def test_an_agency_sees_its_own_lines() -> None:
+    plan = approved_rehab()
+    assert [ln.line_id for ln in plan.lines_for("fsc-1")] == ["l2"]
+    assert plan.lines_for("clinic-1") == ()
+
+
+def test_plan_round_trips_through_pydantic() -> None:
+    # Casework stores a plan as JSON with pydantic (services/casework/records.py).
+    from pydantic import TypeAdapter
+
+    adapter = TypeAdapter(Plan)
+    plan = approved_rehab().record_outcome(
+        "l1", LineStatus.DONE, done_on=START, result="ok", today=START
+    )
+    plan = plan.revise(reason="x", at=NOW)
+    assert adapter.validate_json(adapter.dump_json(plan)) == plan
+    monitored = shelter_plan().monitor(MonitoringEntry(START, "s", "positive"), today=START)
+    assert adapter.validate_json(adapter.dump_json(monitored)) == monitored
+
+
+def test_nothing_is_signed_after_the_approval() -> None:
+    plan = rehab_draft().add_line(line(), agencies=AGENCIES)
+    late = plan.record_consent(Consent(name="A. Parent", given_on=date(2026, 12, 2)))
+    with pytest.raises(PlanInvalid) as caught:
+        late.approve(by="head", at=NOW, agencies=AGENCIES)  # 14:00 on 1 December in Almaty
+    assert caught.value.field == "consent.given_on"
+    evening = datetime(2026, 12, 1, 19, 30, tzinfo=UTC)  # already 2 December in Almaty
+    assert late.approve(by="head", at=evening, agencies=AGENCIES).in_force is not None
+    family = (
+        family_draft()
+        .add_line(line(kind="state_support", responsible="soc-1"), agencies=AGENCIES)
+        .sign("employee", "emp-1", START)
+        .sign("person", "the person", date(2026, 12, 3))
+    )
+    with pytest.raises(PlanInvalid) as caught:
+        family.approve(by="head", at=NOW, agencies=AGENCIES)
+    assert caught.value.field == "signoffs.person"

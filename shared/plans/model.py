@@ -1,28 +1,4 @@
-"""One plan model for three services: casework, shelter and the family centre.
-
-A plan (Rules 38874 Appendix 2; Guide p.9; Standard 14701 Appendix 1; Family Centre Rules
-p.15-19) is a sequence of versions. A draft version is edited freely; the head's approval fixes
-it; an approved version is never edited in place: `Plan.revise` opens the next draft, and the
-history stays in `Plan.versions`. Lines are reported done or not done against the version in
-force (`Plan.record_outcome`), monitoring is appended (`Plan.monitor`), and a plan ends on a
-ground its kind allows (`Plan.end`).
-
-Each service picks its kind: `REHABILITATION` (casework, R20), `EDUCATION_WORK` (the Guide's
-plan, p.9), `FAMILY_WORK` (family centre, F5) and `SHELTER_WORK` (shelter, S14). The model is
-pure: no framework, no I/O; dates and times are passed in, and responsible organisations are
-checked against whatever the caller passes as `agencies` (a set of agency ids of the routing
-directory, or a callable that answers for one id). Every method returns a new `Plan` and leaves
-the old one as it was; a refusal raises `PlanInvalid` (answer 422) or `PlanLocked` (answer
-409), both naming the field in `.field` (and `.line_id` for a line's field).
-
-    plan = Plan.draft("p1", REHABILITATION, "case-1", period_start=d1, period_end=d2)
-    plan = plan.add_line(PlanLine("l1", "psychological", "sessions", d1, d3,
-                                  responsible="psc-almaty-1"), agencies={"psc-almaty-1"})
-    plan = plan.record_consent(Consent(name="...", given_on=d1))
-    plan = plan.approve(by="head-person-id", at=now, agencies=directory_ids)
-    plan = plan.record_outcome("l1", LineStatus.DONE, done_on=d4, result="...", today=d4)
-    plan = plan.revise(reason="state changed", at=now)   # version 2, a draft
-"""
+"""The plan itself: versions, lines, sign-offs, consent, approval, outcomes, monitoring, end."""
 
 from __future__ import annotations
 
@@ -32,6 +8,9 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from dateutil.relativedelta import relativedelta
+
+from shared.clock import ALMATY
+from shared.plans.kinds import PlanKind, Responsible
 
 AgencyCheck = Callable[[str], bool] | Collection[str]
 
@@ -55,14 +34,6 @@ class PlanLocked(PlanError):
     """An illegal change of state: editing an approved or ended version (answered 409)."""
 
 
-class Responsible(StrEnum):
-    """Who carries out a line of a given kind."""
-
-    AGENCY = "agency"  # an organisation of the directory, named on the line
-    PERSON = "person"  # the person (family) themself: no organisation (Family Centre p.16)
-    OPTIONAL = "optional"  # an organisation may be named; the text does not require one
-
-
 class LineStatus(StrEnum):
     """Where a line stands."""
 
@@ -77,152 +48,6 @@ class VersionStatus(StrEnum):
     DRAFT = "draft"
     APPROVED = "approved"
     SUPERSEDED = "superseded"
-
-
-@dataclass(frozen=True)
-class LineKind:
-    """A kind of line a plan kind allows, with who carries it out."""
-
-    code: str
-    clause: str
-    responsible: Responsible = Responsible.AGENCY
-
-
-@dataclass(frozen=True)
-class PlanKind:
-    """What a service's plan allows and requires, with its legal basis."""
-
-    code: str
-    row: str  # the row of REGULATIONS.md, or "" where the text makes none
-    legal_basis: str
-    line_kinds: tuple[LineKind, ...]
-    approver: str  # the role whose approval fixes a version
-    required_signoffs: tuple[str, ...] = ()  # roles that sign before the approval
-    requires_consent: bool = False  # consent, or why it could not be had
-    requires_assessment_period: bool = False
-    max_months: int | None = None  # the longest period from its start
-    extension_months: int = 0  # a further stretch the service may allow
-    end_grounds: tuple[str, ...] = ()
-    specialist_roles: tuple[str, ...] = ()  # who may be named as involved
-    monitoring_months: int | None = None  # monitoring expected this often
-
-    def line_kind(self, code: str) -> LineKind | None:
-        """Return the line kind of this code, or None."""
-        return next((kind for kind in self.line_kinds if kind.code == code), None)
-
-    def latest_end(self, start: date, *, extended: bool = False) -> date | None:
-        """Return the last day a plan starting on start may run to, or None if unbounded."""
-        if self.max_months is None:
-            return None
-        months = self.max_months + (self.extension_months if extended else 0)
-        return start + relativedelta(months=months)
-
-
-# Rules 38874 p.22-28, Appendix 2: the individual rehabilitation plan (ОЖЖ), row R20. Help of
-# p.23; the head of the child-rights body (or the guardianship body) signs; the parent's or
-# legal representative's consent, or why it could not be had. The text sets no duration.
-REHABILITATION = PlanKind(
-    code="rehabilitation",
-    row="R20",
-    legal_basis="Rules 38874, p.22-28, Appendix 2",
-    line_kinds=(
-        LineKind("medical", "Rules 38874, p.23.1, p.24"),
-        LineKind("psychological", "Rules 38874, p.23.2, p.25"),
-        LineKind("pedagogical", "Rules 38874, p.23.3, p.26"),
-        LineKind("social", "Rules 38874, p.23.4, p.27"),
-        LineKind("legal", "Rules 38874, p.23.5, p.28"),
-    ),
-    approver="head",
-    requires_consent=True,
-    requires_assessment_period=True,
-    # The text lists no ground; the plan ends with the case, closed under Guide p.8.10.
-    end_grounds=("case_closed",),
-)
-
-# Guide p.8.2 and p.9: the education organisation's individual work plan. The Guide names no
-# approver or term; the head of the education organisation fixes a version.
-EDUCATION_WORK = PlanKind(
-    code="education_work",
-    row="",
-    legal_basis="Guide, p.8.2, p.9",
-    line_kinds=(
-        LineKind("work_with_family", "Guide, p.9.1", Responsible.OPTIONAL),
-        LineKind("work_with_child", "Guide, p.9.2", Responsible.OPTIONAL),
-    ),
-    approver="head",
-    end_grounds=("case_closed",),  # Guide p.8.10
-)
-
-# Family Centre Rules 34499 p.15-19, row F5: at most one year from the needs (p.15, as amended
-# 16.04.2026 No. 187); lines by type of state support with the state body responsible and by
-# the person's own steps, each with a term (p.16); signed by the centre's employee and the
-# person, approved by the head (p.17); ends on the grounds of p.19.
-FAMILY_WORK = PlanKind(
-    code="family_work",
-    row="F5",
-    legal_basis="Family Centre Rules 34499, p.15-17",
-    line_kinds=(
-        LineKind("state_support", "Family Centre Rules 34499, p.16"),
-        LineKind("own_steps", "Family Centre Rules 34499, p.16", Responsible.PERSON),
-    ),
-    approver="head",
-    required_signoffs=("employee", "person"),
-    max_months=12,
-    end_grounds=("fulfilled", "refused", "not_carried_out", "other_confirmed"),  # p.19.1-4
-    specialist_roles=(
-        "lawyer",
-        "psychologist",
-        "social_pedagogue",
-        "medic",
-        "social_worker",
-        "local_police",
-        "ngo",
-    ),
-)
-
-# Standard 14701 p.17-24, Appendices 1-2, row S14: the work plan (ЖЖЖ) for the contract term
-# (6 months, p.33; extended by at most 3 months while in inpatient care), approved by the head
-# (p.17); lines by the eight kinds of p.24, each assigned and signed by a specialist (Appendix
-# 1); monitored quarterly by the social work specialist (p.21); ends as services end (p.40).
-SHELTER_WORK = PlanKind(
-    code="shelter_work",
-    row="S14",
-    legal_basis="Standard 14701, p.17-24, Appendix 1",
-    line_kinds=tuple(
-        LineKind(code, f"Standard 14701, p.24.{n}", Responsible.OPTIONAL)
-        for n, code in enumerate(
-            (
-                "social_household",
-                "social_medical",
-                "social_psychological",
-                "social_pedagogical",
-                "social_labour",
-                "social_cultural",
-                "social_economic",
-                "social_legal",
-            ),
-            start=1,
-        )
-    ),
-    approver="head",
-    requires_assessment_period=True,  # Appendix 1: observed from ... to ...
-    max_months=6,
-    extension_months=3,
-    # p.40.1-4: a written request; the contract broken or expired; the contract's terms or
-    # the plan's activities fulfilled early.
-    end_grounds=(
-        "request",
-        "contract_broken",
-        "contract_expired",
-        "contract_fulfilled_early",
-        "plan_fulfilled_early",
-    ),
-    monitoring_months=3,
-)
-
-PLAN_KINDS: Mapping[str, PlanKind] = {
-    kind.code: kind for kind in (REHABILITATION, EDUCATION_WORK, FAMILY_WORK, SHELTER_WORK)
-}
 
 
 @dataclass(frozen=True)
@@ -450,7 +275,7 @@ class Plan:
     def sign(self, role: str, signer: str, signed_on: date) -> Plan:
         """Record a sign-off the kind asks for on the draft."""
         draft = self._draft()
-        if role not in self.kind.required_signoffs:
+        if not self.kind.signs(role):
             raise PlanInvalid("role", f"{self.kind.code} plans are not signed by {role!r}")
         if not _text(signer):
             raise PlanInvalid("signer", "is required")
@@ -488,6 +313,13 @@ class Plan:
             if draft.consent is None:
                 raise PlanInvalid("consent", "the consent, or why it could not be had, is required")
             self._check_consent(draft.consent)
+        # The form's dates are Almaty days (REGULATIONS.md "Time"): nothing signs after approval.
+        approved_on = at.astimezone(ALMATY).date()
+        if draft.consent and draft.consent.given_on and draft.consent.given_on > approved_on:
+            raise PlanInvalid("consent.given_on", "is after the approval")
+        for signoff in draft.signoffs:
+            if signoff.signed_on > approved_on:
+                raise PlanInvalid(f"signoffs.{signoff.role}", "is dated after the approval")
         signed = {s.role for s in draft.signoffs}
         for role in self.kind.required_signoffs:
             if role not in signed:
@@ -586,12 +418,27 @@ class Plan:
         return replace(self, monitoring=(*self.monitoring, entry))
 
     def monitoring_due(self) -> date | None:
-        """Return when the next monitoring is expected, or None if the kind sets no rhythm."""
+        """Return the end of the first quarter with no monitoring, or None if none is due.
+
+        Quarterly monitoring (Standard 14701 p.21) counts every 3 months from the plan's start
+        (REGULATIONS.md "Time"): each stretch needs an entry, until the plan's period ends.
+        """
         version = self.in_force
-        if self.kind.monitoring_months is None or version is None or self.ending is not None:
+        months = self.kind.monitoring_months
+        if months is None or version is None or self.ending is not None:
             return None
-        last = max((e.observed_on for e in self.monitoring), default=version.period_start)
-        return last + relativedelta(months=self.kind.monitoring_months)
+        start = min(v.period_start for v in self.versions if v.approval is not None)
+        observed = sorted(entry.observed_on for entry in self.monitoring)
+        previous, n = start, 1
+        while (due := start + relativedelta(months=months * n)) <= version.period_end:
+            if not any(previous < day <= due for day in observed):
+                return due
+            previous, n = due, n + 1
+        return None
+
+    def lines_for(self, agency_id: str) -> tuple[PlanLine, ...]:
+        """Return the lines an organisation is responsible for: what it may see of the plan."""
+        return tuple(line for line in self.lines() if line.responsible == agency_id)
 
     def end(self, *, ground: str, ended_on: date, by: str) -> Plan:
         """End the plan on a ground its kind allows."""
@@ -661,6 +508,8 @@ class Plan:
             raise PlanInvalid("kind", f"is one of {allowed}", line.line_id)
         if not _text(line.line_id):
             raise PlanInvalid("line_id", "is required")
+        if self.kind.requires_line_assigner and not _text(line.assigned_by):
+            raise PlanInvalid("assigned_by", "is required", line.line_id)
         if not _text(line.activity):
             raise PlanInvalid("activity", "is required", line.line_id)
         if line.status is not LineStatus.OPEN or line.done_on or line.result:
