@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -181,3 +181,13 @@ def plan_line_of_obligation(session: Session, *, obligation_id: str) -> PlanLine
 def assessment_of_case(session: Session, *, case_id: str) -> AssessmentRow | None:
     """Return the stored assessment of a case."""
     return session.exec(select(AssessmentRow).where(AssessmentRow.case_id == case_id)).first()
+
+
+def agency_names(session: Session, agency_ids: Iterable[str], *, lang: str) -> dict[str, str]:
+    """Return the names of agencies of the directory in Kazakh or Russian."""
+    found: dict[str, str] = {}
+    for agency_id in set(agency_ids):
+        row = session.get(DirectoryAgency, agency_id)
+        if row is not None:
+            found[agency_id] = (row.name_kk if lang == "kk" else row.name_ru) or agency_id
+    return found

@@ -129,6 +129,9 @@ class DirectoryAgency(SQLModel, table=True):
     agency_type: str = Field(max_length=40)
     region: str | None = Field(default=None, max_length=10)
     active: bool = True
+    # The names the printed plan gives the responsible organisations (Appendix 2).
+    name_kk: str = Field(default="", max_length=300)
+    name_ru: str = Field(default="", max_length=300)
 
 
 class AssessmentRow(SQLModel, table=True):

@@ -431,3 +431,40 @@ def test_the_head_closes_the_case_cancelling_what_is_open_and_refusing_more(
         SCHOOL,
     )
     assert late.status_code == 409
+
+
+def test_the_body_prints_the_plan_and_the_assessment_in_kazakh_and_russian(
+    casework: Casework,
+) -> None:
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    case_id = uuid.uuid4()
+    feed(casework, arrived(case_id))
+    casework.client.put(
+        f"/v1/cases/{case_id}/assessment",
+        json={"child": {"full_name": "Әлия Нұрланқызы", "sex": "female", "age": 9}},
+        headers=casework.auth(CRR),
+    )
+    plan_id, _, _ = approved_plan(casework, case_id)
+    for lang in ("kk", "ru"):
+        html = casework.get(f"/v1/plans/{plan_id}/document?lang={lang}&format=html", CRR)
+        assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+        assert "Әлия Нұрланқызы" in html.text
+        pdf = casework.get(f"/v1/plans/{plan_id}/document?lang={lang}", CRR)
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        text = "".join(page.extract_text() for page in PdfReader(BytesIO(pdf.content)).pages)
+        assert "Әлия" in text
+        printed = casework.get(f"/v1/cases/{case_id}/assessment/document?lang={lang}", CRR)
+        assert printed.status_code == 200
+        assert printed.content.startswith(b"%PDF")
+    assert casework.get(f"/v1/plans/{plan_id}/document?lang=en", CRR).status_code == 422
+    assert casework.get(f"/v1/plans/{plan_id}/document", PSY).status_code == 403
+    with unit_of_work(casework.engine) as session:
+        prints = [
+            entry.action
+            for entry in audit.search(session, case_id=str(case_id), limit=50)
+            if entry.outcome == "allowed"
+        ]
+    assert prints.count("plan.print") == 4 and prints.count("assessment.print") == 2

@@ -1,7 +1,7 @@
 """Casework's HTTP routes: they call handlers or read models, never build queries.
 
 `work`: actions with proof on obligations, approvals, the caseload, the case manager, closing;
-`records`: the primary assessment and the rehabilitation plan.
+`records`: the primary assessment and the rehabilitation plan; `documents`: their printed forms.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter
 
+from services.casework.api.documents import routes_of_documents
 from services.casework.api.records import routes_of_records
 from services.casework.api.work import routes_of_work
 from services.casework.handlers import CaseworkDeps
@@ -28,4 +29,5 @@ def router(
     routes = APIRouter()
     routes.include_router(routes_of_work(deps, gate=gate, cipher=cipher, wake_relay=wake_relay))
     routes.include_router(routes_of_records(deps, gate=gate, wake_relay=wake_relay))
+    routes.include_router(routes_of_documents(deps, gate=gate))
     return routes

@@ -32,6 +32,8 @@ def seed_directory(*, deps: CaseworkDeps, path: Path) -> int:
                     agency_type=entry["agency_type"],
                     region=entry.get("region"),
                     active=entry.get("active", True),
+                    name_kk=entry.get("name_kk", ""),
+                    name_ru=entry.get("name_ru", ""),
                 )
             )
         session.commit()
@@ -168,5 +170,7 @@ def on_directory_entry(event: AgencyRegistered | AgencyChanged, *, deps: Casewor
         row.agency_type = event.agency_type
         row.region = event.region
         row.active = event.active
+        row.name_kk = event.name_kk
+        row.name_ru = event.name_ru
         session.add(row)
         session.commit()

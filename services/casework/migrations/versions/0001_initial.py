@@ -96,6 +96,8 @@ def upgrade() -> None:
         sa.Column("agency_type", sa.String(40), nullable=False),
         sa.Column("region", sa.String(10), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("name_kk", sa.String(300), nullable=False),
+        sa.Column("name_ru", sa.String(300), nullable=False),
         sa.PrimaryKeyConstraint("agency_id"),
     )
     op.create_table(
