@@ -142,6 +142,7 @@ def test_a_school_report_through_casework_to_a_plan_done_on_time(
     assert saved.status_code == 200, saved.text
     approved = http.post(
         f"{casework(platform)}/v1/cases/{case_id}/assessment/approve",
+        json={},
         headers=platform.auth(CRR, "head"),
     )
     assert approved.status_code == 200, approved.text
@@ -180,7 +181,9 @@ def test_a_school_report_through_casework_to_a_plan_done_on_time(
     )
     assert consent.status_code == 200, consent.text
     approved_plan = http.post(
-        f"{casework(platform)}/v1/plans/{plan_id}/approve", headers=platform.auth(CRR, "head")
+        f"{casework(platform)}/v1/plans/{plan_id}/approve",
+        json={},
+        headers=platform.auth(CRR, "head"),
     )
     assert approved_plan.status_code == 200, approved_plan.text
 

@@ -175,15 +175,21 @@ def test_a_caseworkers_assessment_is_a_draft_until_the_head_approves_it(
     assert casework.staged("obligation_fulfilled") == []
 
     approve = f"/v1/actions/{draft.json()['action_id']}/approve"
-    assert casework.client.post(approve, headers=casework.auth(CRR)).status_code == 403
-    assert casework.client.post(approve, headers=casework.auth(POLICE, "head")).status_code == 403
+    assert casework.client.post(approve, json={}, headers=casework.auth(CRR)).status_code == 403
+    assert (
+        casework.client.post(approve, json={}, headers=casework.auth(POLICE, "head")).status_code
+        == 403
+    )
     casework.clock.advance(timedelta(hours=1))
-    approved = casework.client.post(approve, headers=casework.auth(CRR, "head"))
+    approved = casework.client.post(approve, json={}, headers=casework.auth(CRR, "head"))
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     [met] = casework.staged("obligation_fulfilled")
     # Met when it was done, not when it was approved.
     assert met["met_at"].startswith(NOW.isoformat()[:19])
-    assert casework.client.post(approve, headers=casework.auth(CRR, "head")).status_code == 409
+    assert (
+        casework.client.post(approve, json={}, headers=casework.auth(CRR, "head")).status_code
+        == 409
+    )
 
 
 PERIOD = {
@@ -217,7 +223,7 @@ def approved_plan(casework: Casework, case_id: uuid.UUID) -> tuple[str, str, str
     )
     assert consent.status_code == 200, consent.text
     approved = casework.client.post(
-        f"/v1/plans/{plan_id}/approve", headers=casework.auth(CRR, "head")
+        f"/v1/plans/{plan_id}/approve", json={}, headers=casework.auth(CRR, "head")
     )
     assert approved.status_code == 200, approved.text
     return plan_id, psy_line, family_line
@@ -248,11 +254,13 @@ def test_a_plan_refuses_an_unknown_organisation_and_bad_dates_by_field(casework:
     )
     assert no_consent.status_code == 200
     refused = casework.client.post(
-        f"/v1/plans/{plan_id}/approve", headers=casework.auth(CRR, "head")
+        f"/v1/plans/{plan_id}/approve", json={}, headers=casework.auth(CRR, "head")
     )
     assert (refused.status_code, refused.json()["detail"][0]["field"]) == (422, "consent")
     assert casework.staged("obligation_opened") == []
-    caseworker = casework.client.post(f"/v1/plans/{plan_id}/approve", headers=casework.auth(CRR))
+    caseworker = casework.client.post(
+        f"/v1/plans/{plan_id}/approve", json={}, headers=casework.auth(CRR)
+    )
     assert caseworker.status_code == 403
 
 
@@ -284,7 +292,7 @@ def test_an_approved_plan_gives_each_organisation_its_line_and_meets_r20(
     assert whole["versions"][0]["consent"]["name"] == "Айгүл Серікқызы"
     assert casework.get(f"/v1/plans/{plan_id}", POLICE).status_code == 403
     approved_twice = casework.client.post(
-        f"/v1/plans/{plan_id}/approve", headers=casework.auth(CRR, "head")
+        f"/v1/plans/{plan_id}/approve", json={}, headers=casework.auth(CRR, "head")
     )
     assert approved_twice.status_code == 409
 
@@ -327,7 +335,7 @@ def test_a_revision_keeps_history_and_cancels_a_dropped_line(casework: Casework)
         headers=casework.auth(CRR),
     )
     approved = casework.client.post(
-        f"/v1/plans/{plan_id}/approve", headers=casework.auth(CRR, "head")
+        f"/v1/plans/{plan_id}/approve", json={}, headers=casework.auth(CRR, "head")
     )
     assert approved.status_code == 200, approved.text
     [cancelled] = casework.staged("obligation_cancelled")
@@ -349,7 +357,7 @@ def test_the_assessment_is_drafted_approved_by_the_head_and_corrected_as_a_new_v
     partial = {"child": {"full_name": "Әлия Нұрланқызы", "sex": "female", "age": 9}}
     draft = casework.client.put(path, json=partial, headers=casework.auth(CRR))
     assert draft.status_code == 200 and draft.json()["status"] == "draft"
-    early = casework.client.post(f"{path}/approve", headers=casework.auth(CRR, "head"))
+    early = casework.client.post(f"{path}/approve", json={}, headers=casework.auth(CRR, "head"))
     assert (early.status_code, early.json()["detail"][0]["field"]) == (422, "assessors")
     text = "observed"
     full = {
@@ -370,8 +378,11 @@ def test_the_assessment_is_drafted_approved_by_the_head_and_corrected_as_a_new_v
         "signed_on": "2026-11-23",
     }
     assert casework.client.put(path, json=full, headers=casework.auth(CRR)).status_code == 200
-    assert casework.client.post(f"{path}/approve", headers=casework.auth(CRR)).status_code == 403
-    approved = casework.client.post(f"{path}/approve", headers=casework.auth(CRR, "head"))
+    assert (
+        casework.client.post(f"{path}/approve", json={}, headers=casework.auth(CRR)).status_code
+        == 403
+    )
+    approved = casework.client.post(f"{path}/approve", json={}, headers=casework.auth(CRR, "head"))
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     [met] = casework.staged("obligation_fulfilled")
     assert (met["obligation_id"], met["code"]) == (str(r19.obligation_id), "R19")

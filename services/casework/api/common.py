@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from services.casework import domain, handlers
@@ -91,3 +91,18 @@ def on_record(
             raise
 
     return run
+
+
+class ApprovalIn(BaseModel):
+    """A head's approval; the agency is the token's (a body agency_id must match it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agency_id: AgencyId | None = None
+
+
+def same_agency(gate: Gatekeeper, who: Principal, body: ApprovalIn, action: str) -> None:
+    """Refuse (audited) an approval whose body names another agency than the token's."""
+    if body.agency_id is not None and body.agency_id != who.agency_id:
+        reason = "agency_id names another agency than the token's"
+        raise gate.refuse(who, action=action, case_id=None, reason=reason)

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from services.casework import handlers, views
 from services.casework.api.common import (
     AgencyId,
+    ApprovalIn,
     Caller,
     Note,
     PersonId,
@@ -27,6 +28,7 @@ from services.casework.api.common import (
     checked,
     on_record,
     refusals_as_http,
+    same_agency,
 )
 from services.casework.assessment import (
     Assessment,
@@ -232,9 +234,15 @@ def routes_of_records(
             wake_relay()
 
     async def act(
-        who: Principal, roles: frozenset[Role], action: str, call: Callable[[], Any]
+        who: Principal,
+        roles: frozenset[Role],
+        action: str,
+        call: Callable[[], Any],
+        body: ApprovalIn | None = None,
     ) -> Any:
         await checked(lambda: gate.require_role(who, roles, action=action))
+        if body is not None:
+            await checked(lambda: same_agency(gate, who, body, action))
         done = await run_in_threadpool(refusals_as_http, on_record(gate, who, action, call))
         wake_relay_now()
         return done
@@ -271,12 +279,13 @@ def routes_of_records(
         }
 
     @routes.post("/v1/cases/{case_id}/assessment/approve")
-    async def approve_assessment(case_id: PathId, who: Caller) -> dict[str, Any]:
+    async def approve_assessment(case_id: PathId, body: ApprovalIn, who: Caller) -> dict[str, Any]:
         found = await act(
             who,
             APPROVE,
             "assessment.approve",
             lambda: handlers.approve_assessment(case_id, actor_of(who), deps=deps),
+            body,
         )
         return {
             "case_id": case_id,
@@ -373,12 +382,13 @@ def routes_of_records(
         return plan_view(found, agency_id=None)
 
     @routes.post("/v1/plans/{plan_id}/approve")
-    async def approve_plan(plan_id: PathId, who: Caller) -> dict[str, Any]:
+    async def approve_plan(plan_id: PathId, body: ApprovalIn, who: Caller) -> dict[str, Any]:
         found = await act(
             who,
             APPROVE,
             "plan.approve",
             lambda: handlers.approve_plan(plan_id, actor_of(who), deps=deps),
+            body,
         )
         return plan_view(found, agency_id=None)
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from services.casework import domain, handlers, views
 from services.casework.api.common import (
     AgencyId,
+    ApprovalIn,
     Caller,
     Note,
     PersonId,
@@ -101,8 +102,8 @@ def routes_of_work(
         return views.action_view(done)
 
     @routes.post("/v1/actions/{action_id}/approve")
-    async def approve(action_id: PathId, who: Caller) -> dict[str, Any]:
-        await checked(lambda: acting(who, APPROVE, "action.approve"))
+    async def approve(action_id: PathId, body: ApprovalIn, who: Caller) -> dict[str, Any]:
+        await checked(lambda: acting(who, APPROVE, "action.approve", body.agency_id))
         done = await run_in_threadpool(
             refusals_as_http,
             on_record(
