@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from opentelemetry import trace
 from sqlmodel import Session
 
 from services.casework import domain, repository
@@ -35,6 +36,7 @@ from shared.contracts.envelope import agency_subject
 from shared.db import is_postgres, unit_of_work
 from shared.inbox import claim
 from shared.outbox import stage
+from shared.telemetry import AGENCY_ID, CASE_ID, OBLIGATION_CODE
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,13 @@ def _record(
     deps: CaseworkDeps,
     now: datetime,
 ) -> CaseworkAction:
+    # Traced under its row: ids, codes and the clause, never what the person wrote.
+    span = trace.get_current_span()
+    span.set_attribute(CASE_ID, obligation.case_id)
+    span.set_attribute(OBLIGATION_CODE, obligation.code)
+    span.set_attribute(AGENCY_ID, actor.agency_id)
+    span.set_attribute("qorgau.legal_basis", obligation.legal_basis)
+    span.set_attribute("qorgau.obligation_id", obligation.obligation_id)
     duty = duty_of(obligation)
     case = repository.get_case(session, case_id=obligation.case_id)
     domain.check_action(
