@@ -29,6 +29,16 @@ class ActionOutcome(StrEnum):
     NOT_DONE = "not_done"
 
 
+class NotDoneReason(StrEnum):
+    """Why a plan line was not done, as a code (free text over NATS could carry personal data)."""
+
+    FAMILY_REFUSED = "family_refused"
+    NOT_REACHABLE = "not_reachable"
+    NO_CAPACITY = "no_capacity"
+    NOT_COMPETENT = "not_competent"
+    OTHER = "other"
+
+
 class AgencyObligationAction(Event):
     """An agency's system records work on one of its obligations (on its own subject)."""
 
@@ -42,6 +52,8 @@ class AgencyObligationAction(Event):
     outcome: ActionOutcome = ActionOutcome.DONE
     # The proof the row asks for (shared in casework.domain.EVIDENCE): numbers and dates only.
     evidence: dict[str, EvidenceValue] = Field(default_factory=dict)
+    # With `not_done`: why, as a code.
+    reason: NotDoneReason | None = None
 
 
 class ObligationActionRecorded(Event):

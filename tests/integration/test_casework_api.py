@@ -479,3 +479,50 @@ def test_the_body_prints_the_plan_and_the_assessment_in_kazakh_and_russian(
             if entry.outcome == "allowed"
         ]
     assert prints.count("plan.print") == 4 and prints.count("assessment.print") == 2
+
+
+def test_a_line_not_done_is_recorded_on_the_plan_and_its_obligation_stays_open(
+    casework: Casework,
+) -> None:
+    from shared.contracts.casework import AgencyObligationAction, NotDoneReason
+
+    case_id = uuid.uuid4()
+    feed(casework, arrived(case_id))
+    plan_id, psy_line, family_line = approved_plan(casework, case_id)
+    lines = {
+        each["agency_id"]: each
+        for each in casework.get(f"/v1/cases/{case_id}", CRR).json()["plan_lines"]
+    }
+    why_missing = casework.post(
+        f"/v1/obligations/{lines[FAMILY]['obligation_id']}/actions",
+        {"done_at": NOW.isoformat(), "outcome": "not_done"},
+        FAMILY,
+    )
+    assert (why_missing.status_code, why_missing.json()["detail"][0]["field"]) == (422, "summary")
+
+    def over_nats(reason: NotDoneReason | None) -> AgencyObligationAction:
+        return AgencyObligationAction(
+            occurred_at=NOW,
+            case_id=case_id,
+            correlation_id=case_id,
+            obligation_id=uuid.UUID(lines[PSY]["obligation_id"]),
+            done_at=NOW,
+            person_id="psc-7",
+            outcome="not_done",
+            reason=reason,
+        )
+
+    handlers.on_agency_action(over_nats(None), subject_agency_id=PSY, deps=casework.deps)
+    [rejected] = casework.staged(f"qorgau.agency.{PSY}.obligation_action_rejected")
+    assert (rejected["problem"], rejected["field"]) == ("invalid", "summary")
+    handlers.on_agency_action(
+        over_nats(NotDoneReason.FAMILY_REFUSED), subject_agency_id=PSY, deps=casework.deps
+    )
+    plan = casework.get(f"/v1/plans/{plan_id}", CRR).json()
+    line = next(each for each in plan["lines"] if each["line_id"] == psy_line)
+    assert (line["status"], line["result"]) == ("not_done", "not done: family_refused")
+    assert casework.staged("obligation_fulfilled") == []
+    obligation = casework.get(f"/v1/obligations/{lines[PSY]['obligation_id']}", PSY).json()
+    assert obligation["status"] == "open"
+    assert [each["outcome"] for each in obligation["actions"]] == ["not_done"]
+    del family_line

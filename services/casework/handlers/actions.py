@@ -253,7 +253,9 @@ def on_agency_action(
             # An agency's system speaks for the agency; the head's approval is given over HTTP.
             is_head=False,
         )
-        work = Work(event.done_at, event.outcome, None, event.evidence)
+        # Over NATS a line not done says why by a code, which is what the plan records.
+        result = f"not done: {event.reason.value}" if event.reason else None
+        work = Work(event.done_at, event.outcome, result, event.evidence)
         problem: tuple[str, str | None, str] | None = None
         if obligation is None:
             problem = ("unknown_obligation", None, "no such obligation")

@@ -6,6 +6,7 @@ import json
 import uuid
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from services.casework import domain, repository
@@ -36,7 +37,11 @@ def seed_directory(*, deps: CaseworkDeps, path: Path) -> int:
                     name_ru=entry.get("name_ru", ""),
                 )
             )
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:
+            # A twin instance starting at the same moment seeded it first: theirs stands.
+            return 0
         return len(agencies)
 
 
