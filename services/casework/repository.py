@@ -13,6 +13,7 @@ from services.casework.tables import (
     CaseworkCase,
     CaseworkObligation,
     DirectoryAgency,
+    DueTime,
     ManagerAssignment,
     PlanLineRow,
     PlanRow,
@@ -191,3 +192,12 @@ def agency_names(session: Session, agency_ids: Iterable[str], *, lang: str) -> d
         if row is not None:
             found[agency_id] = (row.name_kk if lang == "kk" else row.name_ru) or agency_id
     return found
+
+
+def due_times(session: Session, obligation_ids: Iterable[str]) -> dict[str, DueTime]:
+    """Return deadlines' due times of the obligations, by id (those deadlines counted)."""
+    ids = list(set(obligation_ids))
+    if not ids:
+        return {}
+    rows = session.exec(select(DueTime).where(col(DueTime.obligation_id).in_(ids))).all()
+    return {row.obligation_id: row for row in rows}

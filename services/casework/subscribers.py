@@ -17,6 +17,7 @@ from services.casework.handlers import (
     CaseworkDeps,
     on_agency_action,
     on_directory_entry,
+    on_due_time,
     on_obligation_cancelled,
     on_obligation_fulfilled,
     on_obligation_opened,
@@ -32,6 +33,11 @@ from shared.contracts.casework import (
     ObligationActionRecorded,
     ObligationActionRejected,
     PlanLineAssigned,
+)
+from shared.contracts.deadlines import (
+    ObligationBreached,
+    ObligationRescheduled,
+    ObligationScheduled,
 )
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.contracts.routing import AgencyChanged, AgencyRegistered, ReferralIssued
@@ -118,6 +124,29 @@ def register(
     )
     async def changed(event: AgencyChanged) -> None:
         await asyncio.to_thread(on_directory_entry, event, deps=deps)
+
+    # Due times as deadlines counts them, shown on each agency's work list (one subscriber per
+    # event: each body is read as its own type).
+    @durable_subscriber(
+        broker, ObligationScheduled.subject(), service="casework", purpose="obligation-scheduled"
+    )
+    async def scheduled(event: ObligationScheduled) -> None:
+        await asyncio.to_thread(on_due_time, event, deps=deps)
+
+    @durable_subscriber(
+        broker,
+        ObligationRescheduled.subject(),
+        service="casework",
+        purpose="obligation-rescheduled",
+    )
+    async def rescheduled(event: ObligationRescheduled) -> None:
+        await asyncio.to_thread(on_due_time, event, deps=deps)
+
+    @durable_subscriber(
+        broker, ObligationBreached.subject(), service="casework", purpose="obligation-breached"
+    )
+    async def breached(event: ObligationBreached) -> None:
+        await asyncio.to_thread(on_due_time, event, deps=deps)
 
     @durable_subscriber(broker, ACTION_SUBJECT, service="casework", purpose="agency-actions")
     async def action(event: AgencyObligationAction, message: NatsMessage) -> None:

@@ -165,3 +165,17 @@ class PlanRow(SQLModel, table=True):
     # The Plan with every version, outcome and monitoring entry, as JSON, encrypted (consent
     # names, activities and results may name people).
     document: str
+
+
+class DueTime(SQLModel, table=True):
+    """When an obligation is due and whether it breached, as deadlines counted it.
+
+    Kept apart from the obligation: deadlines' events may arrive before casework learns of the
+    obligation itself (another stream), and they are about obligations of every producer.
+    """
+
+    __tablename__ = "casework_due_times"
+
+    obligation_id: str = Field(primary_key=True, max_length=36)
+    due_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    breached_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]

@@ -12,6 +12,7 @@ from services.casework.tables import (
     CaseworkAction,
     CaseworkCase,
     CaseworkObligation,
+    DueTime,
     ManagerAssignment,
     PlanLineRow,
 )
@@ -27,8 +28,8 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def obligation_view(row: CaseworkObligation) -> dict[str, Any]:
-    """Return an obligation as the API shows it, with the proof its row asks for."""
+def obligation_view(row: CaseworkObligation, due: DueTime | None = None) -> dict[str, Any]:
+    """Return an obligation as the API shows it: its proof required, its due time."""
     evidence = domain.EVIDENCE.get(row.code)
     return {
         "obligation_id": row.obligation_id,
@@ -43,6 +44,9 @@ def obligation_view(row: CaseworkObligation) -> dict[str, Any]:
         "region": row.region,
         "term": row.term,
         "started_at": _iso(row.started_at),
+        # As deadlines counted it (None until it did, and for a duty with no term).
+        "due_at": _iso(due.due_at) if due else None,
+        "breached_at": _iso(due.breached_at) if due else None,
         "status": row.status,
         "met_at": _iso(row.met_at),
         "met_by_agency_id": row.met_by_agency_id,
@@ -143,6 +147,7 @@ def case(engine: Engine, *, case_id: str, agency_id: str | None) -> dict[str, An
             return None
         whole = agency_id is None or (held is not None and held.body_agency_id == agency_id)
         lines = repository.plan_lines_of_case(session, case_id=case_id)
+        due = repository.due_times(session, (each.obligation_id for each in obligations))
         return {
             "case_id": case_id,
             "case": case_summary(held) if held else None,
@@ -152,7 +157,7 @@ def case(engine: Engine, *, case_id: str, agency_id: str | None) -> dict[str, An
                 else []
             ),
             "obligations": [
-                obligation_view(each)
+                obligation_view(each, due.get(each.obligation_id))
                 for each in obligations
                 if whole or each.actor_agency_id == agency_id
             ],
@@ -172,8 +177,9 @@ def obligation(
             return None
         actions = repository.actions_of_obligation(session, obligation_id=obligation_id)
         held = repository.get_case(session, case_id=row.case_id)
+        due = repository.due_times(session, [obligation_id]).get(obligation_id)
         return {
-            **obligation_view(row),
+            **obligation_view(row, due),
             "body_agency_id": held.body_agency_id if held else None,
             "actions": [action_view(each, cipher) for each in actions],
         }
@@ -185,7 +191,8 @@ def agency_obligations(
     """Return the obligations an agency owes (its work list)."""
     with unit_of_work(engine) as session:
         rows = repository.obligations_of_agency(session, agency_id=agency_id, status=status)
-        return [obligation_view(each) for each in rows]
+        due = repository.due_times(session, (each.obligation_id for each in rows))
+        return [obligation_view(each, due.get(each.obligation_id)) for each in rows]
 
 
 def case_standing(engine: Engine, *, case_id: str, agency_id: str) -> CaseStanding:

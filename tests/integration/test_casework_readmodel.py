@@ -173,3 +173,43 @@ def test_closing_ends_the_plan_in_force(casework: Casework) -> None:
     assert plan["status"] == "ended" and plan["ending"]["ground"] == "case_closed"
     revise = casework.post(f"/v1/plans/{plan_id}/revisions", {"reason": "more help"}, CRR)
     assert revise.status_code == 409
+
+
+def test_due_times_from_deadlines_reach_the_work_list_whenever_they_arrive(
+    casework: Casework,
+) -> None:
+    from shared.contracts.deadlines import ObligationBreached, ObligationScheduled
+
+    case_id = uuid.uuid4()
+    r4 = opened(case_id, "R4", SCHOOL)
+    due = NOW + timedelta(minutes=15)
+    common = {
+        "occurred_at": NOW,
+        "case_id": case_id,
+        "correlation_id": case_id,
+        "obligation_id": r4.obligation_id,
+        "code": "R4",
+        "legal_basis": "Rules 38874, p.11.1",
+        "actor_agency_type": "education_org",
+        "actor_agency_id": SCHOOL,
+    }
+    # Scheduled before casework heard of the obligation itself (another stream): kept.
+    handlers.on_due_time(ObligationScheduled(**common, due_at=due), deps=casework.deps)
+    handlers.on_obligation_opened(r4, deps=casework.deps)
+    [listed] = casework.get(f"/v1/agencies/{SCHOOL}/obligations", SCHOOL).json()["obligations"]
+    assert (listed["due_at"], listed["breached_at"]) == (due.isoformat(), None)
+    handlers.on_due_time(
+        ObligationBreached(**common, due_at=due, breached_at=due), deps=casework.deps
+    )
+    [listed] = casework.get(f"/v1/agencies/{SCHOOL}/obligations", SCHOOL).json()["obligations"]
+    assert listed["breached_at"] == due.isoformat() and listed["status"] == "open"
+    # Late is still done: the action is recorded and deadlines judges it late.
+    late = casework.post(
+        f"/v1/obligations/{r4.obligation_id}/actions",
+        {
+            "done_at": NOW.isoformat(),
+            "evidence": {"notice_number": "3", "notice_date": "2026-11-23"},
+        },
+        SCHOOL,
+    )
+    assert late.status_code == 201

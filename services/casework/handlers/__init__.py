@@ -38,6 +38,7 @@ from services.casework.handlers.plans import (
 )
 from services.casework.handlers.readmodel import (
     on_directory_entry,
+    on_due_time,
     on_obligation_cancelled,
     on_obligation_fulfilled,
     on_obligation_opened,
@@ -65,6 +66,7 @@ __all__ = [
     "create_plan",
     "on_agency_action",
     "on_directory_entry",
+    "on_due_time",
     "on_obligation_cancelled",
     "on_obligation_fulfilled",
     "on_obligation_opened",

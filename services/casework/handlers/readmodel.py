@@ -11,8 +11,13 @@ from sqlmodel import Session
 
 from services.casework import domain, repository
 from services.casework.handlers.common import CaseworkDeps, NotYetKnown, envelope
-from services.casework.tables import CaseworkCase, CaseworkObligation, DirectoryAgency
+from services.casework.tables import CaseworkCase, CaseworkObligation, DirectoryAgency, DueTime
 from shared.contracts.casework import CaseArrived
+from shared.contracts.deadlines import (
+    ObligationBreached,
+    ObligationRescheduled,
+    ObligationScheduled,
+)
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.contracts.routing import AgencyChanged, AgencyRegistered, ReferralIssued
 from shared.db import is_postgres, unit_of_work
@@ -177,5 +182,22 @@ def on_directory_entry(event: AgencyRegistered | AgencyChanged, *, deps: Casewor
         row.active = event.active
         row.name_kk = event.name_kk
         row.name_ru = event.name_ru
+        session.add(row)
+        session.commit()
+
+
+def on_due_time(
+    event: ObligationScheduled | ObligationRescheduled | ObligationBreached, *, deps: CaseworkDeps
+) -> None:
+    """Keep an obligation's due time (and its breach) as deadlines counted it, for work lists."""
+    with unit_of_work(deps.engine) as session:
+        if not _claimed(session, f"casework-{event.NAME}", event.event_id, deps):
+            return
+        row = session.get(DueTime, str(event.obligation_id)) or DueTime(
+            obligation_id=str(event.obligation_id)
+        )
+        row.due_at = event.due_at
+        if isinstance(event, ObligationBreached):
+            row.breached_at = event.breached_at
         session.add(row)
         session.commit()

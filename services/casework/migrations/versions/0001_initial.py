@@ -1,6 +1,6 @@
-"""Casework's first schema: obligations it knows, actions with proof, the caseload, case
-managers, the assessment and the plan (encrypted), plan lines given to agencies, the directory
-replica, outbox, inbox and audit log.
+"""Casework's first schema: obligations it knows and their due times, actions with proof, the
+caseload, case managers, the assessment and the plan (encrypted), plan lines given to agencies,
+the directory replica, outbox, inbox and audit log.
 
 Revision ID: 0001
 Revises:
@@ -133,6 +133,13 @@ def upgrade() -> None:
             batch_op.f("ix_casework_cases_body_agency_id"), ["body_agency_id"], unique=False
         )
 
+    op.create_table(
+        "casework_due_times",
+        sa.Column("obligation_id", sa.String(36), nullable=False),
+        sa.Column("due_at", AWARE, nullable=True),
+        sa.Column("breached_at", AWARE, nullable=True),
+        sa.PrimaryKeyConstraint("obligation_id"),
+    )
     op.create_table(
         "casework_manager_assignments",
         sa.Column("assignment_id", sa.String(36), nullable=False),
@@ -281,6 +288,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_casework_manager_assignments_case_id"))
 
     op.drop_table("casework_manager_assignments")
+    op.drop_table("casework_due_times")
     with op.batch_alter_table("casework_cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_casework_cases_body_agency_id"))
 
