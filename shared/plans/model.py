@@ -188,10 +188,18 @@ class Plan:
         approved = [v for v in self.versions if v.status is VersionStatus.APPROVED]
         return approved[-1] if approved else None
 
-    def lines(self) -> tuple[PlanLine, ...]:
-        """Return the lines of the version in force (else the draft) with their outcomes."""
-        version = self.in_force or self.current
-        return tuple(self._with_outcome(line) for line in version.lines)
+    def version(self, number: int | None = None) -> PlanVersion:
+        """Return a version by its number; by default the one in force, else the draft."""
+        if number is None:
+            return self.in_force or self.current
+        found = next((v for v in self.versions if v.number == number), None)
+        if found is None:
+            raise PlanInvalid("version", "is not a version of this plan")
+        return found
+
+    def lines(self, number: int | None = None) -> tuple[PlanLine, ...]:
+        """Return a version's lines (by default the one in force) with their outcomes."""
+        return tuple(self._with_outcome(line) for line in self.version(number).lines)
 
     def _with_outcome(self, line: PlanLine) -> PlanLine:
         outcome = self.outcomes.get(line.line_id)

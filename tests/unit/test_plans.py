@@ -501,3 +501,13 @@ def test_nothing_is_signed_after_the_approval() -> None:
     with pytest.raises(PlanInvalid) as caught:
         family.approve(by="head", at=NOW, agencies=AGENCIES)
     assert caught.value.field == "signoffs.person"
+
+
+def test_versions_are_read_by_number() -> None:
+    revised = approved_rehab().revise(reason="x", at=NOW).remove_line("l2")
+    assert revised.version().number == 1  # the one in force
+    assert [ln.line_id for ln in revised.lines(2)] == ["l1"]
+    assert [ln.line_id for ln in revised.lines()] == ["l1", "l2"]
+    with pytest.raises(PlanInvalid) as caught:
+        revised.version(3)
+    assert caught.value.field == "version"
