@@ -8,7 +8,8 @@ force (`Plan.record_outcome`), monitoring is appended (`Plan.monitor`), and a pl
 ground its kind allows (`Plan.end`).
 
 Each service picks its kind: `REHABILITATION` (casework, R20), `EDUCATION_WORK` (the Guide's
-plan, p.9), `FAMILY_WORK` (family centre, F5) and `SHELTER_WORK` (shelter, S14). The model is
+plan, p.9), `FAMILY_WORK` (family centre, F5), `EMERGENCY_RESPONSE` (family centre, F7) and
+`SHELTER_WORK` (shelter, S14). The model is
 pure: no framework, no I/O; dates and times are passed in, and responsible organisations are
 checked against whatever the caller passes as `agencies` (a set of agency ids of the routing
 directory, or a callable that answers for one id). Every method returns a new `Plan` and leaves
@@ -26,6 +27,7 @@ the old one as it was; a refusal raises `PlanInvalid` (answer 422) or `PlanLocke
 
 from shared.plans.kinds import (
     EDUCATION_WORK,
+    EMERGENCY_RESPONSE,
     FAMILY_WORK,
     PLAN_KINDS,
     REHABILITATION,
@@ -55,6 +57,7 @@ from shared.plans.model import (
 
 __all__ = [
     "EDUCATION_WORK",
+    "EMERGENCY_RESPONSE",
     "FAMILY_WORK",
     "MONITORING_STATES",
     "PLAN_KINDS",

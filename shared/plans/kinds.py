@@ -44,6 +44,7 @@ class PlanKind:
     max_months: int | None = None  # the longest period from its start
     extension_months: int = 0  # a further stretch the service may allow
     end_grounds: tuple[str, ...] = ()
+    grounds_needing_note: tuple[str, ...] = ()  # grounds recorded with what confirms them
     specialist_roles: tuple[str, ...] = ()  # who may be named as involved
     monitoring_months: int | None = None  # monitoring expected this often
 
@@ -114,6 +115,7 @@ FAMILY_WORK = PlanKind(
     required_signoffs=("employee", "person"),
     max_months=12,
     end_grounds=("fulfilled", "refused", "not_carried_out", "other_confirmed"),  # p.19.1-4
+    grounds_needing_note=("other_confirmed",),  # p.19.4: "объективті расталған" circumstances
     specialist_roles=(
         "lawyer",
         "psychologist",
@@ -169,6 +171,20 @@ SHELTER_WORK = PlanKind(
     monitoring_months=3,
 )
 
+# Family Centre Rules 34499 p.22, row F7: on a direct threat to life or health the centre and the
+# mobile group draw up an emergency response plan naming the support measures and the local
+# executive and territorial bodies and organisations responsible for each. The text sets no
+# approver or term; the centre's head fixes a version, and it ends when its measures are done.
+EMERGENCY_RESPONSE = PlanKind(
+    code="emergency_response",
+    row="F7",
+    legal_basis="Family Centre Rules 34499, p.22",
+    line_kinds=(LineKind("support_measure", "Family Centre Rules 34499, p.22"),),
+    approver="head",
+    end_grounds=("fulfilled",),
+)
+
 PLAN_KINDS: Mapping[str, PlanKind] = {
-    kind.code: kind for kind in (REHABILITATION, EDUCATION_WORK, FAMILY_WORK, SHELTER_WORK)
+    kind.code: kind
+    for kind in (REHABILITATION, EDUCATION_WORK, FAMILY_WORK, SHELTER_WORK, EMERGENCY_RESPONSE)
 }

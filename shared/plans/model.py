@@ -144,6 +144,7 @@ class Ending:
     ground: str
     ended_on: date
     by: str
+    note: str | None = None  # what confirms the ground, where the kind asks for it
 
 
 MONITORING_STATES = ("positive", "negative", "no_change")
@@ -188,10 +189,18 @@ class Plan:
         approved = [v for v in self.versions if v.status is VersionStatus.APPROVED]
         return approved[-1] if approved else None
 
-    def lines(self) -> tuple[PlanLine, ...]:
-        """Return the lines of the version in force (else the draft) with their outcomes."""
-        version = self.in_force or self.current
-        return tuple(self._with_outcome(line) for line in version.lines)
+    def version(self, number: int | None = None) -> PlanVersion:
+        """Return a version by its number; by default the one in force, else the draft."""
+        if number is None:
+            return self.in_force or self.current
+        found = next((v for v in self.versions if v.number == number), None)
+        if found is None:
+            raise PlanInvalid("version", "is not a version of this plan")
+        return found
+
+    def lines(self, number: int | None = None) -> tuple[PlanLine, ...]:
+        """Return a version's lines (by default the one in force) with their outcomes."""
+        return tuple(self._with_outcome(line) for line in self.version(number).lines)
 
     def _with_outcome(self, line: PlanLine) -> PlanLine:
         outcome = self.outcomes.get(line.line_id)
@@ -440,19 +449,31 @@ class Plan:
         """Return the lines an organisation is responsible for: what it may see of the plan."""
         return tuple(line for line in self.lines() if line.responsible == agency_id)
 
-    def end(self, *, ground: str, ended_on: date, by: str) -> Plan:
-        """End the plan on a ground its kind allows."""
+    def end(
+        self,
+        *,
+        ground: str,
+        ended_on: date,
+        by: str,
+        note: str | None = None,
+        today: date | None = None,
+    ) -> Plan:
+        """End the plan on a ground its kind allows (with a note where the kind asks one)."""
         self._not_ended()
         if self.in_force is None:
             raise PlanLocked("status", "only an approved plan is ended")
         if ground not in self.kind.end_grounds:
             allowed = ", ".join(self.kind.end_grounds)
             raise PlanInvalid("ground", f"is one of {allowed}")
+        if ground in self.kind.grounds_needing_note and not _text(note):
+            raise PlanInvalid("note", f"say what confirms {ground!r}")
         if ended_on < self.in_force.period_start:
             raise PlanInvalid("ended_on", "is before the plan's period")
+        if today is not None and ended_on > today:
+            raise PlanInvalid("ended_on", "is in the future")
         if not _text(by):
             raise PlanInvalid("by", "is required")
-        return replace(self, ending=Ending(ground, ended_on, by))
+        return replace(self, ending=Ending(ground, ended_on, by, note))
 
     # -- rules -----------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from services.casework.assessment import (
 )
 from services.casework.documents import (
     UnknownLanguage,
+    UnknownVersion,
     UnsupportedPlan,
     local_day,
     render_assessment_html,
@@ -256,3 +257,20 @@ def test_printing_fetches_nothing() -> None:
         server.server_close()
     assert pdf.startswith(b"%PDF")
     assert hits == []
+
+
+def test_an_earlier_version_or_the_draft_prints_on_request() -> None:
+    revised = plan().revise(reason="new school", at=datetime(2026, 12, 20, tzinfo=UTC))
+    revised = revised.remove_line("l2")
+    in_force = render_plan_html(revised, "kk", PLAN_CONTEXT)
+    draft = render_plan_html(revised, "kk", PLAN_CONTEXT, version=2)
+    assert "Жәрдемақы рәсімдеу" in in_force
+    assert "Жәрдемақы рәсімдеу" not in draft
+    assert "5 кеңес өтті" in draft  # the outcome follows the line into the new version
+    with pytest.raises(UnknownVersion):
+        render_plan_html(revised, "kk", PLAN_CONTEXT, version=3)
+    corrected = assessment().correct(reason="x", at=datetime(2026, 12, 5, tzinfo=UTC))
+    assert "01.12.2026" in render_assessment_html(corrected, "ru", version=1)
+    assert "01.12.2026" not in render_assessment_html(corrected, "ru")  # the draft is unsigned
+    with pytest.raises(UnknownVersion):
+        render_assessment_html(corrected, "ru", version=7)

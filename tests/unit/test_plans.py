@@ -8,6 +8,7 @@ import pytest
 
 from shared.plans import (
     EDUCATION_WORK,
+    EMERGENCY_RESPONSE,
     FAMILY_WORK,
     PLAN_KINDS,
     REHABILITATION,
@@ -68,7 +69,13 @@ def test_rehabilitation_kind_is_appendix_2() -> None:
         "legal",
     ]
     assert REHABILITATION.row == "R20"
-    assert set(PLAN_KINDS) == {"rehabilitation", "education_work", "family_work", "shelter_work"}
+    assert set(PLAN_KINDS) == {
+        "rehabilitation",
+        "education_work",
+        "family_work",
+        "shelter_work",
+        "emergency_response",
+    }
 
 
 def test_approve_fixes_the_version() -> None:
@@ -358,8 +365,15 @@ def test_family_specialists_and_grounds() -> None:
         .sign("person", "the person", START)
         .approve(by="head", at=NOW, agencies=AGENCIES)
     )
-    for ground in ("fulfilled", "refused", "not_carried_out", "other_confirmed"):
+    for ground in ("fulfilled", "refused", "not_carried_out"):
         assert plan.end(ground=ground, ended_on=START, by="head").ending is not None
+    with pytest.raises(PlanInvalid) as caught:
+        plan.end(ground="other_confirmed", ended_on=START, by="head")
+    assert caught.value.field == "note"  # p.19.4: objectively confirmed circumstances
+    ended = plan.end(ground="other_confirmed", ended_on=START, by="head", note="moved abroad")
+    assert ended.ending is not None and ended.ending.note == "moved abroad"
+    with pytest.raises(PlanInvalid, match="ended_on"):
+        plan.end(ground="fulfilled", ended_on=date(2026, 12, 9), by="head", today=START)
     with pytest.raises(PlanInvalid, match="ground"):
         plan.end(ground="", ended_on=START, by="head")
 
@@ -501,3 +515,26 @@ def test_nothing_is_signed_after_the_approval() -> None:
     with pytest.raises(PlanInvalid) as caught:
         family.approve(by="head", at=NOW, agencies=AGENCIES)
     assert caught.value.field == "signoffs.person"
+
+
+def test_versions_are_read_by_number() -> None:
+    revised = approved_rehab().revise(reason="x", at=NOW).remove_line("l2")
+    assert revised.version().number == 1  # the one in force
+    assert [ln.line_id for ln in revised.lines(2)] == ["l1"]
+    assert [ln.line_id for ln in revised.lines()] == ["l1", "l2"]
+    with pytest.raises(PlanInvalid) as caught:
+        revised.version(3)
+    assert caught.value.field == "version"
+
+
+def test_emergency_response_plan_names_the_responsible_body_of_each_measure() -> None:
+    draft = Plan.draft("er1", EMERGENCY_RESPONSE, "appeal-1", period_start=START, period_end=START)
+    with pytest.raises(PlanInvalid) as caught:
+        draft.add_line(line(kind="support_measure", responsible=None), agencies=AGENCIES)
+    assert caught.value.field == "responsible"
+    plan = draft.add_line(
+        line(kind="support_measure", responsible="soc-1", due_on=START), agencies=AGENCIES
+    )
+    plan = plan.approve(by="head", at=NOW, agencies=AGENCIES)
+    assert EMERGENCY_RESPONSE.row == "F7"
+    assert plan.lines_for("soc-1")[0].kind == "support_measure"

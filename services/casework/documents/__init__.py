@@ -10,6 +10,8 @@ Rules 38874 p.21-22: both are kept on the appendices' forms. Casework calls:
   `context`: `child` = {`full_name`, `birth_date` (a date), `contacts`, `address`} (the plan
   holds only the subject's id), `agencies` = {agency id: name} for the responsible
   organisations (an id without a name prints as the id), `head_name`.
+- Both take `version=N` to print an earlier version or the open draft (`UnknownVersion`, a
+  LookupError whose `field` is "version", when there is none: answer 404).
 - `to_pdf(html) -> bytes`: the same page as PDF (WeasyPrint; fonts installed by
   `make install`). Nothing is fetched while printing: the page is self-contained.
 
@@ -27,13 +29,14 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from services.casework.assessment import SECTIONS, Assessment
+from services.casework.assessment import SECTIONS, Assessment, AssessmentVersion
 from services.casework.documents.labels import ASSESSMENT, LANGUAGES, PLAN
 from shared.clock import ALMATY
-from shared.plans import REHABILITATION, Plan, PlanLine
+from shared.plans import REHABILITATION, Plan, PlanInvalid, PlanLine
 
 __all__ = [
     "UnknownLanguage",
+    "UnknownVersion",
     "UnsupportedPlan",
     "local_day",
     "render_assessment_html",
@@ -49,6 +52,15 @@ class UnknownLanguage(ValueError):
 
     def __init__(self, lang: str) -> None:
         super().__init__(f"lang: is one of {', '.join(LANGUAGES)}, not {lang!r}")
+
+
+class UnknownVersion(LookupError):
+    """No version of this number (answered 404)."""
+
+    field = "version"
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"version: no version {number}")
 
 
 class UnsupportedPlan(ValueError):
@@ -91,12 +103,25 @@ def _check(lang: str) -> None:
 
 
 def render_assessment_html(
-    assessment: Assessment, lang: str, context: Mapping[str, Any] | None = None
+    assessment: Assessment,
+    lang: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    version: int | None = None,
 ) -> str:
-    """Render the assessment's newest version on the form of Appendix 1."""
+    """Render a version of the assessment (by default its newest) on the form of Appendix 1."""
     _check(lang)
     context = context or {}
-    version = assessment.current
+    chosen = assessment.current
+    if version is not None:
+        found = [v for v in assessment.versions if v.number == version]
+        if not found:
+            raise UnknownVersion(version)
+        chosen = found[0]
+    return _render_assessment(chosen, lang, context)
+
+
+def _render_assessment(version: AssessmentVersion, lang: str, context: Mapping[str, Any]) -> str:
     form = version.form
     sections = []
     single: dict[str, str | None] = {}
@@ -125,15 +150,24 @@ def render_assessment_html(
     )
 
 
-def render_plan_html(plan: Plan, lang: str, context: Mapping[str, Any] | None = None) -> str:
-    """Render the rehabilitation plan in force (else its draft) on the form of Appendix 2."""
+def render_plan_html(
+    plan: Plan,
+    lang: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    version: int | None = None,
+) -> str:
+    """Render a version of the plan (by default the one in force) on the form of Appendix 2."""
     _check(lang)
-    if plan.kind is not REHABILITATION:
+    if plan.kind.code != REHABILITATION.code:
         raise UnsupportedPlan(f"kind: {plan.kind.code} plans are not printed by casework")
     context = context or {}
     labels = PLAN[lang]
-    version = plan.in_force or plan.current
-    lines = plan.lines()
+    try:
+        chosen = plan.version(version)
+    except PlanInvalid:
+        raise UnknownVersion(version or 0) from None
+    lines = plan.lines(chosen.number)
     groups: list[tuple[dict[str, Any], list[PlanLine]]] = [
         (
             {"number": n, "code": kind.code},
@@ -149,19 +183,19 @@ def render_plan_html(plan: Plan, lang: str, context: Mapping[str, Any] | None = 
         .render(
             lang=lang,
             L=labels,
-            version=version,
+            version=chosen,
             groups=groups,
             child=child,
             agencies=dict(context.get("agencies", {})),
             head_name=context.get("head_name", ""),
-            approved_at=version.approval.at if version.approval else None,
-            consent=version.consent or _NO_CONSENT,
+            approved_at=chosen.approval.at if chosen.approval else None,
+            consent=chosen.consent or _NO_CONSENT,
             assessed=labels["assessed"].format(
-                start=local_day(version.assessed_from) or "____",
-                end=local_day(version.assessed_to) or "____",
+                start=local_day(chosen.assessed_from) or "____",
+                end=local_day(chosen.assessed_to) or "____",
             ),
             period=labels["period"].format(
-                start=local_day(version.period_start), end=local_day(version.period_end)
+                start=local_day(chosen.period_start), end=local_day(chosen.period_end)
             ),
         )
     )
