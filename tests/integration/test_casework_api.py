@@ -471,6 +471,10 @@ def test_the_body_prints_the_plan_and_the_assessment_in_kazakh_and_russian(
         assert printed.status_code == 200
         assert printed.content.startswith(b"%PDF")
     assert casework.get(f"/v1/plans/{plan_id}/document?lang=en", CRR).status_code == 422
+    assert (
+        casework.get(f"/v1/plans/{plan_id}/document?version=1&format=html", CRR).status_code == 200
+    )
+    assert casework.get(f"/v1/plans/{plan_id}/document?version=7", CRR).status_code == 404
     assert casework.get(f"/v1/plans/{plan_id}/document", PSY).status_code == 403
     with unit_of_work(casework.engine) as session:
         prints = [
@@ -478,7 +482,7 @@ def test_the_body_prints_the_plan_and_the_assessment_in_kazakh_and_russian(
             for entry in audit.search(session, case_id=str(case_id), limit=50)
             if entry.outcome == "allowed"
         ]
-    assert prints.count("plan.print") == 4 and prints.count("assessment.print") == 2
+    assert prints.count("plan.print") == 6 and prints.count("assessment.print") == 2
 
 
 def test_a_line_not_done_is_recorded_on_the_plan_and_its_obligation_stays_open(

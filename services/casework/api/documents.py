@@ -1,11 +1,13 @@
 """The printed forms: `GET /v1/cases/{case_id}/assessment/document`, `GET /v1/plans/{id}/document`.
 
-`?lang=kk|ru&format=pdf|html`. They print personal data: only the body holding the case gets
-them, and each print is on the audit log like any read.
+`?lang=kk|ru&format=pdf|html&version=N` (by default the newest version, the plan's in force).
+They print personal data: only the body holding the case gets them, and each print is on the
+audit log like any read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -44,6 +46,17 @@ _PRINTED: dict[int | str, dict[str, Any]] = {
 }
 
 
+def printed(call: Callable[[], str]) -> str:
+    """Print, answering a version that does not exist 404 and a kind with no form here 422."""
+    try:
+        result: str = refusals_as_http(call)
+    except documents.UnknownVersion as unknown:
+        raise error(404, f"not found: {unknown}") from None
+    except documents.UnsupportedPlan as unsupported:
+        raise error(422, str(unsupported), unsupported.field) from None
+    return result
+
+
 def routes_of_documents(deps: CaseworkDeps, *, gate: Gatekeeper) -> APIRouter:
     """Build the routes that print the assessment and the plan."""
     routes = APIRouter(responses={**refusals(403, 404), **_PRINTED})
@@ -75,12 +88,14 @@ def routes_of_documents(deps: CaseworkDeps, *, gate: Gatekeeper) -> APIRouter:
         who: Caller,
         lang: Annotated[Language, Query()] = Language.KK,
         format: Annotated[Format, Query()] = Format.PDF,
+        version: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     ) -> Response:
         await checked(
             lambda: body_prints(who, case_id, "assessment.print", ("assessment.document",))
         )
         html = await run_in_threadpool(
-            refusals_as_http, lambda: assessment_html(case_id, lang.value, deps=deps)
+            printed,
+            lambda: assessment_html(case_id, lang.value, version=version, deps=deps),
         )
         return await answer(html, format, f"assessment-{case_id}-{lang.value}")
 
@@ -90,15 +105,13 @@ def routes_of_documents(deps: CaseworkDeps, *, gate: Gatekeeper) -> APIRouter:
         who: Caller,
         lang: Annotated[Language, Query()] = Language.KK,
         format: Annotated[Format, Query()] = Format.PDF,
+        version: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     ) -> Response:
         case_id = await run_in_threadpool(refusals_as_http, lambda: plan_case(plan_id, deps=deps))
         await checked(lambda: body_prints(who, case_id, "plan.print", ("plan.document",)))
-        try:
-            html = await run_in_threadpool(
-                refusals_as_http, lambda: plan_html(plan_id, lang.value, deps=deps)
-            )
-        except documents.UnsupportedPlan as unsupported:
-            raise error(422, str(unsupported), unsupported.field) from None
+        html = await run_in_threadpool(
+            printed, lambda: plan_html(plan_id, lang.value, version=version, deps=deps)
+        )
         return await answer(html, format, f"plan-{plan_id}-{lang.value}")
 
     return routes

@@ -16,18 +16,20 @@ from services.casework.tables import PlanRow
 from shared.db import unit_of_work
 
 
-def assessment_html(case_id: str, lang: str, *, deps: CaseworkDeps) -> str:
-    """Return the case's assessment, newest version, as the Appendix 1 page."""
+def assessment_html(
+    case_id: str, lang: str, *, version: int | None = None, deps: CaseworkDeps
+) -> str:
+    """Return a version of the case's assessment (by default its newest) as Appendix 1."""
     with unit_of_work(deps.engine) as session:
         row = repository.assessment_of_case(session, case_id=case_id)
         if row is None:
             raise NoAssessment(case_id)
         assessment = records.open_assessment(deps.cipher, row.document)
-    return documents.render_assessment_html(assessment, lang)
+    return documents.render_assessment_html(assessment, lang, version=version)
 
 
-def plan_html(plan_id: str, lang: str, *, deps: CaseworkDeps) -> str:
-    """Return the plan in force (else its draft) as the Appendix 2 page."""
+def plan_html(plan_id: str, lang: str, *, version: int | None = None, deps: CaseworkDeps) -> str:
+    """Return a version of the plan (by default the one in force, else its draft) as Appendix 2."""
     with unit_of_work(deps.engine) as session:
         row = session.get(PlanRow, plan_id)
         if row is None:
@@ -42,7 +44,7 @@ def plan_html(plan_id: str, lang: str, *, deps: CaseworkDeps) -> str:
             child = records.open_assessment(deps.cipher, stored.document).current.form.child
             if child.full_name:
                 context["child"] = {"full_name": child.full_name}
-    return documents.render_plan_html(plan, lang, context)
+    return documents.render_plan_html(plan, lang, context, version=version)
 
 
 def plan_case(plan_id: str, *, deps: CaseworkDeps) -> str:
