@@ -158,6 +158,9 @@ class PlanRow(SQLModel, table=True):
     plan_id: str = Field(primary_key=True, max_length=36)
     case_id: str = Field(index=True, max_length=36)
     kind: str = Field(max_length=40)
+    # The agency that draws it up and whose head approves it: the child-rights body (R20), or
+    # the education organisation (its work plan, Guide p.9).
+    owner_agency_id: str = Field(max_length=80)
     version: int
     status: str = Field(max_length=20)
     approved_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]

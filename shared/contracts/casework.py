@@ -172,14 +172,17 @@ class AssessmentApproved(Event):
 
 
 class PlanApproved(Event):
-    """The head approved a version of the rehabilitation plan (R20, Rules 38874 p.22)."""
+    """The head approved a version of a plan: the rehabilitation plan (R20, Rules 38874 p.22)
+    or an education organisation's work plan (Guide p.9)."""
 
     SERVICE: ClassVar[str] = "casework"
     NAME: ClassVar[str] = "plan_approved"
 
     plan_id: UUID
+    kind: str
+    legal_basis: str
     version: int
-    body_agency_id: str
+    owner_agency_id: str
     approved_at: AwareDatetime
     lines: int
     lines_for_other_agencies: int

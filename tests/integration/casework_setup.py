@@ -46,6 +46,7 @@ TYPES = {
     FAMILY: "family_support_centre",
     COMMISSION: "minors_commission",
     "kz-75-guardianship": "guardianship",
+    "kz-75-school-99": "education_org",
 }
 KEYS = auth.TokenKeys.generate()
 AUDIT_KEY = b"casework-audit-test-key-00000000"

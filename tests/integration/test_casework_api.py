@@ -530,3 +530,47 @@ def test_a_line_not_done_is_recorded_on_the_plan_and_its_obligation_stays_open(
     assert obligation["status"] == "open"
     assert [each["outcome"] for each in obligation["actions"]] == ["not_done"]
     del family_line
+
+
+def test_the_school_keeps_its_education_work_plan_guide_p9(casework: Casework) -> None:
+    case_id = uuid.uuid4()
+    feed(casework, arrived(case_id), opened(case_id, "R4", SCHOOL))
+    body = {"kind": "education_work", "period_start": "2026-11-23", "period_end": "2027-05-23"}
+    path = f"/v1/cases/{case_id}/plans"
+    assert casework.post(path, body, "kz-75-school-99").status_code == 403
+    assert casework.post(path, body, POLICE).status_code == 403
+    created = casework.post(path, body, SCHOOL)
+    assert created.status_code == 201, created.text
+    plan_id = created.json()["plan_id"]
+    assert casework.post(path, body, SCHOOL).status_code == 409
+    line = {
+        "kind": "work_with_family",
+        "activity": "meetings with the parents",
+        "assigned_on": "2026-11-23",
+        "due_on": "2026-12-21",
+    }
+    put = casework.client.put(
+        f"/v1/plans/{plan_id}/lines/f1", json=line, headers=casework.auth(SCHOOL)
+    )
+    assert put.status_code == 200, put.text
+    stranger = casework.client.put(
+        f"/v1/plans/{plan_id}/lines/f2", json=line, headers=casework.auth(CRR)
+    )
+    assert stranger.status_code == 403
+    approve = f"/v1/plans/{plan_id}/approve"
+    assert casework.client.post(approve, json={}, headers=casework.auth(SCHOOL)).status_code == 403
+    approved = casework.client.post(approve, json={}, headers=casework.auth(SCHOOL, "head"))
+    assert approved.status_code == 200, approved.text
+    [event] = casework.staged("plan_approved")
+    assert (event["kind"], event["legal_basis"], event["owner_agency_id"]) == (
+        "education_work",
+        "Guide, p.8.2, p.9",
+        SCHOOL,
+    )
+    # The school's own work: no R20, no obligation opened on anyone.
+    assert casework.staged("obligation_opened") == []
+    assert casework.staged("obligation_fulfilled") == []
+    # The body holding the case reads it whole, as the school does.
+    for reader in (SCHOOL, CRR):
+        found = casework.get(f"/v1/cases/{case_id}/plan?kind=education_work", reader)
+        assert found.status_code == 200 and len(found.json()["versions"]) == 1

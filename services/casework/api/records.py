@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import TypeAdapter as Adapter
 from starlette.concurrency import run_in_threadpool
@@ -142,11 +142,17 @@ class ReasonIn(BaseModel):
     reason: Note
 
 
+# The plans kept here: the body's rehabilitation plan (R20, Appendix 2), and an education
+# organisation's work plan with the family and the child (Guide p.9).
+PlanKindName = Literal["rehabilitation", "education_work"]
+
+
 class PlanIn(BaseModel):
-    """A new plan: its period and the assessment period it rests on (Appendix 2)."""
+    """A new plan: its kind, period and the assessment period it rests on (Appendix 2)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    kind: PlanKindName = "rehabilitation"
     plan_id: UUID | None = None
     period_start: date
     period_end: date
@@ -328,6 +334,7 @@ def routes_of_records(
             assessed_from=body.assessed_from,
             assessed_to=body.assessed_to,
             remarks=body.remarks,
+            kind=body.kind,
         )
         found = await act(
             who,
@@ -404,12 +411,13 @@ def routes_of_records(
 
     @routes.get("/v1/plans/{plan_id}")
     async def read_plan(plan_id: PathId, who: Caller) -> dict[str, Any]:
-        case_id, plan = await run_in_threadpool(
+        case_id, owner, plan = await run_in_threadpool(
             refusals_as_http, lambda: handlers.read_plan(plan_id, deps=deps)
         )
         held = await run_in_threadpool(views.case, deps.engine, case_id=case_id, agency_id=None)
         holder = held["case"]["body_agency_id"] if held and held["case"] else None
-        whole = who.agency_id == holder
+        # The body holding the case sees every plan of it; the owner its own plan whole.
+        whole = who.agency_id in (holder, owner)
         own = any(line.responsible == who.agency_id for line in plan.lines())
 
         def allowed() -> None:
@@ -418,7 +426,7 @@ def routes_of_records(
                 whole or own,
                 action="plan.read",
                 case_id=case_id,
-                reason="only the body holding the case and the organisations of its lines",
+                reason="only the body holding the case, the plan's owner, its lines' agencies",
             )
             gate.record_read(
                 who, action="plan.read", case_id=case_id, fields=PLAN_FIELDS, purpose="casework"
@@ -428,9 +436,11 @@ def routes_of_records(
         return plan_view(plan, agency_id=None if whole else who.agency_id)
 
     @routes.get("/v1/cases/{case_id}/plan")
-    async def case_plan(case_id: PathId, who: Caller) -> dict[str, Any]:
+    async def case_plan(
+        case_id: PathId, who: Caller, kind: Annotated[PlanKindName, Query()] = "rehabilitation"
+    ) -> dict[str, Any]:
         plan_id = await run_in_threadpool(
-            refusals_as_http, lambda: handlers.plan_of_case(case_id, deps=deps)
+            refusals_as_http, lambda: handlers.plan_of_case(case_id, kind, deps=deps)
         )
         return await read_plan(plan_id, who)
 

@@ -10,6 +10,13 @@ from services.casework.handlers.actions import (
     on_agency_action,
     record_action,
 )
+from services.casework.handlers.assessments import (
+    NoAssessment,
+    approve_assessment,
+    correct_assessment,
+    read_assessment,
+    save_assessment,
+)
 from services.casework.handlers.cases import assign_manager, close_case
 from services.casework.handlers.common import (
     Actor,
@@ -20,21 +27,16 @@ from services.casework.handlers.common import (
     UnknownObligation,
 )
 from services.casework.handlers.plans import (
-    NoAssessment,
     PlanDraft,
     UnknownPlan,
-    approve_assessment,
     approve_plan,
-    correct_assessment,
     create_plan,
     plan_of_case,
     put_line,
-    read_assessment,
     read_plan,
     record_consent,
     remove_line,
     revise_plan,
-    save_assessment,
 )
 from services.casework.handlers.readmodel import (
     on_directory_entry,

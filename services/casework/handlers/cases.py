@@ -32,6 +32,21 @@ def held_case(session: Session, case_id: str, actor: Actor) -> CaseworkCase:
     return case
 
 
+def open_case(session: Session, case_id: str, actor: Actor) -> CaseworkCase:
+    """Return the case the actor's body holds; a closed one keeps its records as they are."""
+    case = held_case(session, case_id, actor)
+    if case.status == domain.CaseStatus.CLOSED.value:
+        raise domain.IllegalTransition("the case is closed: its records are kept as they are")
+    return case
+
+
+def fields_of(case: CaseworkCase, actor: Actor, now: datetime) -> dict[str, Any]:
+    """Return the envelope of an event the actor's work on the case causes."""
+    return envelope(
+        now, case_id=case.case_id, correlation_id=case.correlation_id, agency_id=actor.agency_id
+    )
+
+
 def assign_manager(
     case_id: str, person_id: str, actor: Actor, *, deps: CaseworkDeps
 ) -> ManagerAssignment:

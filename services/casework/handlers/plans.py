@@ -17,28 +17,26 @@ from typing import Any
 from sqlmodel import Session
 
 from services.casework import domain, records, repository
-from services.casework.assessment import Assessment, AssessmentForm
-from services.casework.handlers.cases import held_case, meet_row
+from services.casework.handlers.cases import fields_of, meet_row, open_case
 from services.casework.handlers.common import (
     Actor,
     CaseworkDeps,
-    UnknownCase,
     envelope,
     stage_cancelled,
     stage_opened,
 )
 from services.casework.tables import (
-    AssessmentRow,
     CaseworkCase,
     CaseworkObligation,
     PlanLineRow,
     PlanRow,
 )
 from shared.clock import ALMATY
-from shared.contracts.casework import AssessmentApproved, PlanApproved, PlanLineAssigned
+from shared.contracts.casework import PlanApproved, PlanLineAssigned
 from shared.db import unit_of_work
 from shared.outbox import stage
 from shared.plans import (
+    EDUCATION_WORK,
     REHABILITATION,
     Consent,
     LineStatus,
@@ -51,129 +49,6 @@ from shared.plans import (
 
 class UnknownPlan(LookupError):
     """No plan has this id (answered 404)."""
-
-
-class NoAssessment(LookupError):
-    """The case has no assessment yet (answered 404)."""
-
-
-def _open_case(session: Session, case_id: str, actor: Actor) -> CaseworkCase:
-    case = held_case(session, case_id, actor)
-    if case.status == domain.CaseStatus.CLOSED.value:
-        raise domain.IllegalTransition("the case is closed: its records are kept as they are")
-    return case
-
-
-def _fields(case: CaseworkCase, actor: Actor, now: datetime) -> dict[str, Any]:
-    return envelope(
-        now, case_id=case.case_id, correlation_id=case.correlation_id, agency_id=actor.agency_id
-    )
-
-
-# --- the primary assessment -----------------------------------------------------------------
-
-
-def _assessment(
-    session: Session, deps: CaseworkDeps, case_id: str
-) -> tuple[AssessmentRow, Assessment]:
-    row = repository.assessment_of_case(session, case_id=case_id)
-    if row is None:
-        raise NoAssessment(case_id)
-    return row, records.open_assessment(deps.cipher, row.document)
-
-
-def _store_assessment(
-    session: Session,
-    row: AssessmentRow | None,
-    assessment: Assessment,
-    deps: CaseworkDeps,
-    now: datetime,
-) -> AssessmentRow:
-    current = assessment.current
-    if row is None:
-        row = AssessmentRow(
-            assessment_id=assessment.assessment_id,
-            case_id=assessment.case_id,
-            version=current.number,
-            status=current.status.value,
-            updated_at=now,
-            document="",
-        )
-    row.version = current.number
-    row.status = current.status.value
-    row.approved_at = current.approval.at if current.approval else None
-    row.updated_at = now
-    row.document = records.seal_assessment(deps.cipher, assessment)
-    session.add(row)
-    return row
-
-
-def save_assessment(
-    case_id: str, form: AssessmentForm, actor: Actor, *, deps: CaseworkDeps
-) -> Assessment:
-    """Save the draft of the case's assessment (starting it on the first save)."""
-    now = deps.clock.now()
-    with unit_of_work(deps.engine) as session:
-        _open_case(session, case_id, actor)
-        try:
-            row, assessment = _assessment(session, deps, case_id)
-            assessment = assessment.save(form, at=now)
-        except NoAssessment:
-            row = None
-            assessment = Assessment.start(str(uuid.uuid4()), case_id, at=now, form=form)
-        _store_assessment(session, row, assessment, deps, now)
-        session.commit()
-        return assessment
-
-
-def approve_assessment(case_id: str, actor: Actor, *, deps: CaseworkDeps) -> Assessment:
-    """The head approves the draft: the assessment is fixed and R19 is met (p.21)."""
-    now = deps.clock.now()
-    with unit_of_work(deps.engine) as session:
-        case = _open_case(session, case_id, actor)
-        if not actor.is_head:
-            raise domain.NotActor("only the head approves the assessment (Appendix 1)")
-        row, assessment = _assessment(session, deps, case_id)
-        assessment = assessment.approve(by=actor.person_id, at=now)
-        _store_assessment(session, row, assessment, deps, now)
-        fields = _fields(case, actor, now)
-        stage(
-            session,
-            AssessmentApproved(
-                **fields,
-                assessment_id=uuid.UUID(assessment.assessment_id),
-                version=assessment.current.number,
-                body_agency_id=case.body_agency_id,
-                approved_at=now,
-            ),
-            now=now,
-        )
-        meet_row(session, case, "R19", fields=fields, now=now)
-        session.commit()
-        return assessment
-
-
-def correct_assessment(
-    case_id: str, reason: str, actor: Actor, *, deps: CaseworkDeps
-) -> Assessment:
-    """Open the next version of an approved assessment as a draft: a correction is a new version."""
-    now = deps.clock.now()
-    with unit_of_work(deps.engine) as session:
-        _open_case(session, case_id, actor)
-        row, assessment = _assessment(session, deps, case_id)
-        assessment = assessment.correct(reason=reason, at=now)
-        _store_assessment(session, row, assessment, deps, now)
-        session.commit()
-        return assessment
-
-
-def read_assessment(case_id: str, *, deps: CaseworkDeps) -> Assessment:
-    """Return a case's assessment (the caller audits the read)."""
-    with unit_of_work(deps.engine) as session:
-        return _assessment(session, deps, case_id)[1]
-
-
-# --- the rehabilitation plan -------------------------------------------------------------------
 
 
 def _plan(session: Session, deps: CaseworkDeps, plan_id: str) -> tuple[PlanRow, Plan]:
@@ -204,9 +79,17 @@ def _directory(session: Session) -> Callable[[str], bool]:
     return known
 
 
+# The plans casework keeps: the child-rights body's (R20) and the education organisation's
+# work plan with the family and the child (Guide p.8.2, p.9).
+KINDS = {REHABILITATION.code: REHABILITATION, EDUCATION_WORK.code: EDUCATION_WORK}
+# Who draws up an education work plan: the school (kindergarten, college) or the education
+# authority that holds a duty on the case (Guide p.8.2).
+EDUCATION_TYPES = frozenset({"education_org", "education_authority"})
+
+
 @dataclass(frozen=True)
 class PlanDraft:
-    """What starts a plan: its period and the assessment period it rests on (Appendix 2)."""
+    """What starts a plan: its kind, its period and the assessment period it rests on."""
 
     plan_id: str
     period_start: date
@@ -214,20 +97,45 @@ class PlanDraft:
     assessed_from: date | None
     assessed_to: date | None
     remarks: str | None
+    kind: str = REHABILITATION.code
+
+
+def _owner_check(session: Session, case_id: str, kind: str, actor: Actor) -> None:
+    """Refuse a plan's drafting to anyone but its owner, and any change on a closed case."""
+    if kind == REHABILITATION.code:
+        open_case(session, case_id, actor)
+        return
+    if actor.agency_type not in EDUCATION_TYPES:
+        raise domain.NotActor("an education work plan is the education organisation's (p.9)")
+    _known, related = repository.case_standing(session, case_id=case_id, agency_id=actor.agency_id)
+    if not related:
+        raise domain.NotActor("the agency holds no duty on this case")
+    case = repository.get_case(session, case_id=case_id)
+    if case is not None and case.status == domain.CaseStatus.CLOSED.value:
+        raise domain.IllegalTransition("the case is closed: its records are kept as they are")
+
+
+def _owned(session: Session, row: PlanRow, actor: Actor) -> None:
+    if row.owner_agency_id != actor.agency_id:
+        raise domain.NotActor("only the agency that drew up the plan changes it")
+    _owner_check(session, row.case_id, row.kind, actor)
 
 
 def create_plan(case_id: str, draft: PlanDraft, actor: Actor, *, deps: CaseworkDeps) -> Plan:
-    """Start the case's rehabilitation plan as a draft (one plan per case)."""
+    """Start a plan of the case as a draft (one of each kind per case)."""
     now = deps.clock.now()
+    kind = KINDS.get(draft.kind)
+    if kind is None:
+        raise domain.InvalidInput("kind", f"is one of {', '.join(sorted(KINDS))}")
     with unit_of_work(deps.engine) as session:
-        _open_case(session, case_id, actor)
+        _owner_check(session, case_id, kind.code, actor)
         if session.get(PlanRow, draft.plan_id) is not None:
             raise domain.IllegalTransition("a plan with this id exists already")
-        if repository.plans_of_case(session, case_id=case_id):
-            raise domain.IllegalTransition("the case has a plan: revise it")
+        if any(row.kind == kind.code for row in repository.plans_of_case(session, case_id=case_id)):
+            raise domain.IllegalTransition(f"the case has a {kind.code} plan: revise it")
         plan = Plan.draft(
             draft.plan_id,
-            REHABILITATION,
+            kind,
             case_id,
             period_start=draft.period_start,
             period_end=draft.period_end,
@@ -239,6 +147,7 @@ def create_plan(case_id: str, draft: PlanDraft, actor: Actor, *, deps: CaseworkD
             plan_id=plan.plan_id,
             case_id=case_id,
             kind=plan.kind.code,
+            owner_agency_id=actor.agency_id,
             version=1,
             status="draft",
             updated_at=now,
@@ -260,7 +169,7 @@ def change_plan(
     now = deps.clock.now()
     with unit_of_work(deps.engine) as session:
         row, plan = _plan(session, deps, plan_id)
-        _open_case(session, row.case_id, actor)
+        _owned(session, row, actor)
         plan = change(plan, _directory(session))
         _store_plan(session, row, plan, deps, now)
         session.commit()
@@ -297,31 +206,38 @@ def revise_plan(plan_id: str, reason: str, actor: Actor, *, deps: CaseworkDeps) 
 
 
 def approve_plan(plan_id: str, actor: Actor, *, deps: CaseworkDeps) -> Plan:
-    """The head approves the plan: R20 is met and each other organisation gets its lines."""
+    """The head approves the plan; a rehabilitation plan meets R20 and gives out its lines."""
     now = deps.clock.now()
     with unit_of_work(deps.engine) as session:
         row, plan = _plan(session, deps, plan_id)
-        case = _open_case(session, row.case_id, actor)
+        _owned(session, row, actor)
         if not actor.is_head:
-            raise domain.NotActor("only the head approves the plan (Appendix 2)")
+            raise domain.NotActor(f"only the head approves the plan ({plan.kind.legal_basis})")
         plan = plan.approve(by=actor.person_id, at=now, agencies=_directory(session))
         _store_plan(session, row, plan, deps, now)
-        fields = _fields(case, actor, now)
-        given = _give_lines(session, case, plan, fields=fields, now=now)
+        case = repository.get_case(session, case_id=row.case_id)
+        given = 0
+        if case is not None and plan.kind.code == REHABILITATION.code:
+            fields = fields_of(case, actor, now)
+            given = _give_lines(session, case, plan, fields=fields, now=now)
+            meet_row(session, case, "R20", fields=fields, now=now)
+        else:
+            fields = envelope(now, case_id=row.case_id, agency_id=actor.agency_id)
         stage(
             session,
             PlanApproved(
                 **fields,
                 plan_id=uuid.UUID(plan.plan_id),
+                kind=plan.kind.code,
+                legal_basis=plan.kind.legal_basis,
                 version=plan.current.number,
-                body_agency_id=case.body_agency_id,
+                owner_agency_id=row.owner_agency_id,
                 approved_at=now,
                 lines=len(plan.current.lines),
                 lines_for_other_agencies=given,
             ),
             now=now,
         )
-        meet_row(session, case, "R20", fields=fields, now=now)
         session.commit()
         return plan
 
@@ -450,20 +366,20 @@ def record_line_outcome(
     _store_plan(session, row, plan, deps, now)
 
 
-def read_plan(plan_id: str, *, deps: CaseworkDeps) -> tuple[str, Plan]:
-    """Return a plan and its case's id (the caller checks who may see what, and audits)."""
+def read_plan(plan_id: str, *, deps: CaseworkDeps) -> tuple[str, str, Plan]:
+    """Return a plan's case, its owner and the plan (the caller checks who sees what, audits)."""
     with unit_of_work(deps.engine) as session:
         row, plan = _plan(session, deps, plan_id)
-        return row.case_id, plan
+        return row.case_id, row.owner_agency_id, plan
 
 
-def plan_of_case(case_id: str, *, deps: CaseworkDeps) -> str:
-    """Return the id of the case's plan."""
+def plan_of_case(case_id: str, kind: str, *, deps: CaseworkDeps) -> str:
+    """Return the id of the case's plan of that kind."""
     with unit_of_work(deps.engine) as session:
-        plans = repository.plans_of_case(session, case_id=case_id)
-        if not plans:
-            raise UnknownCase(case_id)
-        return plans[0].plan_id
+        for row in repository.plans_of_case(session, case_id=case_id):
+            if row.kind == kind:
+                return row.plan_id
+        raise UnknownPlan(f"{kind} plan of case {case_id}")
 
 
 def end_plans(

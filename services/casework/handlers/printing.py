@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.casework import documents, records, repository
+from services.casework.handlers.assessments import NoAssessment
 from services.casework.handlers.common import CaseworkDeps
-from services.casework.handlers.plans import NoAssessment, UnknownPlan
+from services.casework.handlers.plans import UnknownPlan
 from services.casework.tables import PlanRow
 from shared.db import unit_of_work
 

@@ -220,6 +220,7 @@ def upgrade() -> None:
         sa.Column("plan_id", sa.String(36), nullable=False),
         sa.Column("case_id", sa.String(36), nullable=False),
         sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("owner_agency_id", sa.String(80), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("approved_at", AWARE, nullable=True),
