@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -18,5 +19,14 @@ class CaseworkSettings(ServiceSettings):
     service_name: str = "casework"
     http_port: int = 8104
     # The directory shipped with the platform, read once into an empty database; routing's
-    # agency_registered / agency_changed events keep it current after that.
-    seed_directory: Path = AGENCIES
+    # agency_registered / agency_changed events keep it current after that. A deployment that
+    # seeds routing from another file names it once for both.
+    seed_directory: Path = Field(
+        default=AGENCIES,
+        validation_alias=AliasChoices(
+            "seed_directory",
+            "CASEWORK_SEED_DIRECTORY",
+            "ROUTING_SEED_DIRECTORY",
+            "QORGAU_DIRECTORY_FILE",
+        ),
+    )
