@@ -200,3 +200,10 @@ def case_standing(engine: Engine, *, case_id: str, agency_id: str) -> CaseStandi
     with unit_of_work(engine) as session:
         known, related = repository.case_standing(session, case_id=case_id, agency_id=agency_id)
         return CaseStanding(known=known, related=related)
+
+
+def holder(engine: Engine, *, case_id: str) -> str | None:
+    """Return the body holding a case (the regional child-rights body or its stand-in)."""
+    with unit_of_work(engine) as session:
+        case = repository.get_case(session, case_id=case_id)
+        return case.body_agency_id if case else None

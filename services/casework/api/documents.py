@@ -62,8 +62,7 @@ def routes_of_documents(deps: CaseworkDeps, *, gate: Gatekeeper) -> APIRouter:
     routes = APIRouter(responses={**refusals(403, 404), **_PRINTED})
 
     def body_prints(who: Principal, case_id: str, action: str, fields: tuple[str, ...]) -> None:
-        held = views.case(deps.engine, case_id=case_id, agency_id=None)
-        holder = held["case"]["body_agency_id"] if held and held["case"] else None
+        holder = views.holder(deps.engine, case_id=case_id)
         gate.require(
             who,
             who.agency_id == holder,

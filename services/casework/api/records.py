@@ -255,8 +255,7 @@ def routes_of_records(
 
     def body_reads(who: Principal, case_id: str, action: str, fields: tuple[str, ...]) -> None:
         # Only the body holding the case reads its records; the read is on the audit log.
-        held = views.case(deps.engine, case_id=case_id, agency_id=None)
-        holder = held["case"]["body_agency_id"] if held and held["case"] else None
+        holder = views.holder(deps.engine, case_id=case_id)
         gate.require(
             who,
             who.agency_id == holder,
@@ -414,8 +413,7 @@ def routes_of_records(
         case_id, owner, plan = await run_in_threadpool(
             refusals_as_http, lambda: handlers.read_plan(plan_id, deps=deps)
         )
-        held = await run_in_threadpool(views.case, deps.engine, case_id=case_id, agency_id=None)
-        holder = held["case"]["body_agency_id"] if held and held["case"] else None
+        holder = await run_in_threadpool(views.holder, deps.engine, case_id=case_id)
         # The body holding the case sees every plan of it; the owner its own plan whole.
         whole = who.agency_id in (holder, owner)
         own = any(line.responsible == who.agency_id for line in plan.lines())
