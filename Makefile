@@ -18,6 +18,27 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# WeasyPrint (casework's printed forms) needs pango and harfbuzz's subsetter from Debian, and a
+# font with every Kazakh letter (ә ғ қ ң ө ұ ү һ і): DejaVu. apt-get runs only when one is missing.
+PDF_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-dejavu-core
+PDF_STAMP := $(VENV)/.pdf-debs
+
+$(STAMP): $(PDF_STAMP)
+
+$(PDF_STAMP): | $(BIN)/python
+	@if command -v dpkg-query >/dev/null; then \
+	  missing=$$(for p in $(PDF_DEBS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+	      || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "Installing for WeasyPrint:" $$missing; \
+	    if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	    $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install \
+	      -y -qq --no-install-recommends $$missing; \
+	  fi; \
+	else echo "Not Debian: install pango, harfbuzz and DejaVu fonts for WeasyPrint yourself"; fi
+	touch $@
+
 run: $(STAMP)
 	$(BIN)/qorgau up
 

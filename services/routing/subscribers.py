@@ -18,11 +18,13 @@ from services.routing.handlers import (
     on_agency_acknowledgement,
     on_agency_decline,
     on_obligation_escalated,
+    on_plan_line_assigned,
     on_report_joined,
     on_report_received,
 )
 from shared.bus import durable_subscriber
 from shared.contracts.alerts import ReportUnrouted
+from shared.contracts.casework import PlanLineAssigned
 from shared.contracts.deadlines import ObligationEscalated
 from shared.contracts.intake import ReportJoined, ReportReceived
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
@@ -103,6 +105,13 @@ def register(
     )
     async def obligation_escalated(event: ObligationEscalated) -> None:
         await asyncio.to_thread(on_obligation_escalated, event, deps=deps)
+        wake_relay_now()
+
+    @durable_subscriber(
+        broker, PlanLineAssigned.subject(), service="routing", purpose="plan-line-assigned"
+    )
+    async def plan_line_assigned(event: PlanLineAssigned) -> None:
+        await asyncio.to_thread(on_plan_line_assigned, event, deps=deps)
         wake_relay_now()
 
     @durable_subscriber(

@@ -26,6 +26,9 @@ class ReferralPurpose(StrEnum):
     ACTION = "action"
     # Nobody (else) of the type the row names is left: the supervising body is asked to act.
     ESCALATION = "escalation"
+    # A line of a rehabilitation plan the child-rights body gave the agency (R20, Appendix 2):
+    # its due date is the agency's obligation, opened by casework.
+    PLAN_LINE = "plan_line"
 
 
 class DeclineReason(StrEnum):

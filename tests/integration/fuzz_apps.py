@@ -16,6 +16,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from services.casework import app as casework_app
+from services.casework.config import CaseworkSettings
 from services.deadlines import app as deadlines_app
 from services.deadlines.config import DeadlinesSettings
 from services.intake import app as intake_app
@@ -41,11 +43,13 @@ SETTINGS: dict[str, Any] = {
     "intake": IntakeSettings,
     "routing": RoutingSettings,
     "deadlines": DeadlinesSettings,
+    "casework": CaseworkSettings,
 }
 BUILDERS: dict[str, Callable[..., tuple[ServiceRuntime, FastAPI]]] = {
     "intake": intake_app.build,
     "routing": routing_app.build,
     "deadlines": deadlines_app.build,
+    "casework": casework_app.build,
 }
 
 

@@ -35,15 +35,17 @@ def test_every_service_package_is_registered() -> None:
 
 
 def test_a_service_listens_where_its_own_settings_say(clean: pytest.MonkeyPatch) -> None:
-    assert [found.http_port() for found in SERVICES] == [8101, 8102, 8103]
+    assert [found.http_port() for found in SERVICES] == [8101, 8102, 8103, 8104]
     clean.setenv("INTAKE_HTTP_PORT", "18101")
     intake = service("intake")
     assert intake is not None and intake.http_port() == 18101
-    assert service("casework") is None
+    assert service("shelter") is None
 
 
-def test_only_routing_delivers_to_agencies() -> None:
-    assert [found.name for found in SERVICES if found.delivers()] == ["routing"]
+def test_routing_delivers_work_and_casework_its_refusals_of_actions() -> None:
+    # Routing delivers every case, plan line and escalation; casework tells an agency only
+    # that an action it published on its own subject could not be recorded.
+    assert [found.name for found in SERVICES if found.delivers()] == ["routing", "casework"]
 
 
 def test_platform_defaults(clean: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ from services.routing.domain.decisions import (
     escalation_referral_id,
     next_referral_id,
     obligation_id_for,
+    plan_line_referral_id,
     referral_id_for,
 )
 from services.routing.domain.directory import (
@@ -111,6 +112,7 @@ __all__ = [
     "local_date",
     "next_referral_id",
     "obligation_id_for",
+    "plan_line_referral_id",
     "referral_id_for",
     "referral_recipient",
     "resolve",

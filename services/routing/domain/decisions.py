@@ -121,6 +121,11 @@ def escalation_referral_id(escalation_obligation_id: str) -> str:
     return str(uuid.uuid5(IDS, f"escalation|{escalation_obligation_id}"))
 
 
+def plan_line_referral_id(obligation_id: str) -> str:
+    """Return the id of the referral that delivers a plan line (one per line's obligation)."""
+    return str(uuid.uuid5(IDS, f"plan_line|{obligation_id}"))
+
+
 def action_key(code: str, actor: Party, target_type: str | None = None) -> str:
     """Return the key of the duty an actor owes under a row (towards a target type, if any)."""
     return f"{code}@{actor.key}" + (f">{target_type}" if target_type else "")

@@ -22,6 +22,7 @@ from services.routing.handlers.common import (
 )
 from services.routing.handlers.directory import change_agency, register_agency, seed_directory
 from services.routing.handlers.escalations import check_unacknowledged, on_obligation_escalated
+from services.routing.handlers.plans import on_plan_line_assigned
 from services.routing.handlers.reports import on_report_joined, on_report_received
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "on_agency_acknowledgement",
     "on_agency_decline",
     "on_obligation_escalated",
+    "on_plan_line_assigned",
     "on_report_joined",
     "on_report_received",
     "refer",
