@@ -35,7 +35,10 @@ def router(deps: ConsoleDeps) -> APIRouter:
 
     @routes.get("/compliance")
     async def compliance(
-        request: Request, region: str | None = None, agency_type: str | None = None
+        request: Request,
+        region: str | None = None,
+        agency_type: str | None = None,
+        case_id: str | None = None,
     ) -> Response:
         page = Page(request, deps.clock)
         query = {"region": region, "agency_type": agency_type}
@@ -55,7 +58,23 @@ def router(deps: ConsoleDeps) -> APIRouter:
             calls.append(
                 deps.backends.get("deadlines", "/v1/compliance", page.token, params=period)
             )
+        case = (case_id or "").strip()
+        if case:
+            # One case's breaches next to the figures: what stalled, and where to look in its trace.
+            calls.append(
+                deps.backends.get(
+                    "deadlines", f"/v1/cases/{quote(case, safe='')}/obligations", page.token
+                )
+            )
         replies = await asyncio.gather(*calls)
+        case_reply = replies.pop() if case else None
+        breaches = [
+            row
+            for row in (
+                case_reply.body.get("obligations", []) if case_reply and case_reply.ok else []
+            )
+            if row.get("status") == "breached" or row.get("breached_at")
+        ]
         total = replies[0]
         agencies = list(total.body.get("agencies", [])) if total.ok else []
         plots: dict[str, Any] = {}
@@ -100,6 +119,10 @@ def router(deps: ConsoleDeps) -> APIRouter:
             region=region or "",
             agency_type=agency_type or "",
             agency_types=[kind.value for kind in AgencyType],
+            case_id=case,
+            case_reply=case_reply,
+            breaches=breaches,
+            what=deps.what,
         )
 
     @routes.get("/trace")
