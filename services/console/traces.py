@@ -74,4 +74,6 @@ def waterfalls(var_dir: Path, case_id: str, limit: int = 400) -> dict[str, list[
     by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for span in read_case_spans(var_dir, case_id):
         by_trace[span["context"]["trace_id"]].append(span)
-    return {trace_id: _bars(by_trace[trace_id][:limit]) for trace_id in sorted(by_trace)}
+    # Traces in the order they began: the report first, then what followed (breaches...).
+    ordered = sorted(by_trace, key=lambda found: min(_start(s) for s in by_trace[found]))
+    return {trace_id: _bars(by_trace[trace_id][:limit]) for trace_id in ordered}
