@@ -47,6 +47,9 @@ class Page:
 
     def gettext(self, message: str) -> str:
         """Translate a message into the person's language."""
+        if not message:
+            # gettext("") is the catalogue's header, never a message.
+            return message
         return i18n.translations(self.lang).gettext(message)
 
     def agency_type_name(self, code: str | None) -> str:

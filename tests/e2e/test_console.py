@@ -91,9 +91,9 @@ class Visit:
         self.csp: list[str] = []
         self.page.on(
             "console",
-            lambda message: self.csp.append(message.text)
-            if "Content Security Policy" in message.text
-            else None,
+            lambda message: (
+                self.csp.append(message.text) if "Content Security Policy" in message.text else None
+            ),
         )
         self.axe = axe_sync.Axe()
 
@@ -179,7 +179,9 @@ def police_referral(platform: Platform, http: httpx.Client, case_id: str) -> str
     headers = platform.auth("kz-75-police", "head")
 
     def found() -> list[dict[str, Any]]:
-        reply = http.get(f"{platform.url('routing')}/v1/agencies/kz-75-police/inbox", headers=headers)
+        reply = http.get(
+            f"{platform.url('routing')}/v1/agencies/kz-75-police/inbox", headers=headers
+        )
         return [r for r in reply.json()["referrals"] if r["case_id"] == case_id]
 
     rows = wait_for(found, bool, timeout=30)
@@ -237,7 +239,7 @@ def test_a_school_caseworker_files_a_report_and_sees_its_obligations(
     )
     tab.check()
     tab.goto("/obligations")
-    assert page.locator(f"#h-breached").is_visible()
+    assert page.locator("#h-breached").is_visible()
     assert page.locator(f".card a[href='/cases/{case_id}']").count() > 0
     assert "R1" in page.locator("main").inner_text() or "G3" in page.locator("main").inner_text()
     tab.shot("obligations")
@@ -311,7 +313,7 @@ def test_an_operator_sees_the_case_breach_on_compliance_and_its_trace(
 
     def breaches() -> int:
         tab.page.goto(f"{tab.base}/operator/compliance?region=KZ-75&case_id={case_id}")
-        return int(page.locator("#case-breaches .card.status-breached").count())
+        return int(page.locator("#case-breaches tr.status-breached").count())
 
     wait_for(breaches, lambda count: count > 0, timeout=30)
     tab.check()

@@ -171,3 +171,20 @@ def test_oidc_claims_map_to_agency_role_and_person_id(tmp_path: Path) -> None:
         map_claims({**claims, "qorgau_role": "integrator"}, config)
     with pytest.raises(ClaimsRefused):
         map_claims({"sub": "u-1", "qorgau_role": "head"}, config)
+
+
+def test_every_code_a_page_names_has_its_words_in_kazakh_and_russian() -> None:
+    from services.console.pages.agency import PURPOSES
+    from services.console.pages.report import FLAGS
+    from shared.contracts.intake import Channel, Concern, Sign, SubjectKind
+    from shared.contracts.routing import DeclineReason
+
+    keys = [f"reason.{r.value}" for r in DeclineReason]
+    keys += [f"concern.{c.value}" for c in Concern] + [f"sign.{s.value}" for s in Sign]
+    keys += [f"channel.{c.value}" for c in Channel] + [f"kind.{k.value}" for k in SubjectKind]
+    keys += [f"flag.{f}" for f in FLAGS] + [f"purpose.{p}" for p in PURPOSES]
+    keys += [f"status.{s}" for s in ("open", "met", "breached", "cancelled")]
+    keys += [f"group.{g}" for g in ("breached", "due_soon", "open", "met")]
+    for lang in ("kk", "ru", "en"):
+        catalogue = i18n.translations(lang)
+        assert [key for key in keys if catalogue.gettext(key) == key] == [], lang
