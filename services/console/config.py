@@ -33,7 +33,7 @@ class ConsoleSettings(ServiceSettings):
     deadlines_url: str | None = None
     casework_url: str | None = None
     # Seconds a call to a service may take before the page says the service is not answering.
-    backend_timeout: float = Field(default=5.0, gt=0)
+    backend_timeout: float = Field(default=10.0, gt=0)
     session_hours: float = Field(default=8.0, gt=0)
     # Secure cookies need HTTPS: on in production behind TLS, off on the embedded loopback.
     secure_cookies: bool = False

@@ -112,6 +112,15 @@ class Visit:
         assert not bad, f"{self.page.url}: {bad}"
         assert not self.csp, f"{self.page.url}: {self.csp}"
         assert self.page.locator("html").get_attribute("lang") == self.lang
+        # Nothing wider than the screen (a 360-pixel phone scrolls only down).
+        overflow = self.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        wide = self.page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right"
+            " > document.documentElement.clientWidth).slice(-3).map(e => e.outerHTML.slice(0, 80))"
+        )
+        assert overflow <= 0, f"{self.page.url}: {overflow}px wider than the screen: {wide}"
 
     def goto(self, path: str) -> None:
         """Open a console page and check it."""
