@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -26,6 +27,7 @@ from services.console.security import session_key as load_session_key
 from shared.auth import Role, TokenKeys
 from shared.clock import Clock, SystemClock
 
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -85,7 +87,9 @@ def build(settings: ConsoleSettings | None = None, clock: Clock | None = None) -
         state: Annotated[str, Query(max_length=200)] = "",
     ) -> Response:
         page = Page(request, clock)
+        # One try per start: the PKCE verifier and state leave the session whatever happens.
         kept = session(request).pop("oidc", None)
+        request.state.session_changed = True
         if provider is None or not isinstance(kept, dict) or state != kept.get("state"):
             page.flash("error", page.gettext("Sign-in failed: start again."))
             return redirect("/signin")
@@ -93,6 +97,10 @@ def build(settings: ConsoleSettings | None = None, clock: Clock | None = None) -
             who = map_claims(await provider.finish(code, kept), settings)
         except ClaimsRefused as refused:
             page.flash("error", str(refused))
+            return redirect("/signin")
+        except Exception:  # the provider refused the code, or its ID token is bad
+            log.warning("OpenID Connect sign-in failed", exc_info=True)
+            page.flash("error", page.gettext("Sign-in failed: start again."))
             return redirect("/signin")
         keys = TokenKeys.load_or_create(settings.resolved_token_key_file())
         token = keys.issue(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
@@ -64,7 +65,7 @@ class Provider:
         """Return the provider's discovery document (fetched once)."""
         if self._metadata is None:
             issuer = str(self.settings.oidc_issuer).rstrip("/")
-            async with self.client() as client:
+            async with httpx.AsyncClient(timeout=10) as client:
                 response = await client.get(f"{issuer}/.well-known/openid-configuration")
                 response.raise_for_status()
                 self._metadata = dict(response.json())
@@ -89,7 +90,8 @@ class Provider:
             token = await client.fetch_token(
                 meta["token_endpoint"], code=code, code_verifier=kept["verifier"]
             )
-            keys = (await client.get(meta["jwks_uri"])).json()
+        async with httpx.AsyncClient(timeout=10) as plain:
+            keys = (await plain.get(meta["jwks_uri"])).json()
         token_claims = jwt.decode(token["id_token"], KeySet.import_key_set(keys)).claims
         jwt.JWTClaimsRegistry(
             iss={"essential": True, "value": meta["issuer"]},
