@@ -12,6 +12,7 @@ from typing import Annotated
 import uvicorn
 from fastapi import FastAPI, Query
 from fastapi.staticfiles import StaticFiles
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,6 +27,7 @@ from services.console.security import SecurityMiddleware, Sessions, change_sessi
 from services.console.security import session_key as load_session_key
 from shared.auth import Role, TokenKeys
 from shared.clock import Clock, SystemClock
+from shared.telemetry import setup_tracing
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -39,10 +41,17 @@ def build(settings: ConsoleSettings | None = None, clock: Clock | None = None) -
     provider = Provider(settings) if settings.oidc_issuer and settings.oidc_client_id else None
     deps = ConsoleDeps(settings=settings, clock=clock, backends=backends, oidc=provider)
 
+    # The console's spans start the trace a person's action makes: the services' spans (whose
+    # context the clients pass on) hang below them.
+    tracer = setup_tracing(
+        "console", var_dir=settings.var_dir, otlp_endpoint=settings.otlp_endpoint
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await backends.close()
+        tracer.shutdown()
 
     app = FastAPI(
         title="Qorgau console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
@@ -119,6 +128,7 @@ def build(settings: ConsoleSettings | None = None, clock: Clock | None = None) -
     app.include_router(agency.router(deps))
     app.include_router(report.router(deps))
     app.include_router(operator.router(deps))
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer, excluded_urls="health,static")
     return app
 
 

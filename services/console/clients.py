@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from opentelemetry.propagate import inject
 
 from services.console.config import ConsoleSettings
 
@@ -78,6 +79,8 @@ class Backends:
         """Call a service's API; never raises for the service's answer or its absence."""
         url = self.settings.backend_url(service) + path
         sent = dict(headers or {})
+        # The trace goes on into the service (W3C traceparent of the page's span).
+        inject(sent)
         if token:
             sent["Authorization"] = f"Bearer {token}"
         clean = {key: value for key, value in (params or {}).items() if value not in (None, "")}

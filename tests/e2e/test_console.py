@@ -265,8 +265,10 @@ def test_the_police_head_acknowledges_one_referral_and_declines_another(
     page = tab.page
     tab.goto("/inbox")
     assert page.locator(f"#ref-{first}").is_visible()
-    page.click(f"#ref-{first} form[action$='/acknowledge'] button")
-    page.wait_for_load_state()
+    # By keyboard: the button takes focus and Enter sends the form.
+    page.focus(f"#ref-{first} form[action$='/acknowledge'] button")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     tab.check()
     assert page.locator("#flash").inner_text() == translated(
         platform, lang, "Referral acknowledged."
@@ -318,6 +320,9 @@ def test_an_operator_sees_the_case_breach_on_compliance_and_its_trace(
     tab = visit(lang, width=1280)
     tab.sign_in("", "operator")
     page = tab.page
+    # The skip link is the first thing the keyboard reaches.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
     assert "/operator/compliance" in page.url
 
     def breaches() -> int:
@@ -335,6 +340,8 @@ def test_an_operator_sees_the_case_breach_on_compliance_and_its_trace(
     assert page.locator(".waterfall li").count() > 3
     drawn = page.locator("main").inner_text()
     assert "POST /v1/reports" in drawn and "deadlines.breach" in drawn
+    # The report was filed through the console: its trace begins at the console's page.
+    assert "POST /reports/new" in drawn and "[qorgau-console]" in drawn
     tab.shot("trace")
     tab.goto("/operator/agencies?region=KZ-75")
     tab.goto("/operator/calendar")
