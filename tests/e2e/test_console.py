@@ -139,8 +139,8 @@ class Visit:
         if role != "operator":
             self.page.select_option("#agency_id", agency_id)
         self.page.select_option("#role", role)
-        self.page.click("form[action='/signin/dev'] button[type=submit]")
-        self.page.wait_for_load_state()
+        with self.page.expect_navigation():
+            self.page.click("form[action='/signin/dev'] button[type=submit]")
         self.check()
 
 
@@ -221,8 +221,8 @@ def test_a_school_caseworker_files_a_report_and_sees_its_obligations(
     )
     page.check("#c-violence")
     page.check("#s-injuries")
-    page.click("form[action='/reports/new'] button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("form[action='/reports/new'] button[type=submit]")
     tab.check()
     # intake refused the IIN: its message stands next to the field, nothing typed is lost.
     assert page.locator("#e-iin").is_visible()
@@ -275,8 +275,8 @@ def test_the_police_head_acknowledges_one_referral_and_declines_another(
     )
     assert page.locator(f"#ref-{first}").count() == 0
     page.select_option(f"#reason-{second}", "wrong_district")
-    page.click(f"#ref-{second} form[action$='/decline'] button")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click(f"#ref-{second} form[action$='/decline'] button")
     tab.check()
     assert page.locator("#flash").inner_text() == translated(
         platform, lang, "Referral declined: routing sends it on."
@@ -301,8 +301,8 @@ def test_a_caseworker_is_refused_a_decline_and_told_why(
     tab.sign_in("kz-75-police", "caseworker")
     page = tab.page
     tab.goto("/inbox")
-    page.click(f"#ref-{referral} form[action$='/decline'] button")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click(f"#ref-{referral} form[action$='/decline'] button")
     tab.check()
     flash = page.locator("#flash").inner_text()
     # The console shows routing's own reason for its 403.
@@ -334,11 +334,12 @@ def test_an_operator_sees_the_case_breach_on_compliance_and_its_trace(
     assert page.locator("#compliance tr.breach").count() > 0
     assert page.locator("svg.chart").count() == 3
     tab.shot("compliance")
-    page.click("#case-breaches a[href$='/trace']")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("#case-breaches a[href$='/trace']")
     tab.check()
-    assert page.locator(".waterfall li").count() > 3
-    drawn = page.locator("main").inner_text()
+    assert page.locator("details.trace[open] .waterfall li").count() > 3
+    page.locator("details.trace").nth(1).locator("summary").click()
+    drawn = page.locator("main").text_content() or ""
     assert "POST /v1/reports" in drawn and "deadlines.breach" in drawn
     # The report was filed through the console: its trace begins at the console's page.
     assert "POST /reports/new" in drawn and "[qorgau-console]" in drawn

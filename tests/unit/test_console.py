@@ -188,3 +188,10 @@ def test_every_code_a_page_names_has_its_words_in_kazakh_and_russian() -> None:
     for lang in ("kk", "ru", "en"):
         catalogue = i18n.translations(lang)
         assert [key for key in keys if catalogue.gettext(key) == key] == [], lang
+
+
+def test_every_template_compiles() -> None:
+    from services.console.render import TEMPLATES as LOADED
+
+    for template in TEMPLATES.glob("*.html"):
+        LOADED.env.get_template(template.name)
