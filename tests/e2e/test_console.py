@@ -247,6 +247,13 @@ def test_a_school_caseworker_files_a_report_and_sees_its_obligations(
         timeout=30,
     )
     tab.check()
+    # Personal data only behind a purpose: intake shows the fields a school may see.
+    page.select_option("#purpose", "child_protection")
+    with page.expect_navigation():
+        page.click("form.inline button[type=submit]")
+    tab.check()
+    assert page.locator("dl.personal, main [role=alert]").count() > 0
+    assert "purpose=child_protection" in page.url
     tab.goto("/obligations")
     assert page.locator("#h-breached").is_visible()
     assert page.locator(f".card a[href='/cases/{case_id}']").count() > 0
