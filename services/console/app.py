@@ -112,15 +112,20 @@ def build(settings: ConsoleSettings | None = None, clock: Clock | None = None) -
             page.flash("error", page.gettext("Sign-in failed: start again."))
             return redirect("/signin")
         keys = TokenKeys.load_or_create(settings.resolved_token_key_file())
-        token = keys.issue(
-            agency_id=who["agency_id"],
-            agency_type=who["agency_type"],
-            region=who["region"],
-            role=who["role"],
-            subject=who["subject"],
-            now=clock.now(),
-            ttl=timedelta(hours=settings.session_hours),
-        )
+        try:
+            token = keys.issue(
+                agency_id=who["agency_id"],
+                agency_type=who["agency_type"],
+                region=who["region"],
+                role=who["role"],
+                subject=who["subject"],
+                now=clock.now(),
+                ttl=timedelta(hours=settings.session_hours),
+            )
+        except ValueError as refused:
+            # An agency type the platform does not know, or a verify-only key file.
+            page.flash("error", page.gettext("Sign-in failed: start again.") + f" ({refused})")
+            return redirect("/signin")
         signin.sign_in(request, token, who, who["role"], who["subject"])
         return redirect("/")
 
