@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -20,7 +20,6 @@ class ConsoleDeps:
     clock: Clock
     backends: Backends
     oidc: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def catalogue(self) -> dict[str, dict[str, Any]]:
