@@ -16,7 +16,14 @@ $(STAMP): $(BIN)/python requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+# The console's browser tests drive Debian's chromium (a browser download does not work here).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	apt-get install -y chromium chromium-driver || \
+		(apt-get update && apt-get install -y chromium chromium-driver)
+
+install: $(STAMP) $(CHROMIUM)
 
 # WeasyPrint (casework's printed forms) needs pango and harfbuzz's subsetter from Debian, and a
 # font with every Kazakh letter (ә ғ қ ң ө ұ ү һ і): DejaVu. apt-get runs only when one is missing.
@@ -49,7 +56,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy qorgau shared services
 
-test: lint typecheck
+test: lint typecheck $(CHROMIUM)
 	$(BIN)/python -m pytest -q -rs
 
 unit: $(STAMP)
@@ -58,7 +65,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest -q -rs tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -rs tests/e2e
 
 streams: $(STAMP)

@@ -21,7 +21,7 @@ import httpx
 
 from qorgau import registry
 from qorgau.production import add_production_commands, seed_env, seed_files
-from qorgau.registry import SERVICE_NAMES, Service
+from qorgau.registry import BUS_SERVICE_NAMES, SERVICE_NAMES, Service
 from qorgau.settings import PlatformSettings
 from qorgau.supervise import Backoff, NatsWatch, say
 from shared import natsauth
@@ -96,7 +96,7 @@ def nats_users(seeds_file: Path | None = None) -> list[natsauth.NatsUser]:
     Their NKey seeds are kept in seeds_file (default var/keys/nats-users.json), made once.
     """
     agencies = sorted(agency["agency_id"] for agency in directory())
-    services = list(SERVICE_NAMES)
+    services = list(BUS_SERVICE_NAMES)
     names = [natsauth.ADMIN, natsauth.INTEGRATOR, natsauth.OPERATOR, *services, *agencies]
     path = seeds_file or PlatformSettings().keys_dir() / "nats-users.json"
     passwords = natsauth.load_or_create_passwords(path, names)
@@ -194,7 +194,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from shared.crypto import KeyRing
     from shared.db import make_engine
 
-    chosen = args.services or list(SERVICE_NAMES)
+    chosen = args.services or list(BUS_SERVICE_NAMES)
     unknown = _unknown(chosen)
     if unknown:
         print(f"unknown service(s): {', '.join(unknown)}", file=sys.stderr)
@@ -359,7 +359,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.cluster:
         from qorgau.cluster import run_cluster
 
-        return run_cluster(PlatformSettings().var_dir, chosen, args.postgres)
+        # The cluster runs the services on the bus, each with its own database.
+        on_bus = [name for name in chosen if name in BUS_SERVICE_NAMES]
+        return run_cluster(PlatformSettings().var_dir, on_bus, args.postgres)
     settings = PlatformSettings()
     var = settings.var_dir
     logs = var / "logs"
@@ -403,6 +405,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"streams: {line}")
 
     base_env = {**os.environ, "QORGAU_VAR_DIR": str(var)}
+    # The embedded platform is a development deployment (the console's development sign-in)
+    # unless the environment says otherwise.
+    base_env.setdefault("QORGAU_DEPLOYMENT", "development")
     seeds = seed_files(users)
     envs = {name: {**base_env, "NATS_URL": url, **seed_env(seeds, name)} for name in chosen}
     processes: dict[str, subprocess.Popen[bytes]] = {}

@@ -29,7 +29,7 @@ import nats
 from nats.js.errors import BadRequestError
 
 from qorgau.pgserver import PostgresServer, ServiceDatabases
-from qorgau.registry import SERVICE_NAMES
+from qorgau.registry import BUS_SERVICE_NAMES
 from shared import natsauth
 from shared.natsauth import connect_options
 from shared.natsserver import NatsServer, cluster_config
@@ -284,7 +284,7 @@ class Cluster:
         self,
         var: Path,
         *,
-        services: Sequence[str] = SERVICE_NAMES,
+        services: Sequence[str] = BUS_SERVICE_NAMES,
         instances: int = INSTANCES,
         postgres: str | None = None,
         nats_auth: bool = True,

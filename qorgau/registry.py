@@ -19,6 +19,8 @@ class Service:
     """One service: its name, and where its settings, bus bindings and app are found."""
 
     name: str
+    # Whether the service is on the bus (the console is not: it calls the others over HTTP).
+    bus: bool = True
 
     @property
     def package(self) -> str:
@@ -54,13 +56,17 @@ class Service:
         importlib.import_module(f"{self.package}.app").main()
 
 
+# The console comes first: it is what a person opens, and `qorgau up` prints it first.
 SERVICES: tuple[Service, ...] = (
+    Service("console", bus=False),
     Service("intake"),
     Service("routing"),
     Service("deadlines"),
     Service("casework"),
 )
 SERVICE_NAMES: tuple[str, ...] = tuple(service.name for service in SERVICES)
+# The services with a bus, a database and an audit log of their own.
+BUS_SERVICE_NAMES: tuple[str, ...] = tuple(service.name for service in SERVICES if service.bus)
 
 
 def service(name: str) -> Service | None:

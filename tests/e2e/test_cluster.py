@@ -17,7 +17,7 @@ import pytest
 
 from bench.chaos import ChaosRun
 from qorgau.cluster import NODES, REPLICAS, Cluster, wait_jetstream
-from qorgau.registry import SERVICE_NAMES
+from qorgau.registry import BUS_SERVICE_NAMES
 from shared import natsauth
 from shared.streams import STREAMS
 from tests.waiting import wait_for
@@ -66,7 +66,7 @@ def test_the_shape_three_nodes_three_replicas_two_instances_a_database_each(
     assert asyncio.run(_replicas(cluster.url())) == {
         spec.name: (REPLICAS, REPLICAS) for spec in STREAMS
     }
-    for service in SERVICE_NAMES:
+    for service in BUS_SERVICE_NAMES:
         instances = cluster.of(service)
         assert len(instances) == 2
         assert len({instance.port for instance in instances}) == 2

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from qorgau.registry import BUS_SERVICE_NAMES
 from shared import natsauth
 from shared.streams import STREAMS
 from shared.telemetry import read_spans
@@ -76,7 +77,9 @@ def count_reports(platform: Platform) -> int:
 
 def test_health_reports_nats_and_database(platform: Platform, http: httpx.Client) -> None:
     # The platform fixture waited for every service to report NATS connected.
-    for service in platform.ports:
+    console = http.get(f"{platform.url('console')}/health").json()
+    assert (console["service"], console["status"]) == ("console", "ok")
+    for service in BUS_SERVICE_NAMES:
         answer = http.get(f"{platform.url(service)}/health")
         assert answer.status_code == 200
         assert answer.json()["service"] == service
