@@ -13,7 +13,13 @@ from starlette.responses import RedirectResponse, Response
 
 from services.console import i18n
 from services.console.clients import Reply
-from services.console.security import LANG_COOKIE, change_session, csrf_token, session
+from services.console.security import (
+    LANG_COOKIE,
+    change_session,
+    clear_session,
+    csrf_token,
+    session,
+)
 from shared.agencies import AGENCY_TYPE_NAMES, AgencyType
 from shared.clock import Clock
 
@@ -75,6 +81,11 @@ class Page:
         self, template: str, status: int = 200, replies: tuple[Reply, ...] = (), **values: Any
     ) -> Response:
         """Render a template with what every page shows."""
+        if self.who is not None and any(reply.status == 401 for reply in replies):
+            # A service no longer accepts the token (expired, or the keys rotated): sign in again.
+            clear_session(self.request)
+            self.flash("error", self.gettext("Your session has ended: sign in again."))
+            return redirect("/signin")
         flash = session(self.request).pop("flash", None)
         if flash is not None:
             self.request.state.session_changed = True

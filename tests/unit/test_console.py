@@ -195,3 +195,51 @@ def test_every_template_compiles() -> None:
 
     for template in TEMPLATES.glob("*.html"):
         LOADED.env.get_template(template.name)
+
+
+def test_a_token_a_service_no_longer_accepts_ends_the_session(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    # A service that refuses every token, as intake does once a token has expired.
+    refusing = FastAPI()
+
+    @refusing.get("/{anything:path}")
+    def refuse(anything: str) -> JSONResponse:
+        return JSONResponse({"detail": "token expired"}, status_code=401)
+
+    port = closed_port()
+    server = uvicorn.Server(
+        uvicorn.Config(refusing, host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        config = settings(tmp_path)
+        config.deadlines_url = f"http://127.0.0.1:{port}"
+        with TestClient(build(config), follow_redirects=False) as client:
+            signin = client.get("/signin")
+            client.post(
+                "/signin/dev",
+                data={
+                    "agency_id": "school-17",
+                    "role": "caseworker",
+                    "csrf_token": csrf_of(signin.text),
+                },
+            )
+            ended = client.get("/obligations")
+            assert ended.status_code == 303 and ended.headers["location"] == "/signin"
+            assert client.get("/inbox").headers["location"] == "/signin"
+            assert (
+                i18n.translations("kk").gettext("Your session has ended: sign in again.")
+                in client.get("/signin").text
+            )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)

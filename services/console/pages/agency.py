@@ -154,6 +154,8 @@ def refusal(page: Page, reply: Reply) -> str:
     """Say in the person's language why a service refused, with the service's own reason."""
     if reply.down:
         return page.gettext("The service is not answering:") + f" {reply.service}"
+    if reply.status == 401:
+        return page.gettext("Your session has ended: sign in again.")
     if reply.status == 403:
         return page.gettext("Refused:") + f" {reply.reason or reply.status}"
     if reply.status == 409:
