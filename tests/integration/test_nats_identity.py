@@ -18,7 +18,7 @@ import pytest
 from nats.js.api import ConsumerConfig
 
 from qorgau import cli
-from qorgau.registry import SERVICE_NAMES
+from qorgau.registry import BUS_SERVICE_NAMES
 from shared import natsauth
 from shared.natsserver import NatsServer
 from shared.settings import ServiceSettings
@@ -79,7 +79,7 @@ def test_production_identity_on_a_real_server(platform: Path, tmp_path: Path) ->
     seeds = tmp_path / "secrets"
     config = _render(seeds)
     # Every registered service has its user without code naming it, every agency too.
-    for name in (*SERVICE_NAMES, POLICE, SHELTER, natsauth.ADMIN, natsauth.OPERATOR):
+    for name in (*BUS_SERVICE_NAMES, POLICE, SHELTER, natsauth.ADMIN, natsauth.OPERATOR):
         assert f"# {name}\n" in config
         assert (seeds / f"{name}.nk").stat().st_mode & 0o077 == 0
     assert "password" not in config
