@@ -1,0 +1,27 @@
+"""Shelter settings (prefix SHELTER_)."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+# The directory shipped with the platform (a file of the deployment, not routing code): the
+# shelter finds its region's social protection body there (Standard 14701 p.25, p.30).
+AGENCIES = Path(__file__).parents[1] / "routing" / "seed" / "agencies.json"
+
+
+class ShelterSettings(ServiceSettings):
+    """Settings of the shelter service."""
+
+    model_config = SettingsConfigDict(env_prefix="SHELTER_", extra="ignore")
+
+    service_name: str = "shelter"
+    http_port: int = 8105
+    directory_file: Path = AGENCIES
+    # Where intake takes reports (children who came with a parent, a refusal to go to the
+    # police): the shelter reports over intake's public HTTP contract, as any agency does.
+    intake_url: str = "http://127.0.0.1:8101"
+    # How often pending reports to intake are tried (seconds).
+    intake_interval: float = Field(default=1.0, gt=0)

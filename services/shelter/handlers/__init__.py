@@ -1,0 +1,55 @@
+"""Shelter's handlers: load, ask the domain, stage events in the outbox, commit.
+
+One module per concern: `arrival` (application, referral, children, what intake is told),
+`steps` (screening to social protection's decision), `contract` (the contract and leaving),
+`reports` (sending what intake is owed); `common` holds what they share.
+"""
+
+from services.shelter.handlers.arrival import ArrivalIn, on_referral_issued, open_stay
+from services.shelter.handlers.common import (
+    Actor,
+    Agency,
+    ShelterDeps,
+    UnknownReferral,
+    UnknownStay,
+    load_directory,
+)
+from services.shelter.handlers.contract import end_stay, sign_contract
+from services.shelter.handlers.reports import send_pending
+from services.shelter.handlers.steps import (
+    SheetIn,
+    decide,
+    general_services,
+    identify,
+    police_refusal,
+    readmit,
+    screen,
+    send_decision,
+    send_sheet,
+    stop_services,
+)
+
+__all__ = [
+    "Actor",
+    "Agency",
+    "ArrivalIn",
+    "SheetIn",
+    "ShelterDeps",
+    "UnknownReferral",
+    "UnknownStay",
+    "decide",
+    "end_stay",
+    "general_services",
+    "identify",
+    "load_directory",
+    "on_referral_issued",
+    "open_stay",
+    "police_refusal",
+    "readmit",
+    "screen",
+    "send_decision",
+    "send_pending",
+    "send_sheet",
+    "sign_contract",
+    "stop_services",
+]

@@ -1,0 +1,105 @@
+"""The contract (S9, Appendix 6) and what it opens (S10, S13), and the end of a stay by the
+head's order (p.37-40)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from services.shelter import domain, repository
+from services.shelter.domain import StayStatus
+from services.shelter.handlers.common import (
+    Actor,
+    ShelterDeps,
+    cancel_open_rows,
+    meet_row,
+    open_row,
+    record_step,
+)
+from services.shelter.handlers.steps import _step
+from services.shelter.tables import ShelterStay
+
+S = StayStatus
+
+
+def sign_contract(
+    stay_id: str, signed_at: datetime, number: str | None, actor: Actor, *, deps: ShelterDeps
+) -> ShelterStay:
+    """Sign the contract (S9 met): S10 (six months) and S13 (needs within 3 days) open."""
+
+    def run(session: Session, stay: ShelterStay, now: datetime) -> None:
+        domain.require(
+            S(stay.status), {S.DECISION_RECEIVED}, "a contract (after the decision, p.32)"
+        )
+        s3 = repository.obligation_of_stay(session, stay_id=stay.stay_id, code="S3")
+        if s3 is None or s3.status != domain.ObligationStatus.MET.value:
+            # p.15: the general services come before any contract.
+            raise domain.IllegalStep("the general services of p.15 are not recorded yet")
+        received = repository.records_of(session, stay_id=stay.stay_id, kind="decision_sent")
+        domain.check_moment(signed_at, field="signed_at", after=received[-1].at, now=now)
+        meet_row(session, stay, "S9", met_at=signed_at, by=actor.agency_id, now=now)
+        stay.status = S.CONTRACTED.value
+        for code in domain.CONTRACT_ROWS:
+            open_row(session, stay, code, started_at=signed_at, now=now)
+        record_step(
+            session,
+            stay,
+            kind="contract",
+            legal_basis=domain.ROWS["S9"].legal_basis,
+            at=signed_at,
+            actor=actor,
+            now=now,
+            cipher=deps.cipher,
+            outcome="signed",
+            details={"number": number} if number else None,
+        )
+
+    return _step(stay_id, actor, deps, run)
+
+
+def end_stay(
+    stay_id: str,
+    ground: domain.Ground,
+    at: datetime,
+    returned: list[str],
+    actor: Actor,
+    *,
+    violations: int | None = None,
+    absent_hours: float | None = None,
+    order_number: str | None = None,
+    deps: ShelterDeps,
+) -> ShelterStay:
+    """End a stay by the head's order (p.38) on a ground of p.37 or p.40; what was kept returns."""
+    if not actor.is_head:
+        raise domain.NotActor("a stay ends by the head's order (Standard 14701, p.38)")
+    domain.check_ground(ground, violations=violations, absent_hours=absent_hours)
+    items = domain.check_returned(returned)
+
+    def run(session: Session, stay: ShelterStay, now: datetime) -> None:
+        domain.require(S(stay.status), domain.IN_SERVICE, "ending a stay (p.38)")
+        domain.check_moment(at, field="ended_at", after=stay.arrived_at, now=now)
+        stay.status = S.ENDED.value
+        # The contract's term (S10) is over when the stay ends, whatever the ground.
+        meet_row(session, stay, "S10", met_at=at, by=actor.agency_id, now=now)
+        basis = domain.GROUND_BASIS[ground]
+        cancel_open_rows(session, stay, reason=f"stay ended: {ground.value} ({basis})", now=now)
+        record_step(
+            session,
+            stay,
+            kind="departure",
+            legal_basis=f"{basis}; p.38-39",
+            at=at,
+            actor=actor,
+            now=now,
+            cipher=deps.cipher,
+            outcome=ground.value,
+            details={
+                "returned": list(items),
+                "violations": violations,
+                "absent_hours": absent_hours,
+                "order_number": order_number,
+            },
+        )
+
+    return _step(stay_id, actor, deps, run)
