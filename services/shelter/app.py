@@ -75,7 +75,7 @@ def build(
             ttl=REPORT_TOKEN_TTL,
         )
 
-    post = intake_poster(settings.intake_url)
+    post = intake_poster(settings.resolved_intake_url())
     runtime.run_every(
         "intake-reports",
         settings.intake_interval,

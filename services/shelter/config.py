@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -22,6 +22,14 @@ class ShelterSettings(ServiceSettings):
     directory_file: Path = AGENCIES
     # Where intake takes reports (children who came with a parent, a refusal to go to the
     # police): the shelter reports over intake's public HTTP contract, as any agency does.
-    intake_url: str = "http://127.0.0.1:8101"
+    # Unset, intake on this machine at its port (INTAKE_HTTP_PORT, as `qorgau up` sets it).
+    intake_url: str | None = None
+    intake_port: int = Field(
+        default=8101, validation_alias=AliasChoices("intake_port", "INTAKE_HTTP_PORT")
+    )
     # How often pending reports to intake are tried (seconds).
     intake_interval: float = Field(default=1.0, gt=0)
+
+    def resolved_intake_url(self) -> str:
+        """Return intake's base URL."""
+        return self.intake_url or f"http://127.0.0.1:{self.intake_port}"

@@ -114,6 +114,7 @@ def read_stay(
         view["obligations"] = [
             obligation_view(row) for row in repository.obligations_of_stay(session, stay_id=stay_id)
         ]
+        case_key = stay.case_id or stay_id
         children = repository.children_of(session, stay_id=stay_id) if standing == "shelter" else []
         view["children"] = [
             {
@@ -127,9 +128,7 @@ def read_stay(
     fields = sorted(
         {*person, *(f"children.{key}" for c in view["children"] for key in c["person"])}
     )
-    gate.record_read(
-        who, action="stay.read", case_id=stay.case_id or stay_id, fields=fields, purpose=purpose
-    )
+    gate.record_read(who, action="stay.read", case_id=case_key, fields=fields, purpose=purpose)
     return view
 
 

@@ -202,7 +202,10 @@ def test_children_are_recipients_of_their_own_and_reported_to_intake(shelter: Sh
         sent.append((body, token))
         return 201, {"case_id": intake_case, "report_id": str(uuid.uuid4())}
 
-    assert handlers.send_pending(shelter.deps, post=intake, token_for=lambda s: "t") == 1
+    assert (
+        handlers.send_pending(shelter.deps, post=intake, token_for=lambda s: s.shelter_agency_id)
+        == 1
+    )
     [(body, _)] = sent
     assert body["reporter"] == {
         "agency_type": "shelter",
@@ -213,7 +216,10 @@ def test_children_are_recipients_of_their_own_and_reported_to_intake(shelter: Sh
     assert body["children"] == [CHILD] and body["accompanying_minors"] == 1
     assert shelter.stay(stay_id).intake_case_id == intake_case
     # Taken once: nothing is sent twice.
-    assert handlers.send_pending(shelter.deps, post=intake, token_for=lambda s: "t") == 0
+    assert (
+        handlers.send_pending(shelter.deps, post=intake, token_for=lambda s: s.shelter_agency_id)
+        == 0
+    )
     assert len(sent) == 1
 
 
@@ -223,7 +229,9 @@ def test_intake_away_keeps_the_report_for_the_next_round(shelter: Shelter) -> No
     def away(body: dict[str, Any], token: str) -> tuple[int, dict[str, Any]]:
         raise ConnectionError("refused")
 
-    assert handlers.send_pending(shelter.deps, post=away, token_for=lambda s: "t") == 0
+    assert (
+        handlers.send_pending(shelter.deps, post=away, token_for=lambda s: s.shelter_agency_id) == 0
+    )
     [report] = shelter.reports()
     assert report.sent_at is None and report.last_error == "intake unreachable: ConnectionError"
 

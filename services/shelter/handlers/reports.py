@@ -32,6 +32,8 @@ def send_pending(deps: ShelterDeps, *, post: Poster, token_for: TokenFor) -> int
         stays = {
             stay_id: repository.get_stay(session, stay_id=stay_id) for _, stay_id, _, _ in pending
         }
+        # Read after the session closes (its rollback would expire them otherwise).
+        session.expunge_all()
     taken = 0
     for key, stay_id, payload, attempts in pending:
         stay = stays[stay_id]
