@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
+from dateutil.relativedelta import relativedelta
+
 from shared.contracts.vocabulary import NO_TERM, ObligationStatus
 
 __all__ = [
@@ -65,7 +67,10 @@ ROWS: dict[str, Row] = {
         Row("S8", f"{ACT}, p.31", "working_days:1", "social_protection"),
         Row("S9", f"{ACT}, p.32", "working_days:1"),
         Row("S10", f"{ACT}, p.33", "months:6"),
+        Row("S11", f"{ACT}, p.34", "working_days:1"),
         Row("S13", f"{ACT}, p.16", "calendar_days:3"),
+        Row("S14", f"{ACT}, p.17", "working_days:3"),
+        Row("S15", f"{ACT}, p.19-21", "recurring:3"),
     )
 }
 
@@ -141,6 +146,8 @@ class StayStatus(StrEnum):
     DECISION_RECEIVED = "decision_received"
     REFUSED_BY_AUTHORITY = "refused_by_authority"
     CONTRACTED = "contracted"
+    # Services are suspended while the recipient is in a healthcare institution (p.37).
+    SUSPENDED = "suspended"
     STOPPED = "stopped"
     ENDED = "ended"
 
@@ -163,6 +170,7 @@ IN_SERVICE = frozenset(
         StayStatus.DECIDED,
         StayStatus.DECISION_RECEIVED,
         StayStatus.CONTRACTED,
+        StayStatus.SUSPENDED,
     }
 )
 
@@ -208,9 +216,14 @@ class Signature:
     signed_on: date
 
 
-def obligation_id(case_id: str, code: str, actor: str, stay_id: str, admission: int) -> str:
+def obligation_id(
+    case_id: str, code: str, actor: str, stay_id: str, admission: int, nth: int = 1
+) -> str:
     """Return the derived id of a duty, so a replay opens nothing twice."""
     key = f"{case_id}|{code}|{actor}|{stay_id}|{admission}"
+    if nth > 1:
+        # A row opened again on the same stay (S10 after an extension, S14 for the next plan).
+        key += f"|{nth}"
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"qorgau:shelter:{key}"))
 
 
@@ -315,6 +328,16 @@ GROUND_BASIS: dict[Ground, str] = {
     Ground.ABSENCE: "Standard 14701, p.37.2",
     Ground.INSULTS_OR_BREACH: "Standard 14701, p.37.3",
 }
+# The plan ends with the stay (p.40): its kind's ground for each ground of the stay's end.
+PLAN_END_GROUND: dict[Ground, str] = {
+    Ground.REQUEST: "request",
+    Ground.EXPIRED: "contract_expired",
+    Ground.FULFILLED_EARLY: "contract_fulfilled_early",
+    Ground.PLAN_FULFILLED_EARLY: "plan_fulfilled_early",
+    Ground.RULES_VIOLATIONS: "contract_broken",
+    Ground.ABSENCE: "contract_broken",
+    Ground.INSULTS_OR_BREACH: "contract_broken",
+}
 # p.39: what the shelter kept is returned on leaving.
 RETURNED_ITEMS = frozenset({"clothes", "valuables", "documents"})
 # p.37.2: away without notice for more than three days (72 hours).
@@ -338,3 +361,16 @@ def check_returned(items: Iterable[str]) -> tuple[str, ...]:
         if item not in RETURNED_ITEMS:
             raise InvalidInput("returned", f"not an item of p.39: {item}")
     return found
+
+
+def contract_end(signed_on: date, *, extension_months: int) -> date:
+    """Return the contract's last day: six months from signing, plus any extension (p.33)."""
+    return signed_on + relativedelta(months=CONTRACT_MONTHS + extension_months)
+
+
+def check_extension(*, months: int, already: int, in_inpatient_care: bool) -> None:
+    """Refuse an extension outside inpatient care or past three months in all (p.33)."""
+    if not in_inpatient_care:
+        raise IllegalStep("p.33 extends a contract only while the recipient is in inpatient care")
+    if months < 1 or already + months > MAX_EXTENSION_MONTHS:
+        raise InvalidInput("months", "p.33 extends a contract by three months at most in all")

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 from services.shelter.tables import (
     IntakeReport,
     ShelterObligation,
+    ShelterPlan,
     ShelterRecord,
     ShelterReferral,
     ShelterStay,
@@ -66,11 +67,14 @@ def obligations_of_stay(session: Session, *, stay_id: str) -> list[ShelterObliga
 
 
 def obligation_of_stay(session: Session, *, stay_id: str, code: str) -> ShelterObligation | None:
-    """Return the stay's newest obligation of a row, whatever its state."""
+    """Return the stay's obligation of a row: the open one, else the newest, whatever its state."""
     query = select(ShelterObligation).where(
         ShelterObligation.stay_id == stay_id, ShelterObligation.code == code
     )
-    return session.exec(query.order_by(col(ShelterObligation.started_at).desc())).first()
+    found = list(session.exec(query.order_by(col(ShelterObligation.started_at))).all())
+    open_rows = [row for row in found if row.status == "open"]
+    chosen = open_rows or found
+    return chosen[-1] if chosen else None
 
 
 def records_of(session: Session, *, stay_id: str, kind: str | None = None) -> list[ShelterRecord]:
@@ -122,3 +126,9 @@ def mark_report(
     report.intake_case_id = case_id
     report.intake_report_id = report_id
     session.add(report)
+
+
+def plan_of_stay(session: Session, *, stay_id: str) -> ShelterPlan | None:
+    """Return the stay's work plan, if drafted."""
+    query = select(ShelterPlan).where(ShelterPlan.stay_id == stay_id)
+    return session.exec(query.order_by(col(ShelterPlan.updated_at).desc())).first()

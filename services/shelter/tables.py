@@ -121,3 +121,19 @@ class IntakeReport(SQLModel, table=True):
     intake_report_id: str | None = Field(default=None, max_length=36)
     # The report's body as intake's contract writes it (personal data), JSON, encrypted.
     payload: str
+
+
+class ShelterPlan(SQLModel, table=True):
+    """A recipient's individual work plan (S14, Appendix 1) on the shared plan model: its
+    versions, monitoring (Appendix 2) and ending, encrypted as one document."""
+
+    __tablename__ = "shelter_plans"
+
+    plan_id: str = Field(primary_key=True, max_length=36)
+    stay_id: str = Field(index=True, max_length=36)
+    # The newest version's number and status (draft | approved | ended), readable without the key.
+    version: int
+    status: str = Field(max_length=20)
+    approved_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    updated_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    document: str

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from services.shelter import domain, handlers, views
+from services.shelter.api.care import routes_of_care
+from services.shelter.api.common import Caller, acting, actor_of, checked, error
 from services.shelter.api.models import (
     ArrivalBody,
     ContractBody,
@@ -29,25 +31,12 @@ from services.shelter.api.models import (
     StopBody,
 )
 from services.shelter.handlers import Actor, ShelterDeps
-from shared.access import Gatekeeper, forbidden
-from shared.auth import Principal, Refused, Role, principal
+from shared.access import Gatekeeper
+from shared.auth import Principal
 from shared.http import PathId
 from shared.openapi import refusals
 
-Caller = Annotated[Principal, Depends(principal)]
 Purpose = Annotated[str, Query(min_length=1, max_length=80, pattern=r"^[a-z_]+$")]
-
-
-def actor_of(who: Principal) -> Actor:
-    """Return the person recording a step: the token's subject (an id), agency and role."""
-    return Actor(who.subject, who.agency_id, who.agency_type, who.region, who.role is Role.HEAD)
-
-
-def _error(status: int, message: str, field: str | None = None) -> HTTPException:
-    detail: Any = (
-        message if field is None else [{"field": field, "message": message, "type": "value_error"}]
-    )
-    return HTTPException(status_code=status, detail=detail)
 
 
 def router(
@@ -56,26 +45,7 @@ def router(
     """Build shelter's routes; every one needs a token."""
     routes = APIRouter(responses=refusals(403, 404, 409))
 
-    async def act(who: Principal, action: str, call: Callable[[], Any]) -> dict[str, Any]:
-        def run() -> Any:
-            try:
-                return call()
-            except domain.NotActor as refused:
-                gate.refuse(who, action=action, case_id=None, reason=str(refused))
-                raise
-
-        try:
-            done = await run_in_threadpool(run)
-        except (handlers.UnknownStay, handlers.UnknownReferral) as missing:
-            raise _error(404, f"not found: {type(missing).__name__}") from None
-        except domain.NotActor as refused:
-            raise _error(403, str(refused)) from None
-        except domain.InvalidInput as invalid:
-            raise _error(422, invalid.message, invalid.field) from None
-        except domain.IllegalStep as illegal:
-            raise _error(409, str(illegal)) from None
-        wake_relay()
-        return await run_in_threadpool(views.summary, done.stay_id, deps=deps)
+    act = acting(gate, deps, wake_relay)
 
     def staff(who: Principal) -> Actor:
         return actor_of(who)
@@ -95,7 +65,7 @@ def router(
 
     @routes.get("/v1/stays")
     async def list_stays(who: Caller) -> dict[str, Any]:
-        await _checked(
+        await checked(
             lambda: gate.require(
                 who,
                 who.agency_type == "shelter",
@@ -114,11 +84,11 @@ def router(
                 lambda: views.read_stay(stay_id, who, purpose=purpose, gate=gate, deps=deps)
             )
         except handlers.UnknownStay:
-            raise _error(404, "not found: stay") from None
+            raise error(404, "not found: stay") from None
 
     @routes.get("/v1/referrals")
     async def waiting(who: Caller) -> dict[str, Any]:
-        await _checked(
+        await checked(
             lambda: gate.require(
                 who,
                 who.agency_type == "shelter",
@@ -251,11 +221,5 @@ def router(
             ),
         )
 
+    routes.include_router(routes_of_care(deps, act=act))
     return routes
-
-
-async def _checked(call: Callable[[], Any]) -> Any:
-    try:
-        return await run_in_threadpool(call)
-    except Refused as refused:
-        raise forbidden(refused) from None

@@ -176,3 +176,136 @@ class DepartureBody(BaseModel):
     violations: int | None = Field(default=None, ge=0, le=1000)
     absent_hours: float | None = Field(default=None, ge=0, le=100000)
     order_number: Number | None = None
+
+
+Text = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+
+
+class IdentityDocumentIn(BaseModel):
+    """The identity document of the card (Appendix 7)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: ShortText
+    number: Number
+    issued_on: date | None = None
+    expires_on: date | None = None
+    issuer: ShortText | None = None
+
+
+class CardBody(BaseModel):
+    """The registration card (Appendix 7, p.34): personal data, kept encrypted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filled_at: AwareDatetime
+    full_name: Name
+    sex: str | None = Field(default=None, pattern=r"^(male|female)$")
+    birth_date: date | None = None
+    nationality: ShortText | None = None
+    birth_place: ShortText | None = None
+    last_address: Text | None = None
+    document: IdentityDocumentIn | None = None
+    iin: str | None = None
+    education: ShortText | None = None
+    profession: ShortText | None = None
+    past_illnesses: Text | None = None
+    health: Text | None = None
+    referring_organisation: ShortText | None = None
+    police_informed: bool = False
+
+    @field_validator("iin")
+    @classmethod
+    def _iin(cls, value: str | None) -> str | None:
+        if value is not None and not iin_rules.is_valid(value):
+            raise ValueError("IIN must be 12 ASCII digits with a valid date part and check digit")
+        return value
+
+
+class PortalBody(BaseModel):
+    """The social services portal's confirmation of the card's entry (p.34)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entered_at: AwareDatetime
+    reference: Number
+
+
+class NeedsBody(BaseModel):
+    """The needs assessment (p.14, p.16): the kinds of special social service needed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assessed_at: AwareDatetime
+    needs: list[Code] = Field(min_length=1, max_length=8)
+
+
+class PlanLineIn(BaseModel):
+    """A line of the plan (Appendix 1): kind of service, activity, dates, who assigned it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    line_id: Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9_-]+$")]
+    kind: Code
+    activity: Text
+    assigned_on: date
+    due_on: date
+    assigned_by: PersonId
+    responsible: Annotated[str, Field(max_length=80, pattern=r"^[a-z0-9_-]+$")] | None = None
+
+
+class PlanBody(BaseModel):
+    """The plan's draft: its period, the observation it rests on, its lines."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period_start: date
+    period_end: date
+    assessed_from: date
+    assessed_to: date
+    lines: list[PlanLineIn] = Field(min_length=1, max_length=60)
+
+
+class ApprovalBody(BaseModel):
+    """The head's approval."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approved_at: AwareDatetime
+
+
+class MonitoringBody(BaseModel):
+    """A monitoring entry (Appendix 2): the state observed and the kinds to correct."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    observed_on: date
+    state: Annotated[str, Field(pattern=r"^(positive|negative|no_change)$")]
+    note: Text | None = None
+    corrections: list[Code] = Field(default_factory=list, max_length=8)
+
+
+class SuspensionBody(BaseModel):
+    """Services suspended while in a healthcare institution (p.37); inpatient care or not."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suspended_at: AwareDatetime
+    inpatient: bool = True
+
+
+class ResumptionBody(BaseModel):
+    """The recipient is back from the healthcare institution."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resumed_at: AwareDatetime
+
+
+class ExtensionBody(BaseModel):
+    """An extension of the contract while in inpatient care (p.33)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    extended_at: AwareDatetime
+    months: int = Field(ge=1, le=3)

@@ -6,6 +6,19 @@ One module per concern: `arrival` (application, referral, children, what intake 
 """
 
 from services.shelter.handlers.arrival import ArrivalIn, on_referral_issued, open_stay
+from services.shelter.handlers.care import (
+    SERVICE_KINDS,
+    PlanIn,
+    approve_plan,
+    assess_needs,
+    confirm_portal,
+    extend,
+    fill_card,
+    monitor,
+    resume,
+    save_plan,
+    suspend,
+)
 from services.shelter.handlers.common import (
     Actor,
     Agency,
@@ -30,26 +43,37 @@ from services.shelter.handlers.steps import (
 )
 
 __all__ = [
+    "SERVICE_KINDS",
     "Actor",
     "Agency",
     "ArrivalIn",
+    "PlanIn",
     "SheetIn",
     "ShelterDeps",
     "UnknownReferral",
     "UnknownStay",
+    "approve_plan",
+    "assess_needs",
+    "confirm_portal",
     "decide",
     "end_stay",
+    "extend",
+    "fill_card",
     "general_services",
     "identify",
     "load_directory",
+    "monitor",
     "on_referral_issued",
     "open_stay",
     "police_refusal",
     "readmit",
+    "resume",
+    "save_plan",
     "screen",
     "send_decision",
     "send_pending",
     "send_sheet",
     "sign_contract",
     "stop_services",
+    "suspend",
 ]

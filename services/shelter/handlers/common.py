@@ -127,12 +127,17 @@ def open_row(
     started_at: datetime,
     now: datetime,
     actor_agency_id: str | None = None,
+    term: str | None = None,
+    nth: int = 1,
 ) -> ShelterObligation:
     """Open a row of the stay (its clause and term from the domain) and stage ObligationOpened."""
     row = domain.ROWS[code]
+    term = term or row.term
     actor = actor_agency_id or stay.shelter_agency_id
     assert stay.case_id is not None, "obligations belong to a case"
-    obligation_id = domain.obligation_id(stay.case_id, code, actor, stay.stay_id, stay.admission)
+    obligation_id = domain.obligation_id(
+        stay.case_id, code, actor, stay.stay_id, stay.admission, nth
+    )
     existing = repository.get_obligation(session, obligation_id=obligation_id)
     if existing is not None:
         return existing
@@ -145,7 +150,7 @@ def open_row(
         actor_agency_type=row.actor_type,
         actor_agency_id=actor,
         region=stay.region,
-        term=row.term,
+        term=term,
         started_at=started_at,
     )
     session.add(obligation)
@@ -158,7 +163,7 @@ def open_row(
             legal_basis=row.legal_basis,
             actor_agency_type=row.actor_type,
             actor_agency_id=actor,
-            term=row.term,
+            term=term,
             started_at=started_at,
             region=stay.region,
         ),
@@ -175,7 +180,10 @@ def meet_row(
     obligation = repository.open_obligation(session, stay_id=stay.stay_id, code=code)
     if obligation is None:
         return None
-    obligation.status = domain.ObligationStatus.MET.value
+    if not obligation.term.startswith("recurring:"):
+        # A recurring row (S15) stays open here: deadlines meets one occurrence and counts
+        # the next from the plan's start; the series ends when the stay does.
+        obligation.status = domain.ObligationStatus.MET.value
     obligation.met_at = met_at
     obligation.met_by_agency_id = by
     session.add(obligation)
@@ -195,24 +203,36 @@ def meet_row(
     return obligation
 
 
+def cancel_row(
+    session: Session,
+    stay: ShelterStay,
+    obligation: ShelterObligation,
+    *,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Withdraw one obligation with a reason citing the clause; stage ObligationCancelled."""
+    obligation.status = domain.ObligationStatus.CANCELLED.value
+    obligation.cancel_reason = reason[:200]
+    session.add(obligation)
+    stage(
+        session,
+        ObligationCancelled(
+            **fields_of(stay, now),
+            obligation_id=uuid.UUID(obligation.obligation_id),
+            code=obligation.code,
+            reason=reason,
+        ),
+        now=now,
+        subject=ObligationCancelled.subject(SERVICE),
+    )
+
+
 def cancel_open_rows(session: Session, stay: ShelterStay, *, reason: str, now: datetime) -> int:
     """Withdraw every open row of the stay with a reason citing the clause; return how many."""
     rows = repository.open_obligations(session, stay_id=stay.stay_id)
     for obligation in rows:
-        obligation.status = domain.ObligationStatus.CANCELLED.value
-        obligation.cancel_reason = reason[:200]
-        session.add(obligation)
-        stage(
-            session,
-            ObligationCancelled(
-                **fields_of(stay, now),
-                obligation_id=uuid.UUID(obligation.obligation_id),
-                code=obligation.code,
-                reason=reason,
-            ),
-            now=now,
-            subject=ObligationCancelled.subject(SERVICE),
-        )
+        cancel_row(session, stay, obligation, reason=reason, now=now)
     return len(rows)
 
 

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from services.shelter import domain, repository
 from services.shelter.domain import StayStatus
+from services.shelter.handlers.care import end_plan
 from services.shelter.handlers.common import (
     Actor,
     ShelterDeps,
@@ -83,6 +84,7 @@ def end_stay(
         # The contract's term (S10) is over when the stay ends, whatever the ground.
         meet_row(session, stay, "S10", met_at=at, by=actor.agency_id, now=now)
         basis = domain.GROUND_BASIS[ground]
+        end_plan(session, stay, domain.PLAN_END_GROUND[ground], at, actor, deps=deps, now=now)
         cancel_open_rows(session, stay, reason=f"stay ended: {ground.value} ({basis})", now=now)
         record_step(
             session,

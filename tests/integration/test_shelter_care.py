@@ -1,0 +1,159 @@
+"""Work under the contract on a migrated database (SQLite, PostgreSQL): the card and its portal
+entry (S11), the needs assessment (S13), the work plan (S14) and its monitoring (S15),
+suspension and the extension of p.33, and the illegal steps among them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from services.shelter import domain, handlers
+from services.shelter.handlers import PlanIn
+from shared.clock import ALMATY
+from shared.plans import MonitoringEntry, PlanInvalid, PlanLine
+from tests.integration.test_shelter_stay import (
+    HEAD,
+    SHELTER,
+    Shelter,
+    shelter,  # noqa: F401  (the fixture)
+    to_decision,
+)
+
+SIGNED = datetime(2026, 11, 24, 10, 30, tzinfo=ALMATY)
+
+
+def contracted(shelter: Shelter) -> str:  # noqa: F811
+    stay_id = to_decision(shelter)
+    shelter.at(SIGNED + timedelta(minutes=5))
+    handlers.sign_contract(stay_id, SIGNED, "C-1", SHELTER, deps=shelter.deps)
+    return stay_id
+
+
+def draft(start: date = date(2026, 11, 27)) -> PlanIn:
+    return PlanIn(
+        period_start=start,
+        period_end=start + timedelta(days=150),
+        assessed_from=date(2026, 11, 24),
+        assessed_to=date(2026, 11, 26),
+        lines=[
+            PlanLine(
+                "l1",
+                "social_psychological",
+                "psychological counselling, weekly",
+                start,
+                start + timedelta(days=60),
+                assigned_by="psy-3",
+            ),
+            PlanLine(
+                "l2",
+                "social_legal",
+                "help with the application to the court",
+                start,
+                start + timedelta(days=30),
+                assigned_by="lawyer-1",
+            ),
+        ],
+    )
+
+
+def test_the_card_opens_s11_and_the_portals_confirmation_meets_it(
+    shelter: Shelter,  # noqa: F811
+) -> None:
+    stay_id = contracted(shelter)
+    filled = SIGNED + timedelta(hours=2)
+    shelter.at(filled + timedelta(minutes=1))
+    with pytest.raises(domain.IllegalStep):
+        handlers.confirm_portal(stay_id, filled, "P-1", SHELTER, deps=shelter.deps)
+    card = {"full_name": "Айгерим Серікқызы", "police_informed": True}
+    handlers.fill_card(stay_id, card, filled, SHELTER, deps=shelter.deps)
+    s11 = shelter.row(stay_id, "S11")
+    assert (s11.status, s11.term, s11.started_at) == ("open", "working_days:1", filled)
+    with pytest.raises(domain.IllegalStep):
+        handlers.fill_card(stay_id, card, filled, SHELTER, deps=shelter.deps)
+    handlers.confirm_portal(stay_id, filled, "P-1", SHELTER, deps=shelter.deps)
+    assert shelter.row(stay_id, "S11").status == "met"
+    steps = shelter.outbox("qorgau.shelter.stay_step_recorded")
+    assert [e["step"] for e in steps][-2:] == ["registration_card", "portal_entry"]
+    assert "Айгерим" not in str(steps)
+
+
+def test_no_plan_before_the_needs_assessment_then_s13_s14_s15(
+    shelter: Shelter,  # noqa: F811
+) -> None:
+    stay_id = contracted(shelter)
+    assessed = SIGNED + timedelta(days=2)
+    shelter.at(assessed + timedelta(minutes=1))
+    with pytest.raises(domain.IllegalStep, match="needs assessment"):
+        handlers.save_plan(stay_id, draft(), SHELTER, deps=shelter.deps)
+    with pytest.raises(domain.InvalidInput):
+        handlers.assess_needs(stay_id, ["astrology"], assessed, SHELTER, deps=shelter.deps)
+    handlers.assess_needs(
+        stay_id, ["social_psychological", "social_legal"], assessed, SHELTER, deps=shelter.deps
+    )
+    assert shelter.row(stay_id, "S13").status == "met"
+    s14 = shelter.row(stay_id, "S14")
+    assert (s14.status, s14.term) == ("open", "working_days:3")
+    handlers.save_plan(stay_id, draft(), SHELTER, deps=shelter.deps)
+    approved = assessed + timedelta(hours=3)
+    shelter.at(approved + timedelta(minutes=1))
+    with pytest.raises(domain.NotActor):
+        handlers.approve_plan(stay_id, approved, SHELTER, deps=shelter.deps)
+    handlers.approve_plan(stay_id, approved, HEAD, deps=shelter.deps)
+    assert shelter.row(stay_id, "S14").status == "met"
+    s15 = shelter.row(stay_id, "S15")
+    assert (s15.status, s15.term) == ("open", "recurring:3")
+
+    # A quarter's monitoring meets that occurrence; S15 stays open for the next quarter.
+    observed = approved + timedelta(days=80)
+    shelter.at(observed)
+    entry = MonitoringEntry(observed.date(), "sw-2", "positive", corrections=("social_legal",))
+    handlers.monitor(stay_id, entry, SHELTER, deps=shelter.deps)
+    fulfilled = [
+        e for e in shelter.outbox("qorgau.shelter.obligation_fulfilled") if e["code"] == "S15"
+    ]
+    assert [e["obligation_id"] for e in fulfilled] == [s15.obligation_id]
+    assert shelter.row(stay_id, "S15").status == "open"
+    # The correction opened the plan's next version: a line of another kind is refused.
+    bad = draft()
+    bad.lines.append(
+        PlanLine("l3", "astrology", "x", bad.period_start, bad.period_start, assigned_by="a")
+    )
+    with pytest.raises(PlanInvalid):
+        handlers.save_plan(stay_id, bad, SHELTER, deps=shelter.deps)
+
+
+def test_extension_only_in_inpatient_care_and_three_months_in_all(
+    shelter: Shelter,  # noqa: F811
+) -> None:
+    stay_id = contracted(shelter)
+    later = SIGNED + timedelta(days=30)
+    shelter.at(later)
+    with pytest.raises(domain.IllegalStep, match="inpatient"):
+        handlers.extend(stay_id, 2, later, SHELTER, deps=shelter.deps)
+    handlers.suspend(stay_id, later, True, SHELTER, deps=shelter.deps)
+    assert shelter.stay(stay_id).status == "suspended"
+    with pytest.raises(domain.InvalidInput):
+        handlers.extend(stay_id, 4, later, SHELTER, deps=shelter.deps)
+    handlers.extend(stay_id, 2, later, SHELTER, deps=shelter.deps)
+    s10 = shelter.row(stay_id, "S10")
+    assert (s10.status, s10.term, s10.started_at) == ("open", "months:8", SIGNED)
+    with pytest.raises(domain.InvalidInput):
+        handlers.extend(stay_id, 2, later, SHELTER, deps=shelter.deps)
+    handlers.extend(stay_id, 1, later, SHELTER, deps=shelter.deps)
+    assert shelter.row(stay_id, "S10").term == "months:9"
+    shelter.at(later + timedelta(days=1))
+    handlers.resume(stay_id, later + timedelta(days=1), SHELTER, deps=shelter.deps)
+    assert shelter.stay(stay_id).status == "contracted"
+
+
+def test_a_step_past_the_contract_is_refused(shelter: Shelter) -> None:  # noqa: F811
+    stay_id = contracted(shelter)
+    expired = SIGNED + timedelta(days=200)
+    shelter.at(expired)
+    with pytest.raises(domain.IllegalStep, match="expired"):
+        handlers.assess_needs(stay_id, ["social_legal"], expired, SHELTER, deps=shelter.deps)
+    handlers.end_stay(
+        stay_id, domain.Ground.EXPIRED, expired, ["documents"], HEAD, deps=shelter.deps
+    )
+    assert shelter.stay(stay_id).status == "ended"
