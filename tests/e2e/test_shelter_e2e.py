@@ -11,12 +11,13 @@ follows a police referral (S1, routing) to the shelter's door.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from shared.clock import ALMATY
 from tests.e2e.conftest import Platform
 from tests.waiting import wait_for
 
@@ -46,7 +47,8 @@ def case_obligations(
 
 
 def by_code(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {row["code"]: row for row in rows}
+    # The duties themselves; an escalation of a breach carries the breached row's code too.
+    return {row["code"]: row for row in rows if not row.get("escalates_obligation_id")}
 
 
 def step(
@@ -252,3 +254,83 @@ def test_a_police_referral_reaches_the_shelter_and_becomes_a_stay(
         timeout=30,
     )
     assert rows["S1"]["status"] == "met" and rows["S4"]["status"] == "open"
+
+
+def test_social_protection_late_breaches_s7_and_the_escalation_reaches_the_prosecutor(
+    platform: Platform, http: httpx.Client
+) -> None:
+    # Recorded after the fact: the sheet went to social protection on a Monday two weeks ago,
+    # so its three working days (p.31) are long past when the shelter records it.
+    today = datetime.now(ALMATY).date()
+    monday = today - timedelta(days=14 + today.weekday())
+    arrived = datetime.combine(monday, time(10, 0), tzinfo=ALMATY)
+    shelter = platform.url("shelter")
+    stay = step(
+        platform,
+        http,
+        "/v1/stays",
+        {
+            "arrival": "application",
+            "arrived_at": arrived.isoformat(),
+            "consent": True,
+            "person": {"full_name": "Gulnara Akhmetova"},
+        },
+    )
+    stay_id, case_id = stay["stay_id"], stay["case_id"]
+    at = (arrived + timedelta(minutes=5)).isoformat()
+    step(platform, http, f"/v1/stays/{stay_id}/screening", {"screened_at": at})
+    late_sheet = sheet()
+    late_sheet["interviewed_at"] = (arrived + timedelta(hours=1)).isoformat()
+    for signature in late_sheet["signatures"]:
+        signature["signed_on"] = monday.isoformat()
+    step(platform, http, f"/v1/stays/{stay_id}/identification", late_sheet)
+    sent = (arrived + timedelta(hours=2)).isoformat()
+    step(platform, http, f"/v1/stays/{stay_id}/sheet/send", {"sent_at": sent})
+
+    def s7_escalated(found: list[dict[str, Any]]) -> bool:
+        s7 = by_code(found).get("S7")
+        return s7 is not None and any(
+            row["escalates_obligation_id"] == s7["obligation_id"] for row in found
+        )
+
+    rows = wait_for(
+        lambda: case_obligations(platform, http, case_id, who="operator"),
+        s7_escalated,
+        timeout=60,
+    )
+    s7 = by_code(rows)["S7"]
+    assert s7["status"] == "breached" and s7["actor_agency_id"] == SOCIAL
+    [escalation] = [row for row in rows if row["escalates_obligation_id"] == s7["obligation_id"]]
+    assert escalation["actor_agency_type"] == "prosecutor"
+    assert escalation["legal_basis"] == "Standard 14701, p.31"
+    assert by_code(rows)["S5"]["on_time"] is True
+
+    # Routing delivers the escalation to the region's prosecutor's office.
+    prosecutor = "kz-75-prosecutor"
+    inbox = wait_for(
+        lambda: http.get(
+            f"{platform.url('routing')}/v1/agencies/{prosecutor}/inbox",
+            headers=platform.auth(prosecutor),
+        ).json()["referrals"],
+        lambda found: any(r["case_id"] == case_id and r["purpose"] == "escalation" for r in found),
+        timeout=60,
+    )
+    assert any(r["case_id"] == case_id for r in inbox)
+
+    # Social protection decides late: S7 is met, not on time.
+    step(
+        platform,
+        http,
+        f"/v1/stays/{stay_id}/decision",
+        {"decision": "granted", "decided_at": now()},
+        who=SOCIAL,
+    )
+    met = wait_for(
+        lambda: by_code(case_obligations(platform, http, case_id, who="operator")),
+        lambda found: found["S7"]["met_at"] is not None,
+        timeout=30,
+    )
+    assert met["S7"]["on_time"] is False
+    assert (
+        http.get(f"{shelter}/v1/stays/{stay_id}", headers=platform.auth(SOCIAL)).status_code == 200
+    )
