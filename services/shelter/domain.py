@@ -338,6 +338,8 @@ PLAN_END_GROUND: dict[Ground, str] = {
     Ground.ABSENCE: "contract_broken",
     Ground.INSULTS_OR_BREACH: "contract_broken",
 }
+# p.37.2: an absence with a good reason the person could not report re-admits at once.
+GOOD_REASONS = frozenset({"police_detention", "healthcare_institution", "crime_against_them"})
 # p.39: what the shelter kept is returned on leaving.
 RETURNED_ITEMS = frozenset({"clothes", "valuables", "documents"})
 # p.37.2: away without notice for more than three days (72 hours).

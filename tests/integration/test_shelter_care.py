@@ -157,3 +157,40 @@ def test_a_step_past_the_contract_is_refused(shelter: Shelter) -> None:  # noqa:
         stay_id, domain.Ground.EXPIRED, expired, ["documents"], HEAD, deps=shelter.deps
     )
     assert shelter.stay(stay_id).status == "ended"
+
+
+def test_an_absence_of_80_hours_expels_and_a_good_reason_readmits_at_once(
+    shelter: Shelter,  # noqa: F811
+) -> None:
+    stay_id = contracted(shelter)
+    left = SIGNED + timedelta(days=5)
+    expelled = left + timedelta(hours=80)
+    shelter.at(expelled)
+    handlers.end_stay(
+        stay_id,
+        domain.Ground.ABSENCE,
+        expelled,
+        ["clothes"],
+        HEAD,
+        absent_hours=80,
+        deps=shelter.deps,
+    )
+    assert shelter.row(stay_id, "S10").status == "met"
+    back = expelled + timedelta(hours=2)
+    shelter.at(back)
+    with pytest.raises(domain.InvalidInput) as no_reason:
+        handlers.readmit_at_once(stay_id, "changed_mind", back, SHELTER, deps=shelter.deps)
+    assert no_reason.value.field == "reason"
+    handlers.readmit_at_once(stay_id, "police_detention", back, SHELTER, deps=shelter.deps)
+    assert shelter.stay(stay_id).status == "contracted"
+    s10 = shelter.row(stay_id, "S10")
+    assert (s10.status, s10.term, s10.started_at) == ("open", "months:6", SIGNED)
+
+
+def test_a_stay_ended_on_request_is_not_readmitted_at_once(shelter: Shelter) -> None:  # noqa: F811
+    stay_id = contracted(shelter)
+    ended = SIGNED + timedelta(days=3)
+    shelter.at(ended)
+    handlers.end_stay(stay_id, domain.Ground.REQUEST, ended, [], HEAD, deps=shelter.deps)
+    with pytest.raises(domain.IllegalStep):
+        handlers.readmit_at_once(stay_id, "police_detention", ended, SHELTER, deps=shelter.deps)

@@ -18,6 +18,7 @@ from services.shelter.api.models import (
     PlanBody,
     PortalBody,
     ResumptionBody,
+    ReturnAtOnceBody,
     SuspensionBody,
 )
 from services.shelter.handlers import ShelterDeps
@@ -133,6 +134,16 @@ def routes_of_care(deps: ShelterDeps, *, act: Act) -> APIRouter:
             "stay.extension",
             lambda: handlers.extend(
                 stay_id, body.months, body.extended_at, actor_of(who), deps=deps
+            ),
+        )
+
+    @routes.post("/v1/stays/{stay_id}/return")
+    async def back(stay_id: PathId, body: ReturnAtOnceBody, who: Caller) -> dict[str, Any]:
+        return await act(
+            who,
+            "stay.return",
+            lambda: handlers.readmit_at_once(
+                stay_id, body.reason, body.returned_at, actor_of(who), deps=deps
             ),
         )
 

@@ -309,3 +309,14 @@ class ExtensionBody(BaseModel):
 
     extended_at: AwareDatetime
     months: int = Field(ge=1, le=3)
+
+
+class ReturnAtOnceBody(BaseModel):
+    """A return after an absence with a good reason (p.37.2): re-admitted at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    returned_at: AwareDatetime
+    reason: Annotated[
+        str, Field(pattern=r"^(police_detention|healthcare_institution|crime_against_them)$")
+    ]

@@ -27,7 +27,7 @@ from services.shelter.handlers.common import (
     UnknownStay,
     load_directory,
 )
-from services.shelter.handlers.contract import end_stay, sign_contract
+from services.shelter.handlers.contract import end_stay, readmit_at_once, sign_contract
 from services.shelter.handlers.reports import send_pending
 from services.shelter.handlers.steps import (
     SheetIn,
@@ -67,6 +67,7 @@ __all__ = [
     "open_stay",
     "police_refusal",
     "readmit",
+    "readmit_at_once",
     "resume",
     "save_plan",
     "screen",

@@ -46,6 +46,17 @@ def _contract(session: Session, stay: ShelterStay) -> tuple[datetime, int]:
     return signed[-1].at, sum(int(record.outcome or 0) for record in extended)
 
 
+def contract_term(session: Session, stay: ShelterStay) -> tuple[datetime, int, int]:
+    """Return the signing, the months of extension, and the next S10's ordinal (a new id)."""
+    signed_at, months = _contract(session, stay)
+    opened = [
+        row
+        for row in repository.obligations_of_stay(session, stay_id=stay.stay_id)
+        if row.code == "S10"
+    ]
+    return signed_at, months, len(opened) + 1
+
+
 def _under_contract(session: Session, stay: ShelterStay, now: datetime) -> None:
     """Refuse a step past the contract's term: the stay ends on expiry (p.33, p.40.2)."""
     signed_at, months = _contract(session, stay)
@@ -363,7 +374,7 @@ def extend(
             reason = "contract extended while in inpatient care (Standard 14701, p.33)"
             cancel_row(session, stay, s10, reason=reason, now=now)
         total = already + months
-        extensions = len(repository.records_of(session, stay_id=stay.stay_id, kind="extension"))
+        _, _, nth = contract_term(session, stay)
         open_row(
             session,
             stay,
@@ -371,7 +382,7 @@ def extend(
             started_at=signed_at,
             now=now,
             term=f"months:{domain.CONTRACT_MONTHS + total}",
-            nth=extensions + 2,
+            nth=nth,
         )
         record_step(
             session,
@@ -415,6 +426,7 @@ __all__ = [
     "approve_plan",
     "assess_needs",
     "confirm_portal",
+    "contract_term",
     "end_plan",
     "extend",
     "fill_card",

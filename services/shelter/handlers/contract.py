@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from services.shelter import domain, repository
 from services.shelter.domain import StayStatus
-from services.shelter.handlers.care import end_plan
+from services.shelter.handlers.care import contract_term, end_plan
 from services.shelter.handlers.common import (
     Actor,
     ShelterDeps,
@@ -20,6 +20,7 @@ from services.shelter.handlers.common import (
 )
 from services.shelter.handlers.steps import _step
 from services.shelter.tables import ShelterStay
+from shared.clock import ALMATY
 
 S = StayStatus
 
@@ -102,6 +103,54 @@ def end_stay(
                 "absent_hours": absent_hours,
                 "order_number": order_number,
             },
+        )
+
+    return _step(stay_id, actor, deps, run)
+
+
+def readmit_at_once(
+    stay_id: str, reason: str, at: datetime, actor: Actor, *, deps: ShelterDeps
+) -> ShelterStay:
+    """Re-admit at once a person expelled for an absence they had a good reason for (p.37.2)."""
+    if reason not in domain.GOOD_REASONS:
+        # Without one of p.37.2's reasons the person is re-admitted on general terms: a new
+        # application (chapter 4), not this step.
+        raise domain.InvalidInput(
+            "reason",
+            "p.37.2 names police detention, a healthcare institution or a crime against them",
+        )
+
+    def run(session: Session, stay: ShelterStay, now: datetime) -> None:
+        domain.require(S(stay.status), {S.ENDED}, "re-admission at once (p.37.2)")
+        departures = repository.records_of(session, stay_id=stay.stay_id, kind="departure")
+        if not departures or departures[-1].outcome != domain.Ground.ABSENCE.value:
+            raise domain.IllegalStep("only a stay ended for an absence is re-admitted at once")
+        domain.check_moment(at, field="returned_at", after=departures[-1].at, now=now)
+        signed_at, months, nth = contract_term(session, stay)
+        last_day = domain.contract_end(signed_at.astimezone(ALMATY).date(), extension_months=months)
+        if last_day < at.astimezone(ALMATY).date():
+            raise domain.IllegalStep("the contract has expired (p.33): a new application")
+        stay.status = S.CONTRACTED.value
+        # The contract runs on: its term counts again from the signing.
+        open_row(
+            session,
+            stay,
+            "S10",
+            started_at=signed_at,
+            now=now,
+            term=f"months:{domain.CONTRACT_MONTHS + months}",
+            nth=nth,
+        )
+        record_step(
+            session,
+            stay,
+            kind="readmission_at_once",
+            legal_basis="Standard 14701, p.37.2",
+            at=at,
+            actor=actor,
+            now=now,
+            cipher=deps.cipher,
+            outcome=reason,
         )
 
     return _step(stay_id, actor, deps, run)
