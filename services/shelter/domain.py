@@ -376,3 +376,38 @@ def check_extension(*, months: int, already: int, in_inpatient_care: bool) -> No
         raise IllegalStep("p.33 extends a contract only while the recipient is in inpatient care")
     if months < 1 or already + months > MAX_EXTENSION_MONTHS:
         raise InvalidInput("months", "p.33 extends a contract by three months at most in all")
+
+
+# Appendix 3: the minimum staff of a shelter by the number of recipients (up to 20; 20-50).
+# One educator per 10 children; one labour instructor per study group.
+STAFF_MINIMUM: dict[str, tuple[float, float]] = {
+    "director": (1, 1),
+    "chief_accountant": (1, 1),
+    "clerk_hr_inspector": (1, 1),
+    "lawyer": (1, 2),
+    "psychologist": (1, 2),
+    "social_work_specialist": (1, 1.5),
+    "social_work_consultant": (1, 1.5),
+    "senior_nurse": (1, 2),
+    "labour_instructor": (1, 1),
+    "cultural_organiser": (1, 1),
+}
+CHILDREN_PER_EDUCATOR = 10
+
+
+def staffing_minimum(recipients: int, children: int) -> dict[str, float]:
+    """Return Appendix 3's minimum staff for a number of recipients and of children among them."""
+    column = 0 if recipients <= 20 else 1
+    needed = {position: sizes[column] for position, sizes in STAFF_MINIMUM.items()}
+    # "10 балаға 1 бірлік": an educator for every ten children, where there are children.
+    needed["educator"] = float(-(-children // CHILDREN_PER_EDUCATOR))
+    return needed
+
+
+def shortfalls(needed: Mapping[str, float], staff: Mapping[str, float]) -> dict[str, float]:
+    """Return the positions staffed below the minimum, with how much is missing."""
+    return {
+        position: minimum - staff.get(position, 0)
+        for position, minimum in needed.items()
+        if staff.get(position, 0) < minimum
+    }

@@ -17,7 +17,7 @@ from services.shelter.handlers import ShelterDeps, on_referral_issued
 from shared.bus import durable_subscriber
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.contracts.routing import ReferralIssued
-from shared.contracts.shelter import StayOpened, StayStepRecorded
+from shared.contracts.shelter import CapacityChanged, StayOpened, StayStepRecorded
 from shared.streams import PREFIX
 
 # What the shelter publishes (through its outbox); the obligation contract goes out under
@@ -25,6 +25,7 @@ from shared.streams import PREFIX
 PUBLISHES = (
     StayOpened,
     StayStepRecorded,
+    CapacityChanged,
     ObligationOpened,
     ObligationFulfilled,
     ObligationCancelled,

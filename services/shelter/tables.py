@@ -137,3 +137,16 @@ class ShelterPlan(SQLModel, table=True):
     approved_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
     updated_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
     document: str
+
+
+class ShelterCapacity(SQLModel, table=True):
+    """A shelter's beds and staff as its head reports them (Appendix 3); occupancy is counted."""
+
+    __tablename__ = "shelter_capacity"
+
+    agency_id: str = Field(primary_key=True, max_length=80)
+    region: str = Field(max_length=10)
+    beds: int
+    # Staff by position of Appendix 3 (numbers, no names), JSON.
+    staff: str = "{}"
+    updated_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]

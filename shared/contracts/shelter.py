@@ -50,3 +50,18 @@ class StayStepRecorded(Event):
     status: str
     legal_basis: str
     at: AwareDatetime
+
+
+class CapacityChanged(Event):
+    """A shelter's beds or occupancy changed: for routing to pass over a full shelter."""
+
+    SERVICE: ClassVar[str] = "shelter"
+    NAME: ClassVar[str] = "capacity_changed"
+
+    shelter_agency_id: str
+    region: str
+    # None until the shelter's head reports its beds.
+    beds: int | None = None
+    occupied: int
+    children: int
+    free: int | None = None

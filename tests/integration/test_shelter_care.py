@@ -13,9 +13,12 @@ from services.shelter.handlers import PlanIn
 from shared.clock import ALMATY
 from shared.plans import MonitoringEntry, PlanInvalid, PlanLine
 from tests.integration.test_shelter_stay import (
+    ARRIVED,
+    CHILD,
     HEAD,
     SHELTER,
     Shelter,
+    apply,
     shelter,  # noqa: F401  (the fixture)
     to_decision,
 )
@@ -194,3 +197,34 @@ def test_a_stay_ended_on_request_is_not_readmitted_at_once(shelter: Shelter) -> 
     handlers.end_stay(stay_id, domain.Ground.REQUEST, ended, [], HEAD, deps=shelter.deps)
     with pytest.raises(domain.IllegalStep):
         handlers.readmit_at_once(stay_id, "police_detention", ended, SHELTER, deps=shelter.deps)
+
+
+def test_capacity_counts_adults_and_children_and_staffing_against_appendix_3(
+    shelter: Shelter,  # noqa: F811
+) -> None:
+    with pytest.raises(domain.NotActor):
+        handlers.set_capacity(10, {}, SHELTER, deps=shelter.deps)
+    with pytest.raises(domain.InvalidInput):
+        handlers.set_capacity(10, {"astrologer": 1}, HEAD, deps=shelter.deps)
+    staff = {position: sizes[0] for position, sizes in domain.STAFF_MINIMUM.items()}
+    handlers.set_capacity(10, staff, HEAD, deps=shelter.deps)
+    stay_id = apply(shelter, children=[CHILD, {"full_name": "Нұрлан", "birth_date": "2019-05-05"}])
+    report = handlers.capacity_report("kz-75-shelter", deps=shelter.deps)
+    assert (report["beds"], report["occupied"], report["children"], report["free"]) == (10, 3, 2, 7)
+    # One educator per ten children: two children need one, and none is on the staff.
+    assert report["staff_minimum"]["educator"] == 1
+    assert report["shortfalls"] == {"educator": 1}
+    published = shelter.outbox("qorgau.shelter.capacity_changed")
+    assert [(e["occupied"], e["free"]) for e in published] == [(0, 10), (3, 7)]
+    # Refused on screening: the person and the children leave the shelter's beds.
+    at = ARRIVED + timedelta(minutes=3)
+    handlers.screen(stay_id, ["intoxication"], at, SHELTER, deps=shelter.deps)
+    assert handlers.capacity_report("kz-75-shelter", deps=shelter.deps)["occupied"] == 0
+    assert shelter.outbox("qorgau.shelter.capacity_changed")[-1]["occupied"] == 0
+
+
+def test_appendix_3_columns() -> None:
+    small = domain.staffing_minimum(12, 0)
+    large = domain.staffing_minimum(35, 21)
+    assert (small["lawyer"], small["educator"]) == (1, 0)
+    assert (large["lawyer"], large["social_work_specialist"], large["educator"]) == (2, 1.5, 3)

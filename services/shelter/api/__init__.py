@@ -19,6 +19,7 @@ from services.shelter.api.care import routes_of_care
 from services.shelter.api.common import Caller, acting, actor_of, checked, error
 from services.shelter.api.models import (
     ArrivalBody,
+    CapacityBody,
     ContractBody,
     DecisionBody,
     DepartureBody,
@@ -220,6 +221,43 @@ def router(
                 deps=deps,
             ),
         )
+
+    @routes.put("/v1/capacity")
+    async def put_capacity(body: CapacityBody, who: Caller) -> dict[str, Any]:
+        try:
+            await run_in_threadpool(
+                lambda: handlers.set_capacity(body.beds, dict(body.staff), actor_of(who), deps=deps)
+            )
+        except domain.NotActor as refused:
+            reason = str(refused)
+            await checked(
+                lambda: gate.require(
+                    who, False, action="capacity.change", case_id=None, reason=reason
+                )
+            )
+        except domain.InvalidInput as invalid:
+            raise error(422, invalid.message, invalid.field) from None
+        wake_relay()
+        report: dict[str, Any] = await run_in_threadpool(
+            handlers.capacity_report, who.agency_id, deps=deps
+        )
+        return report
+
+    @routes.get("/v1/capacity")
+    async def get_capacity(who: Caller) -> dict[str, Any]:
+        await checked(
+            lambda: gate.require(
+                who,
+                who.agency_type == "shelter",
+                action="capacity.read",
+                case_id=None,
+                reason="a shelter reads its own capacity",
+            )
+        )
+        report: dict[str, Any] = await run_in_threadpool(
+            handlers.capacity_report, who.agency_id, deps=deps
+        )
+        return report
 
     routes.include_router(routes_of_care(deps, act=act))
     return routes

@@ -320,3 +320,12 @@ class ReturnAtOnceBody(BaseModel):
     reason: Annotated[
         str, Field(pattern=r"^(police_detention|healthcare_institution|crime_against_them)$")
     ]
+
+
+class CapacityBody(BaseModel):
+    """The shelter's beds and staff by position of Appendix 3 (numbers, no names)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    beds: int = Field(ge=0, le=10000)
+    staff: dict[Code, float] = Field(default_factory=dict, max_length=20)

@@ -6,6 +6,7 @@ One module per concern: `arrival` (application, referral, children, what intake 
 """
 
 from services.shelter.handlers.arrival import ArrivalIn, on_referral_issued, open_stay
+from services.shelter.handlers.capacity import capacity_report, set_capacity
 from services.shelter.handlers.care import (
     SERVICE_KINDS,
     PlanIn,
@@ -54,6 +55,7 @@ __all__ = [
     "UnknownStay",
     "approve_plan",
     "assess_needs",
+    "capacity_report",
     "confirm_portal",
     "decide",
     "end_stay",
@@ -74,6 +76,7 @@ __all__ = [
     "send_decision",
     "send_pending",
     "send_sheet",
+    "set_capacity",
     "sign_contract",
     "stop_services",
     "suspend",

@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from services.shelter import domain, repository
+from services.shelter.handlers.capacity import stage_capacity
 from services.shelter.handlers.common import (
     SERVICE,
     Actor,
@@ -181,6 +182,7 @@ def open_stay(data: ArrivalIn, actor: Actor, *, deps: ShelterDeps) -> ShelterSta
         if data.children or data.refuses_police:
             reason = "children" if data.children else "refuses_police"
             owe_report(session, stay, reason=reason, children=data.children, deps=deps, now=now)
+        stage_capacity(session, agency_id=stay.shelter_agency_id, region=stay.region, now=now)
         session.commit()
         return stay
 

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from services.shelter import domain, repository
 from services.shelter.domain import StayStatus
 from services.shelter.handlers.arrival import check_shelter, owe_report
+from services.shelter.handlers.capacity import OCCUPYING, stage_capacity
 from services.shelter.handlers.common import (
     Actor,
     ShelterDeps,
@@ -56,7 +57,19 @@ def _step(
     now = deps.clock.now()
     with unit_of_work(deps.engine) as session:
         stay = _own(session, stay_id, actor, deps)
+        before = S(stay.status)
         run(session, stay, now)
+        after = S(stay.status)
+        if after is not before:
+            for child in repository.children_of(session, stay_id=stay.stay_id):
+                # The children stay and leave with the parent (p.26-27).
+                child.status = after.value
+                child.updated_at = now
+                session.add(child)
+            if (before in OCCUPYING) != (after in OCCUPYING):
+                stage_capacity(
+                    session, agency_id=stay.shelter_agency_id, region=stay.region, now=now
+                )
         session.commit()
         return stay
 
