@@ -188,6 +188,18 @@ def test_an_application_is_identified_decided_and_contracted_all_on_time(
     assert (rows["S7"]["actor_agency_id"], rows["S7"]["met_by_agency_id"]) == (SOCIAL, SOCIAL)
     assert rows["S10"]["status"] == "open" and rows["S13"]["status"] == "open"
 
+    # The sheet prints (Appendix 5), for social protection too, which it was sent to (p.30).
+    printed = http.get(
+        f"{shelter}/v1/stays/{stay_id}/documents/assessment-sheet",
+        params={"lang": "ru", "format": "pdf"},
+        headers=platform.auth(SOCIAL),
+        # The first print loads pango and may build the font cache.
+        timeout=90,
+    )
+    assert printed.status_code == 200, printed.text
+    assert printed.headers["content-type"] == "application/pdf"
+    assert printed.content.startswith(b"%PDF")
+
     # Every read of the person's data is on the shelter's audit log.
     audit = http.get(f"{shelter}/v1/audit", params={"case_id": case_id}, headers=operator)
     assert audit.status_code == 200, audit.text

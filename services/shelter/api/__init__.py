@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from services.shelter import domain, handlers, views
+from services.shelter import documents, domain, handlers, views
 from services.shelter.api.care import routes_of_care
 from services.shelter.api.common import Caller, acting, actor_of, checked, error
 from services.shelter.api.models import (
@@ -86,6 +86,40 @@ def router(
             )
         except handlers.UnknownStay:
             raise error(404, "not found: stay") from None
+
+    @routes.get(
+        "/v1/stays/{stay_id}/documents/{form}",
+        responses={200: {"content": {"text/html": {}, "application/pdf": {}}}},
+    )
+    async def document(
+        stay_id: PathId,
+        form: PathId,
+        who: Caller,
+        lang: Annotated[str, Query(max_length=2)] = "kk",
+        format: Annotated[str, Query(pattern=r"^(html|pdf)$")] = "html",
+        purpose: Purpose = "shelter",
+    ) -> Response:
+        try:
+            documents.check(form, lang)
+        except documents.UnknownForm as unknown:
+            raise error(422, unknown.message, unknown.field) from None
+
+        def read() -> str:
+            stay = views.read_stay(stay_id, who, purpose=purpose, gate=gate, deps=deps)
+            shelter = deps.agencies.get(stay["shelter_agency_id"])
+            name = shelter.name(lang) if shelter is not None else stay["shelter_agency_id"]
+            return documents.render_html(form, lang, stay, shelter_name=name)
+
+        try:
+            html = await run_in_threadpool(read)
+        except handlers.UnknownStay:
+            raise error(404, "not found: stay") from None
+        except documents.NotRecorded as missing:
+            raise error(404, f"not recorded yet: {missing}") from None
+        if format == "pdf":
+            pdf = await run_in_threadpool(documents.to_pdf, html)
+            return Response(pdf, media_type="application/pdf")
+        return Response(html, media_type="text/html; charset=utf-8")
 
     @routes.get("/v1/referrals")
     async def waiting(who: Caller) -> dict[str, Any]:

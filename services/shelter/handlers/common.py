@@ -52,6 +52,11 @@ class Agency:
     agency_type: str
     region: str | None
     active: bool = True
+    names: tuple[tuple[str, str], ...] = ()
+
+    def name(self, lang: str) -> str:
+        """Return the agency's name in a language of the directory (kk, ru), or its id."""
+        return dict(self.names).get(lang) or self.agency_id
 
 
 @dataclass
@@ -84,7 +89,13 @@ def load_directory(path: Path) -> dict[str, Agency]:
     entries = json.loads(path.read_text(encoding="utf-8"))["agencies"]
     return {
         entry["agency_id"]: Agency(
-            entry["agency_id"], entry["agency_type"], entry.get("region"), entry.get("active", True)
+            entry["agency_id"],
+            entry["agency_type"],
+            entry.get("region"),
+            entry.get("active", True),
+            tuple(
+                (lang, entry[f"name_{lang}"]) for lang in ("kk", "ru") if entry.get(f"name_{lang}")
+            ),
         )
         for entry in entries
     }
