@@ -54,10 +54,29 @@ def by_code(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def step(
     platform: Platform, http: httpx.Client, path: str, body: dict[str, Any], who: str = SHELTER
 ) -> dict[str, Any]:
-    answer = http.post(f"{platform.url('shelter')}{path}", json=body, headers=platform.auth(who))
+    agency, _, role = who.partition(":")
+    answer = http.post(
+        f"{platform.url('shelter')}{path}",
+        json=body,
+        headers=platform.auth(agency, role or "caseworker"),
+    )
     assert answer.status_code in (200, 201), answer.text
     done: dict[str, Any] = answer.json()
     return done
+
+
+def through_contract(platform: Platform, http: httpx.Client, stay_id: str) -> None:
+    """Screen, give the general services, identify, send, decide, send back, sign."""
+    base = f"/v1/stays/{stay_id}"
+    step(platform, http, f"{base}/screening", {"screened_at": now()})
+    services = ["accommodation_meals", "first_medical_check", "self_care_hygiene"]
+    services.append("bed_clothes_necessities")
+    step(platform, http, f"{base}/general-services", {"given_at": now(), "services": services})
+    step(platform, http, f"{base}/identification", sheet())
+    step(platform, http, f"{base}/sheet/send", {"sent_at": now()})
+    step(platform, http, f"{base}/decision", {"decision": "granted", "decided_at": now()}, SOCIAL)
+    step(platform, http, f"{base}/decision/send", {"sent_at": now()}, SOCIAL)
+    step(platform, http, f"{base}/contract", {"signed_at": now()})
 
 
 def sheet() -> dict[str, Any]:
@@ -266,6 +285,73 @@ def test_a_police_referral_reaches_the_shelter_and_becomes_a_stay(
         timeout=30,
     )
     assert rows["S1"]["status"] == "met" and rows["S4"]["status"] == "open"
+    stay_id = stay["stay_id"]
+    through_contract(platform, http, stay_id)
+
+    # Under the contract: card and portal entry (S11), needs (S13), plan approved (S14, S15).
+    base = f"/v1/stays/{stay_id}"
+    step(platform, http, f"{base}/registration-card", {"filled_at": now(), "full_name": "Saule"})
+    step(platform, http, f"{base}/portal-entry", {"entered_at": now(), "reference": "P-77"})
+    step(
+        platform,
+        http,
+        f"{base}/needs-assessment",
+        {"assessed_at": now(), "needs": ["social_psychological", "social_legal"]},
+    )
+    today = datetime.now(ALMATY).date()
+    plan = {
+        "period_start": today.isoformat(),
+        "period_end": (today + timedelta(days=150)).isoformat(),
+        "assessed_from": today.isoformat(),
+        "assessed_to": today.isoformat(),
+        "lines": [
+            {
+                "line_id": "l1",
+                "kind": "social_psychological",
+                "activity": "counselling, weekly",
+                "assigned_on": today.isoformat(),
+                "due_on": (today + timedelta(days=60)).isoformat(),
+                "assigned_by": "psy-3",
+            }
+        ],
+    }
+    answer = http.put(
+        f"{platform.url('shelter')}{base}/plan", json=plan, headers=platform.auth(SHELTER)
+    )
+    assert answer.status_code == 200, answer.text
+    step(platform, http, f"{base}/plan/approve", {"approved_at": now()}, who=f"{SHELTER}:head")
+
+    # Away without notice for 80 hours: expelled by the head's order (p.37.2, p.38); back with
+    # a good reason (detained by the police), re-admitted at once.
+    ended = step(
+        platform,
+        http,
+        f"{base}/departure",
+        {"ground": "absence", "ended_at": now(), "absent_hours": 80, "returned": ["documents"]},
+        who=f"{SHELTER}:head",
+    )
+    assert ended["status"] == "ended"
+    back = step(
+        platform, http, f"{base}/return", {"returned_at": now(), "reason": "police_detention"}
+    )
+    assert back["status"] == "contracted"
+
+    done = ("S2", "S3", "S4", "S5", "S7", "S8", "S9", "S11", "S13", "S14")
+
+    def settled(found: list[dict[str, Any]]) -> bool:
+        duties = by_code(found)
+        # S10 twice: met when the stay ended, open again from the signing on re-admission.
+        contract = sorted(row["status"] for row in found if row["code"] == "S10")
+        met = all(duties.get(code, {}).get("status") == "met" for code in done)
+        return met and contract == ["met", "open"]
+
+    found = wait_for(
+        lambda: case_obligations(platform, http, case_id, who="operator"), settled, timeout=30
+    )
+    rows = by_code(found)
+    for code in done:
+        assert rows[code]["on_time"] is True, rows[code]
+    assert rows["S15"]["status"] == "cancelled"
 
 
 def test_social_protection_late_breaches_s7_and_the_escalation_reaches_the_prosecutor(
