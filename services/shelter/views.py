@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import Session
 
 from services.shelter import repository
+from services.shelter.handlers.care import plan_json
 from services.shelter.handlers.common import ShelterDeps, UnknownStay
 from services.shelter.tables import ShelterObligation, ShelterRecord, ShelterStay
 from shared.access import Gatekeeper
@@ -116,6 +117,8 @@ def read_stay(
         ]
         case_key = stay.case_id or stay_id
         children = repository.children_of(session, stay_id=stay_id) if standing == "shelter" else []
+        # The work plan and its journal are the shelter's own (Appendices 1-2).
+        view["plan"] = plan_json(session, stay, deps) if standing == "shelter" else None
         view["children"] = [
             {
                 **_stay_view(child),

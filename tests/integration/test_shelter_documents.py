@@ -14,9 +14,11 @@ from services.shelter import documents, domain, handlers, views
 from shared.access import Gatekeeper
 from shared.auth import Principal, Role
 from shared.crypto import KeyRing
-from tests.integration.test_shelter_care import SIGNED, contracted
+from shared.plans import MonitoringEntry
+from tests.integration.test_shelter_care import SIGNED, contracted, draft
 from tests.integration.test_shelter_stay import (
     CHILD,
+    HEAD,
     SHELTER,
     Shelter,
     shelter,  # noqa: F401  (the fixture)
@@ -79,3 +81,24 @@ def test_a_form_not_recorded_yet_and_an_unknown_language(shelter: Shelter) -> No
         documents.render_html("application", "en", stay)
     assert unknown.value.field == "lang"
     assert "Әлия Серікқызы" in documents.render_html("application", "kk", stay)
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru"])
+def test_the_work_plan_and_its_journal_print(shelter: Shelter, lang: str) -> None:  # noqa: F811
+    stay_id = contracted(shelter)
+    assessed = SIGNED + timedelta(days=2)
+    shelter.at(assessed + timedelta(hours=4))
+    handlers.assess_needs(stay_id, ["social_psychological"], assessed, SHELTER, deps=shelter.deps)
+    handlers.save_plan(stay_id, draft(), SHELTER, deps=shelter.deps)
+    handlers.approve_plan(stay_id, assessed + timedelta(hours=3), HEAD, deps=shelter.deps)
+    observed = assessed + timedelta(days=80)
+    shelter.at(observed)
+    entry = MonitoringEntry(observed.date(), "sw-2", "positive", note="calmer, sleeps")
+    handlers.monitor(stay_id, entry, SHELTER, deps=shelter.deps)
+    stay = read(shelter, stay_id)
+    plan = documents.render_html("work-plan", lang, stay, shelter_name="Crisis centre")
+    assert "psychological counselling, weekly" in plan and "psy-3" in plan
+    assert ("Жеке жұмыс жоспары" if lang == "kk" else "Индивидуальный план работы") in plan
+    assert ("әлеуметтік-құқықтық" if lang == "kk" else "социально-правовые") in plan
+    journal = documents.render_html("monitoring-journal", lang, stay)
+    assert "calmer, sleeps" in journal and observed.strftime("%d.%m.%Y") in journal

@@ -16,14 +16,25 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from services.shelter import domain
-from services.shelter.documents.labels import APPLICATION, CARD, LANGUAGES, SHEET, STANDARD
+from services.shelter.documents.labels import (
+    APPLICATION,
+    CARD,
+    JOURNAL,
+    KINDS,
+    LANGUAGES,
+    PLAN,
+    SHEET,
+    STANDARD,
+)
 from shared.clock import ALMATY
 
-FORMS = ("application", "assessment-sheet", "registration-card")
+FORMS = ("application", "assessment-sheet", "registration-card", "work-plan", "monitoring-journal")
 _TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
     "application": ("application.html", APPLICATION),
     "assessment-sheet": ("sheet.html", SHEET),
     "registration-card": ("card.html", CARD),
+    "work-plan": ("plan.html", PLAN),
+    "monitoring-journal": ("journal.html", JOURNAL),
 }
 _ENV = Environment(
     loader=PackageLoader("services.shelter.documents", "templates"),
@@ -110,6 +121,8 @@ def render_html(form: str, lang: str, stay: dict[str, Any], *, shelter_name: str
                 for s in details.get("signatures", [])
             },
         }
+    elif form in ("work-plan", "monitoring-journal"):
+        context |= _plan_context(stay, lang, shelter_name)
     else:
         card = _step(stay, "registration_card")
         details = dict(card["details"] or {})
@@ -125,6 +138,49 @@ def render_html(form: str, lang: str, stay: dict[str, Any], *, shelter_name: str
             "filled_on": _day(card["at"]),
         }
     return _ENV.get_template(template).render(**context)
+
+
+def _plan_context(stay: dict[str, Any], lang: str, shelter_name: str) -> dict[str, Any]:
+    """Return what Appendices 1 and 2 print: the version in force (else the draft), the journal."""
+    plan = stay.get("plan")
+    if not plan:
+        raise NotRecorded("work plan")
+    versions = plan["versions"]
+    approved = [v for v in versions if v["status"] == "approved"]
+    version = approved[-1] if approved else versions[-1]
+    kinds = [
+        (
+            code,
+            name,
+            [
+                {**line, "assigned_on": _day(line["assigned_on"])}
+                for line in version["lines"]
+                if line["kind"] == code
+            ],
+        )
+        for code, name in KINDS[lang].items()
+    ]
+    names = KINDS[lang]
+    return {
+        "shelter_name": shelter_name,
+        "approved_on": _day((version.get("approval") or {}).get("at")),
+        "born": _day(stay["person"].get("birth_date")),
+        "arrived": _day(stay["arrived_at"]),
+        "assessed_from": _day(version.get("assessed_from")),
+        "assessed_to": _day(version.get("assessed_to")),
+        "period_start": _day(version["period_start"]),
+        "period_end": _day(version["period_end"]),
+        "kinds": kinds,
+        "review": "",
+        "entries": [
+            {
+                **entry,
+                "observed_on": _day(entry["observed_on"]),
+                "corrections": ", ".join(names.get(c, c) for c in entry["corrections"]),
+            }
+            for entry in plan["monitoring"]
+        ],
+    }
 
 
 def to_pdf(html: str) -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import TypeAdapter
 from sqlmodel import Session
@@ -175,6 +176,15 @@ def _load(session: Session, stay: ShelterStay, deps: ShelterDeps) -> tuple[Shelt
         raise domain.IllegalStep("no work plan is drafted yet (p.17)")
     plan = _PLAN.validate_json(deps.cipher.decrypt(row.document, field=PLAN_FIELD) or "")
     return row, replace(plan, kind=PLAN_KINDS.get(plan.kind.code, plan.kind))
+
+
+def plan_json(session: Session, stay: ShelterStay, deps: ShelterDeps) -> dict[str, Any] | None:
+    """Return the stay's plan as JSON (every version, monitoring, ending), or None."""
+    if repository.plan_of_stay(session, stay_id=stay.stay_id) is None:
+        return None
+    _, plan = _load(session, stay, deps)
+    found: dict[str, Any] = _PLAN.dump_python(plan, mode="json")
+    return found
 
 
 def _store(
@@ -431,6 +441,7 @@ __all__ = [
     "extend",
     "fill_card",
     "monitor",
+    "plan_json",
     "resume",
     "save_plan",
     "suspend",
