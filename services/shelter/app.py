@@ -65,6 +65,8 @@ def build(
 
     def token_for(stay: ShelterStay) -> str:
         # The shelter reports in its own name, as any agency does (reporter = the shelter).
+        if settings.intake_token_file is not None:
+            return settings.intake_token_file.read_text(encoding="utf-8").strip()
         return keys.issue(
             agency_id=stay.shelter_agency_id,
             agency_type="shelter",

@@ -27,6 +27,10 @@ class ShelterSettings(ServiceSettings):
     intake_port: int = Field(
         default=8101, validation_alias=AliasChoices("intake_port", "INTAKE_HTTP_PORT")
     )
+    # A token the deployment issued for the shelter's reports, where this service's key file
+    # can only verify tokens (EdDSA public key): read at each report. Unset, the shelter signs
+    # a short-lived token in the reporting shelter's name with the deployment key.
+    intake_token_file: Path | None = None
     # How often pending reports to intake are tried (seconds).
     intake_interval: float = Field(default=1.0, gt=0)
 
