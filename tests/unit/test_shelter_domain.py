@@ -9,7 +9,7 @@ import pytest
 
 from services.shelter import domain
 from services.shelter.domain import Conclusion, Signature, StayStatus
-from shared.calendar import Term
+from shared.calendar import Term, WorkingCalendar
 from shared.clock import ALMATY
 
 DAY = date(2026, 11, 23)
@@ -117,3 +117,10 @@ def test_obligation_ids_are_derived() -> None:
     assert first == domain.obligation_id("c", "S4", "kz-75-shelter", "s", 1)
     assert first != domain.obligation_id("c", "S4", "kz-75-shelter", "s", 2)
     assert first != domain.obligation_id("c", "S4", "kz-75-shelter", "s", 1, nth=2)
+
+
+def test_the_worked_example_s4_is_due_at_midnight_after_monday() -> None:
+    # docs/obligations.md: applied Friday 2026-11-20 16:40; one working day counts Monday.
+    arrived = datetime(2026, 11, 20, 16, 40, tzinfo=ALMATY)
+    due = WorkingCalendar().due_at(Term.parse(domain.ROWS["S4"].term), arrived)
+    assert due == datetime(2026, 11, 24, 0, 0, tzinfo=ALMATY)
