@@ -374,6 +374,12 @@ class Cluster:
                     f"{service.upper()}_HTTP_PORT": str(port),
                     f"{service.upper()}_DATABASE_URL": self.database_urls[service],
                 }
+                intake = next(
+                    (found for found in self.instances if found.service == "intake"), None
+                )
+                if service == "shelter" and intake is not None:
+                    # The shelter reports to intake over HTTP (docs/shelter.md): to an instance.
+                    env["SHELTER_INTAKE_URL"] = f"http://{HOST}:{intake.port}"
                 self.instances.append(
                     Instance(service, index, port, env, self.logs / f"{name}.log")
                 )

@@ -63,6 +63,7 @@ SERVICES: tuple[Service, ...] = (
     Service("routing"),
     Service("deadlines"),
     Service("casework"),
+    Service("shelter"),
 )
 SERVICE_NAMES: tuple[str, ...] = tuple(service.name for service in SERVICES)
 # The services with a bus, a database and an audit log of their own.

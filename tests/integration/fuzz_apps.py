@@ -24,6 +24,8 @@ from services.intake import app as intake_app
 from services.intake.config import IntakeSettings
 from services.routing import app as routing_app
 from services.routing.config import RoutingSettings
+from services.shelter import app as shelter_app
+from services.shelter.config import ShelterSettings
 from shared.auth import Role, TokenKeys
 from shared.clock import FixedClock
 from shared.runtime import ServiceRuntime
@@ -44,12 +46,14 @@ SETTINGS: dict[str, Any] = {
     "routing": RoutingSettings,
     "deadlines": DeadlinesSettings,
     "casework": CaseworkSettings,
+    "shelter": ShelterSettings,
 }
 BUILDERS: dict[str, Callable[..., tuple[ServiceRuntime, FastAPI]]] = {
     "intake": intake_app.build,
     "routing": routing_app.build,
     "deadlines": deadlines_app.build,
     "casework": casework_app.build,
+    "shelter": shelter_app.build,
 }
 
 

@@ -107,7 +107,7 @@ def _service(
             drop_pg_database(templates.admin, database_url)
 
 
-@pytest.fixture(scope="module", params=["intake", "routing", "deadlines", "casework"])
+@pytest.fixture(scope="module", params=["intake", "routing", "deadlines", "casework", "shelter"])
 def service(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceApp]:

@@ -1,0 +1,7 @@
+"""The tables shelter's migrations build: its own, and the shared ones its database holds."""
+
+from services.shelter import tables
+from shared import audit, inbox, outbox
+from shared.db import metadata_of
+
+target_metadata = metadata_of(tables, outbox, inbox, audit)
