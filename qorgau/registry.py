@@ -54,7 +54,12 @@ class Service:
         importlib.import_module(f"{self.package}.app").main()
 
 
-SERVICES: tuple[Service, ...] = (Service("intake"), Service("routing"), Service("deadlines"))
+SERVICES: tuple[Service, ...] = (
+    Service("intake"),
+    Service("routing"),
+    Service("deadlines"),
+    Service("familycentre"),
+)
 SERVICE_NAMES: tuple[str, ...] = tuple(service.name for service in SERVICES)
 
 

@@ -18,6 +18,8 @@ from fastapi import FastAPI
 
 from services.deadlines import app as deadlines_app
 from services.deadlines.config import DeadlinesSettings
+from services.familycentre import app as familycentre_app
+from services.familycentre.config import FamilyCentreSettings
 from services.intake import app as intake_app
 from services.intake.config import IntakeSettings
 from services.routing import app as routing_app
@@ -41,11 +43,13 @@ SETTINGS: dict[str, Any] = {
     "intake": IntakeSettings,
     "routing": RoutingSettings,
     "deadlines": DeadlinesSettings,
+    "familycentre": FamilyCentreSettings,
 }
 BUILDERS: dict[str, Callable[..., tuple[ServiceRuntime, FastAPI]]] = {
     "intake": intake_app.build,
     "routing": routing_app.build,
     "deadlines": deadlines_app.build,
+    "familycentre": familycentre_app.build,
 }
 
 

@@ -1,0 +1,94 @@
+"""The family centre's subscriptions: the only file that binds subjects to handlers.
+
+A referral routing delivers to a family support centre (R13's family part and others) arrives on
+the AGENCY stream under the centre's own subject; the centre reads every centre's deliveries
+(`qorgau.agency.*.referral_issued.v1`) and keeps those addressed to a family support centre.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from faststream.nats import NatsBroker
+
+from services.familycentre.handlers import (
+    CentreDeps,
+    on_directory_entry,
+    on_obligation_fulfilled,
+    on_obligation_opened,
+    on_referral_issued,
+)
+from shared.bus import durable_subscriber
+from shared.contracts.familycentre import (
+    AppealReceived,
+    CentreDelivery,
+    MobileGroupEngaged,
+    PersonAdmitted,
+    PlanApproved,
+    PlanEnded,
+)
+from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
+from shared.contracts.routing import AgencyChanged, AgencyRegistered, ReferralIssued
+
+# What the centre publishes (through its outbox), for the event catalogue; the obligation
+# contract goes out under `qorgau.familycentre.*`.
+PUBLISHES = (
+    AppealReceived,
+    CentreDelivery,
+    MobileGroupEngaged,
+    PersonAdmitted,
+    PlanApproved,
+    PlanEnded,
+    ObligationOpened,
+    ObligationFulfilled,
+    ObligationCancelled,
+)
+
+
+def register(
+    broker: NatsBroker, deps: CentreDeps, *, wake_relay: Callable[[], None] | None = None
+) -> None:
+    """Bind the centre's subjects to its handlers."""
+
+    def wake_relay_now() -> None:
+        # What the handler staged goes out now, not at the relay's next poll.
+        if wake_relay is not None:
+            wake_relay()
+
+    @durable_subscriber(
+        broker, ReferralIssued.subject(), service="familycentre", purpose="referral-issued"
+    )
+    async def referral_issued(event: ReferralIssued) -> None:
+        await asyncio.to_thread(on_referral_issued, event, deps=deps)
+        wake_relay_now()
+
+    @durable_subscriber(
+        broker,
+        ObligationOpened.subject("routing"),
+        service="familycentre",
+        purpose="obligation-opened",
+    )
+    async def opened(event: ObligationOpened) -> None:
+        await asyncio.to_thread(on_obligation_opened, event, deps=deps)
+
+    @durable_subscriber(
+        broker,
+        ObligationFulfilled.subject("routing"),
+        service="familycentre",
+        purpose="obligation-fulfilled",
+    )
+    async def fulfilled(event: ObligationFulfilled) -> None:
+        await asyncio.to_thread(on_obligation_fulfilled, event, deps=deps)
+
+    @durable_subscriber(
+        broker, AgencyRegistered.subject(), service="familycentre", purpose="agency-registered"
+    )
+    async def registered(event: AgencyRegistered) -> None:
+        await asyncio.to_thread(on_directory_entry, event, deps=deps)
+
+    @durable_subscriber(
+        broker, AgencyChanged.subject(), service="familycentre", purpose="agency-changed"
+    )
+    async def changed(event: AgencyChanged) -> None:
+        await asyncio.to_thread(on_directory_entry, event, deps=deps)
