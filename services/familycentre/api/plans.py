@@ -49,6 +49,16 @@ class PlanIn(BaseModel):
     specialists: list[Specialist] = Field(default_factory=list, max_length=7)
 
 
+class PeriodIn(BaseModel):
+    """A change of the draft's period or specialists."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period_start: date | None = None
+    period_end: date | None = None
+    specialists: list[Specialist] | None = Field(default=None, max_length=7)
+
+
 class LineIn(BaseModel):
     """A line: by type of state support with the body responsible, or the person's own step."""
 
@@ -124,6 +134,23 @@ def routes_of_plans(
                     period_start=body.period_start,
                     period_end=body.period_end,
                     specialists=tuple(body.specialists),
+                    actor=actor_of(who),
+                    deps=deps,
+                ),
+            )
+        )
+
+    @routes.patch("/v1/plans/{plan_id}")
+    async def edit(plan_id: PathId, body: PeriodIn, who: Caller) -> dict[str, Any]:
+        changes = body.model_dump(exclude_none=True)
+        return answer(
+            await act(
+                who,
+                DRAFT,
+                "plan.edit",
+                lambda: handlers.change_plan(
+                    plan_id,
+                    lambda plan, _agencies: plan.edit(**changes),
                     actor=actor_of(who),
                     deps=deps,
                 ),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -146,7 +146,14 @@ def draft_emergency_plan(
     found = repository.get_plan(session, plan_id=plan_id)
     if found is not None:
         return found
-    plan = Plan.draft(plan_id, EMERGENCY_RESPONSE, case_id, period_start=start, period_end=start)
+    # p.22 sets no period: a month to start with, which the centre edits in the draft.
+    plan = Plan.draft(
+        plan_id,
+        EMERGENCY_RESPONSE,
+        case_id,
+        period_start=start,
+        period_end=start + timedelta(days=30),
+    )
     row = CentrePlan(
         plan_id=plan_id,
         case_id=case_id,
@@ -430,6 +437,8 @@ def read_plan(plan_id: str, *, actor: Actor, deps: CentreDeps) -> tuple[CentrePl
         if row is None:
             raise UnknownPlan(plan_id)
         plan = records.open_plan(deps.cipher, row.document)
+        # Nothing is committed here: keep the row readable after the session rolls back.
+        session.expunge(row)
         if actor.agency_id == row.centre_agency_id:
             return row, plan
         own = plan.lines_for(actor.agency_id)
