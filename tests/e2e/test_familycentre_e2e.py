@@ -116,7 +116,7 @@ def test_an_appeal_reaches_an_approved_plan_and_an_admission_with_children_opens
                 json={"role": role, "signer": signer, "signed_on": today.isoformat()},
             )
             assert signed.is_success, signed.text
-        approved = http.post(f"/v1/plans/{plan_id}/approve", headers=head)
+        approved = http.post(f"/v1/plans/{plan_id}/approve", headers=head, json={})
         assert approved.status_code == 200, approved.text
 
     # Routing delivers the redirect (F2) and social protection's line (F5, p.16) on its subject.

@@ -95,7 +95,7 @@ def test_a_plan_is_signed_approved_delivered_reported_revised_and_ended(centre: 
     )
     assert own.status_code == 200, own.text
 
-    unsigned = centre.post(f"/v1/plans/{plan_id}/approve", None, role="head")
+    unsigned = centre.post(f"/v1/plans/{plan_id}/approve", {}, role="head")
     assert (unsigned.status_code, unsigned.json()["detail"][0]["field"]) == (
         422,
         "signoffs.employee",
@@ -106,9 +106,9 @@ def test_a_plan_is_signed_approved_delivered_reported_revised_and_ended(centre: 
             {"role": role, "signer": signer, "signed_on": "2026-11-23"},
         )
         assert signed.status_code == 200, signed.text
-    not_head = centre.post(f"/v1/plans/{plan_id}/approve", None)
+    not_head = centre.post(f"/v1/plans/{plan_id}/approve", {})
     assert not_head.status_code == 403
-    approved = centre.post(f"/v1/plans/{plan_id}/approve", None, role="head")
+    approved = centre.post(f"/v1/plans/{plan_id}/approve", {}, role="head")
     assert approved.status_code == 200, approved.text
     assert approved.json()["versions"][0]["status"] == "approved"
     assert centre.met()["F5"]["met_by_agency_id"] == CENTRE
@@ -160,7 +160,7 @@ def test_a_plan_ends_on_a_ground_of_p19_and_f6_is_met(centre: Centre) -> None:
             f"/v1/plans/{plan_id}/signoffs",
             {"role": role, "signer": "s", "signed_on": "2026-11-23"},
         )
-    assert centre.post(f"/v1/plans/{plan_id}/approve", None, role="head").is_success
+    assert centre.post(f"/v1/plans/{plan_id}/approve", {}, role="head").is_success
     bad = centre.post(f"/v1/plans/{plan_id}/end", {"ground": "tired", "ended_on": "2026-11-23"})
     assert (bad.status_code, bad.json()["detail"][0]["field"]) == (422, "ground")
     other = centre.post(
@@ -230,7 +230,7 @@ def test_a_threat_engages_the_mobile_group_meets_f7_and_the_emergency_plan_names
         },
     )
     assert measure.status_code == 200, measure.text
-    approved = centre.post(f"/v1/plans/{plan_id}/approve", None, role="head")
+    approved = centre.post(f"/v1/plans/{plan_id}/approve", {}, role="head")
     assert approved.status_code == 200, approved.text
     assert approved.json()["legal_basis"] == "Family Centre Rules 34499, p.22"
     [delivery] = centre.staged("centre_delivery")

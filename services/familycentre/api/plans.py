@@ -81,6 +81,13 @@ class SignIn(BaseModel):
     signed_on: date
 
 
+class ApproveIn(BaseModel):
+    """The head's approval (p.17): nothing to add but the head's token; a body so that every
+    step is a JSON document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class ReasonIn(BaseModel):
     """Why the plan is revised (p.17)."""
 
@@ -211,7 +218,7 @@ def routes_of_plans(
         )
 
     @routes.post("/v1/plans/{plan_id}/approve")
-    async def approve(plan_id: PathId, who: Caller) -> dict[str, Any]:
+    async def approve(plan_id: PathId, body: ApproveIn, who: Caller) -> dict[str, Any]:
         return answer(
             await act(
                 who,
