@@ -25,6 +25,7 @@ from services.familycentre.handlers.common import (
     open_of,
     open_row,
     require_centre,
+    row_of_appeal,
 )
 from services.familycentre.tables import Appeal
 from shared.contracts.familycentre import AppealReceived, CentreDelivery
@@ -200,8 +201,8 @@ def _meet_row(
     fields: dict[str, Any],
     now: datetime,
 ) -> None:
-    row = open_of(session, case_id=appeal.case_id, code=code)
-    if row is not None:
+    row = row_of_appeal(session, appeal, code)
+    if row is not None and row.status == "open":
         meet(session, row, met_at=at, by_agency_id=appeal.centre_agency_id, fields=fields, now=now)
 
 
@@ -243,7 +244,7 @@ def first_response(
                 raise domain.InvalidInput(
                     "redirect_to_agency_id", "is not an active agency of the directory"
                 ) from None
-            f2 = open_of(session, case_id=appeal.case_id, code="F2")
+            f2 = row_of_appeal(session, appeal, "F2")
             stage(
                 session,
                 CentreDelivery(

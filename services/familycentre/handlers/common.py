@@ -201,3 +201,13 @@ def open_of(session: Session, *, case_id: str, code: str) -> CentreObligation | 
         if row.code == code and row.status == "open" and row.plan_id is None:
             return row
     return None
+
+
+def row_of_appeal(session: Session, appeal: Any, code: str) -> CentreObligation | None:
+    """Return the obligation of a row the centre opened for this appeal (F1-F5)."""
+    return repository.get_obligation(
+        session,
+        obligation_id=domain.obligation_id(
+            appeal.case_id, code, appeal.centre_agency_id, appeal.appeal_id
+        ),
+    )

@@ -27,10 +27,10 @@ from services.familycentre.handlers.common import (
     cancel,
     envelope,
     meet,
-    open_of,
     open_row,
     require_centre,
     require_head,
+    row_of_appeal,
 )
 from services.familycentre.tables import CentrePlan
 from shared.clock import ALMATY
@@ -279,8 +279,8 @@ def approve_plan(plan_id: str, *, actor: Actor, deps: CentreDeps) -> tuple[Centr
         _store(session, row, plan, deps, now)
         fields = envelope(now, case_id=row.case_id, correlation_id=appeal.correlation_id)
         if row.kind == FAMILY_WORK.code and first:
-            f5 = open_of(session, case_id=row.case_id, code="F5")
-            if f5 is not None:
+            f5 = row_of_appeal(session, appeal, "F5")
+            if f5 is not None and f5.status == "open":
                 meet(
                     session,
                     f5,
