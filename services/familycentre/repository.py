@@ -123,3 +123,14 @@ def get_agency(session: Session, *, agency_id: str) -> DirectoryAgency | None:
 def count_agencies(session: Session) -> int:
     """Count the agencies of the directory replica."""
     return int(session.exec(select(func.count()).select_from(DirectoryAgency)).one())
+
+
+def agency_of_type(session: Session, *, agency_type: str, region: str) -> DirectoryAgency | None:
+    """Return the active agency of a type in a region (the addressee of a notice)."""
+    return session.exec(
+        select(DirectoryAgency).where(
+            DirectoryAgency.agency_type == agency_type,
+            DirectoryAgency.region == region,
+            col(DirectoryAgency.active).is_(True),
+        )
+    ).first()
