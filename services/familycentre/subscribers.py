@@ -1,8 +1,9 @@
 """The family centre's subscriptions: the only file that binds subjects to handlers.
 
-A referral routing delivers to a family support centre (R13's family part and others) arrives on
-the AGENCY stream under the centre's own subject; the centre reads every centre's deliveries
-(`qorgau.agency.*.referral_issued.v1`) and keeps those addressed to a family support centre.
+Routing's `referral_issued` (ROUTING stream) tells the centre of a case delivered to a family
+support centre (R13's family part, an action F7/F8 asks of it): it becomes an appeal from a body
+(p.12.4). Routing's obligations on a family support centre are kept so the centre meets them by
+id; the directory keeps the organisations a plan line may name.
 """
 
 from __future__ import annotations

@@ -198,12 +198,19 @@ def figures(engine: Engine, *, agency_id: str, day: datetime) -> dict[str, Any]:
         plans = repository.plans_of_centre(session, agency_id=agency_id)
         stays = repository.stays_of_centre(session, agency_id=agency_id)
     rate = len(month) / 30
+    occupancy: dict[str, int] = {}
+    for each in stays:
+        occupancy.setdefault(each.room, 0)
+        if each.left_at is None:
+            occupancy[each.room] += 1 + each.accompanying_minors
     return {
         "day": start.date().isoformat(),
         "appeals_by_channel": dict(Counter(a.channel for a in today)),
         "plans_by_status": dict(Counter(p.status for p in plans if p.kind == "family_work")),
         "plans_ended_by_ground": dict(Counter(p.ended_ground for p in plans if p.ended_ground)),
         "stays_current": sum(1 for s in stays if s.left_at is None),
+        # Occupancy: the people staying in each room now (the person and the children, p.26).
+        "occupancy_by_room": occupancy,
         "stays_total": len(stays),
         "appeals_per_day_30d": round(rate, 2),
         "staff_column": ("up to 50", "51-100", "over 100")[domain.appeal_band(rate)],

@@ -309,6 +309,7 @@ def test_a_stay_past_a_month_is_refused_and_one_with_children_is_published_for_f
     assert (admitted["accompanying_minors"], admitted["centre_agency_id"]) == (2, CENTRE)
     assert "Ерлан" not in str(centre.staged(""))
     assert centre.opened()["F9"]["term"] == "months:1"
+    assert centre.get("/v1/figures").json()["occupancy_by_room"] == {"12": 3}
     left = centre.post(f"/v1/stays/{stay.json()['stay_id']}/leave", {"left_at": DONE})
     assert left.status_code == 200
     assert "F9" in centre.met()
@@ -316,6 +317,7 @@ def test_a_stay_past_a_month_is_refused_and_one_with_children_is_published_for_f
     assert again.status_code == 409
     figures = centre.get("/v1/figures").json()
     assert figures["stays_total"] == 1 and figures["staff_column"] == "up to 50"
+    assert figures["occupancy_by_room"] == {"12": 0}
     staff = centre.post(
         "/v1/figures/staff", {"declared": {"psychologist": 1}, "appeals_per_day": 60}
     )
