@@ -16,6 +16,7 @@ from faststream.nats import NatsBroker
 from services.familycentre.handlers import (
     CentreDeps,
     on_directory_entry,
+    on_obligation_cancelled,
     on_obligation_fulfilled,
     on_obligation_opened,
     on_referral_issued,
@@ -81,6 +82,15 @@ def register(
     )
     async def fulfilled(event: ObligationFulfilled) -> None:
         await asyncio.to_thread(on_obligation_fulfilled, event, deps=deps)
+
+    @durable_subscriber(
+        broker,
+        ObligationCancelled.subject("routing"),
+        service="familycentre",
+        purpose="obligation-cancelled",
+    )
+    async def cancelled(event: ObligationCancelled) -> None:
+        await asyncio.to_thread(on_obligation_cancelled, event, deps=deps)
 
     @durable_subscriber(
         broker, AgencyRegistered.subject(), service="familycentre", purpose="agency-registered"

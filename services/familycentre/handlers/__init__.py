@@ -35,6 +35,7 @@ from services.familycentre.handlers.plans import (
 )
 from services.familycentre.handlers.readmodel import (
     on_directory_entry,
+    on_obligation_cancelled,
     on_obligation_fulfilled,
     on_obligation_opened,
     seed_directory,
@@ -68,6 +69,7 @@ __all__ = [
     "first_response",
     "held_appeal",
     "on_directory_entry",
+    "on_obligation_cancelled",
     "on_obligation_fulfilled",
     "on_obligation_opened",
     "on_referral_issued",

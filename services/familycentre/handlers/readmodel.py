@@ -9,7 +9,7 @@ from pathlib import Path
 from services.familycentre import domain, repository
 from services.familycentre.handlers.common import CentreDeps
 from services.familycentre.tables import CentreObligation, DirectoryAgency
-from shared.contracts.obligations import ObligationFulfilled, ObligationOpened
+from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.contracts.routing import AgencyChanged, AgencyRegistered
 from shared.db import unit_of_work
 from shared.inbox import claim
@@ -106,5 +106,24 @@ def on_obligation_fulfilled(event: ObligationFulfilled, *, deps: CentreDeps) -> 
             row.status = "met"
             row.met_at = event.met_at
             row.met_by_agency_id = event.met_by_agency_id
+            session.add(row)
+        session.commit()
+
+
+def on_obligation_cancelled(event: ObligationCancelled, *, deps: CentreDeps) -> None:
+    """Record that routing withdrew an obligation the centre knows (a referral re-routed)."""
+    now = deps.clock.now()
+    with unit_of_work(deps.engine) as session:
+        if not claim(
+            session,
+            consumer="familycentre-obligation_cancelled",
+            event_id=str(event.event_id),
+            now=now,
+        ):
+            return
+        row = repository.get_obligation(session, obligation_id=str(event.obligation_id))
+        if row is not None and row.status == "open":
+            row.status = "cancelled"
+            row.cancel_reason = event.reason[:200]
             session.add(row)
         session.commit()
