@@ -12,9 +12,11 @@ import asyncio
 from collections.abc import Callable
 
 from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
 
 from services.familycentre.handlers import (
     CentreDeps,
+    on_agency_line_report,
     on_directory_entry,
     on_obligation_cancelled,
     on_obligation_fulfilled,
@@ -23,6 +25,7 @@ from services.familycentre.handlers import (
 )
 from shared.bus import durable_subscriber
 from shared.contracts.familycentre import (
+    AgencyPlanLineReport,
     AppealReceived,
     CentreDelivery,
     MobileGroupEngaged,
@@ -32,6 +35,7 @@ from shared.contracts.familycentre import (
 )
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.contracts.routing import AgencyChanged, AgencyRegistered, ReferralIssued
+from shared.streams import PREFIX
 
 # What the centre publishes (through its outbox), for the event catalogue; the obligation
 # contract goes out under `qorgau.familycentre.*`.
@@ -46,6 +50,17 @@ PUBLISHES = (
     ObligationFulfilled,
     ObligationCancelled,
 )
+# What agencies' systems publish on their own subjects for the centre: a plan line reported.
+ANSWERS = (AgencyPlanLineReport,)
+
+LINE_REPORT_SUBJECT = (
+    f"{PREFIX}.agency.*.{AgencyPlanLineReport.NAME}.v{AgencyPlanLineReport.VERSION}"
+)
+
+
+def _reporting_agency(message: NatsMessage) -> str:
+    # qorgau.agency.<agency_id>.plan_line_reported.v<N>
+    return str(message.raw_message.subject).split(".")[2]
 
 
 def register(
@@ -103,3 +118,15 @@ def register(
     )
     async def changed(event: AgencyChanged) -> None:
         await asyncio.to_thread(on_directory_entry, event, deps=deps)
+
+    @durable_subscriber(
+        broker, LINE_REPORT_SUBJECT, service="familycentre", purpose="plan-line-reports"
+    )
+    async def line_report(event: AgencyPlanLineReport, message: NatsMessage) -> None:
+        await asyncio.to_thread(
+            on_agency_line_report,
+            event,
+            subject_agency_id=_reporting_agency(message),
+            deps=deps,
+        )
+        wake_relay_now()

@@ -8,10 +8,10 @@ names stay encrypted in the centre's database.
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar
+from typing import ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from shared.contracts.envelope import Event
 
@@ -105,3 +105,20 @@ class PlanEnded(Event):
     ground: str
     ended_on: date
     legal_basis: str
+
+
+class AgencyPlanLineReport(Event):
+    """An organisation's system reports a plan line it carries done or not done, on its own
+    subject (`qorgau.agency.<agency_id>.plan_line_reported.v1`): the subject names the agency."""
+
+    SERVICE: ClassVar[str] = "agency"
+    NAME: ClassVar[str] = "plan_line_reported"
+
+    plan_id: UUID
+    line_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
+    status: Literal["done", "not_done"]
+    done_on: date | None = None
+    # With `not_done`: why, as a code (never free text: it could carry personal data).
+    reason: Literal["person_refused", "person_unreachable", "not_competent", "other"] | None = None
+    # The person who reported, as the agency's own system identifies them: an id, never a name.
+    person_id: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.:@-]+$")

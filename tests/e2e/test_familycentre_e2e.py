@@ -5,12 +5,15 @@ appeal about her with a threat to life: the mobile group is engaged and its emer
 the police a measure; the assessment within one working day, the needs, a work plan signed and
 approved whose line for social protection routing delivers and social protection reports done;
 a referral to a shelter with her consent; a stay with the two children, the police and the
-guardianship body notified within 24 hours; she leaves and the plan ends. Deadlines shows every
+guardianship body notified within 24 hours; the police's system reports its measure done over
+NATS on its own subject; she leaves and the plan ends. Deadlines shows every
 F obligation of her case met on time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +21,8 @@ import httpx
 import pytest
 
 from shared.clock import ALMATY
+from shared.contracts.familycentre import AgencyPlanLineReport
+from tests.bus_helpers import publish_events
 from tests.e2e.conftest import Platform
 from tests.waiting import wait_for
 
@@ -241,14 +246,40 @@ def test_a_111_appeal_with_a_threat_to_a_stay_with_children_every_f_row_met_on_t
             lambda found, c=codes: c <= {r["code"] for r in found},
             timeout=30,
         )
-    for agency_id, line, plan in ((SOCIAL, "l1", plan_id), (POLICE, "m1", emergency)):
-        done = httpx.post(
-            f"{platform.url('familycentre')}/v1/plans/{plan}/lines/{line}/outcome",
-            headers=platform.auth(agency_id),
-            json={"status": "done", "done_on": today.isoformat()},
-            timeout=10,
+    # Social protection reports its line over HTTP; the police's system its measure over NATS,
+    # on the police's own subject, as the police's NATS user.
+    done = httpx.post(
+        f"{platform.url('familycentre')}/v1/plans/{plan_id}/lines/l1/outcome",
+        headers=platform.auth(SOCIAL),
+        json={"status": "done", "done_on": today.isoformat()},
+        timeout=10,
+    )
+    assert done.status_code == 200, done.text
+    report_done = AgencyPlanLineReport(
+        occurred_at=datetime.now(UTC),
+        correlation_id=uuid.UUID(case_id),
+        case_id=uuid.UUID(case_id),
+        producer=POLICE,
+        plan_id=uuid.UUID(emergency),
+        line_id="m1",
+        status="done",
+        done_on=today,
+        person_id="police-officer-7",
+    )
+    asyncio.run(
+        publish_events(
+            platform.nats_url(POLICE),
+            report_done,
+            subject=f"qorgau.agency.{POLICE}.plan_line_reported.v1",
         )
-        assert done.status_code == 200, done.text
+    )
+    wait_for(
+        lambda: httpx.get(
+            f"{platform.url('familycentre')}/v1/plans/{emergency}", headers=worker, timeout=10
+        ).json()["versions"][-1]["lines"][0]["status"],
+        lambda status: status == "done",
+        timeout=30,
+    )
     with httpx.Client(base_url=platform.url("familycentre"), headers=worker, timeout=30) as http:
         assert http.post(
             f"/v1/stays/{stay.json()['stay_id']}/leave", json={"left_at": now()}

@@ -9,6 +9,7 @@ meets F6 and withdraws what is left.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -34,8 +35,14 @@ from services.familycentre.handlers.common import (
 )
 from services.familycentre.tables import CentrePlan
 from shared.clock import ALMATY
-from shared.contracts.familycentre import CentreDelivery, PlanApproved, PlanEnded
+from shared.contracts.familycentre import (
+    AgencyPlanLineReport,
+    CentreDelivery,
+    PlanApproved,
+    PlanEnded,
+)
 from shared.db import unit_of_work
+from shared.inbox import claim
 from shared.outbox import stage
 from shared.plans import (
     EMERGENCY_RESPONSE,
@@ -46,6 +53,8 @@ from shared.plans import (
     PlanLine,
     PlanLocked,
 )
+
+log = logging.getLogger(__name__)
 
 
 def _directory(session: Session) -> Callable[[str], bool]:
@@ -341,10 +350,18 @@ def record_outcome(
     result: str | None,
     actor: Actor,
     deps: CentreDeps,
-) -> tuple[CentrePlan, Plan]:
-    """A line reported done or not done, by its responsible organisation or the centre."""
+    event_id: str | None = None,
+) -> tuple[CentrePlan, Plan] | None:
+    """A line reported done or not done, by its responsible organisation or the centre.
+
+    Over NATS (`event_id` given) a redelivered report changes nothing and answers None.
+    """
     now = deps.clock.now()
     with unit_of_work(deps.engine) as session:
+        if event_id is not None and not claim(
+            session, consumer="familycentre-plan_line_reported", event_id=event_id, now=now
+        ):
+            return None
         row = repository.get_plan(session, plan_id=plan_id)
         if row is None:
             raise UnknownPlan(plan_id)
@@ -384,6 +401,42 @@ def record_outcome(
                 cancel(session, obligation, reason="reported not done", fields=fields, now=now)
         session.commit()
         return row, plan
+
+
+def on_agency_line_report(
+    event: AgencyPlanLineReport, *, subject_agency_id: str, deps: CentreDeps
+) -> None:
+    """Record a line an organisation reported on its own subject (the subject names it)."""
+    with unit_of_work(deps.engine) as session:
+        agency = repository.get_agency(session, agency_id=subject_agency_id)
+        actor = Actor(
+            person_id=event.person_id,
+            agency_id=subject_agency_id,
+            agency_type=agency.agency_type if agency else "",
+            region=agency.region if agency else None,
+            is_head=False,
+        )
+    status = LineStatus(event.status)
+    result = f"not done: {event.reason}" if status is LineStatus.NOT_DONE else None
+    try:
+        record_outcome(
+            str(event.plan_id),
+            event.line_id,
+            status=status,
+            done_on=event.done_on,
+            result=result,
+            actor=actor,
+            deps=deps,
+            event_id=str(event.event_id),
+        )
+    except (UnknownPlan, PlanInvalid, PlanLocked) as refused:
+        # Nothing changed; a report that cannot apply is not retried (ids and codes only).
+        log.warning(
+            "plan line report refused: agency=%s plan=%s reason=%s",
+            subject_agency_id,
+            event.plan_id,
+            type(refused).__name__,
+        )
 
 
 def end_plan(
