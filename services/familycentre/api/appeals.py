@@ -26,7 +26,7 @@ from services.familycentre.api.common import (
     refusals_as_http,
     runner,
 )
-from services.familycentre.domain import Channel, ResponseKind
+from services.familycentre.domain import Channel, ResponseKind, Stage
 from services.familycentre.handlers import CentreDeps
 from shared.access import Gatekeeper
 from shared.auth import DRAFT
@@ -128,10 +128,12 @@ def routes_of_appeals(
         return await run_in_threadpool(_view, deps, row.appeal_id, who)
 
     @routes.get("/v1/appeals")
-    async def list_appeals(who: Caller, stage: str | None = None) -> dict[str, Any]:
+    async def list_appeals(who: Caller, stage: Stage | None = None) -> dict[str, Any]:
         def read() -> dict[str, Any]:
             with Session(deps.engine) as session:
-                rows = repository.appeals_of_centre(session, agency_id=who.agency_id, stage=stage)
+                rows = repository.appeals_of_centre(
+                    session, agency_id=who.agency_id, stage=stage.value if stage else None
+                )
                 return {"appeals": [views.appeal(session, row) for row in rows]}
 
         return await run_in_threadpool(read)
