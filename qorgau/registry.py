@@ -64,6 +64,7 @@ SERVICES: tuple[Service, ...] = (
     Service("deadlines"),
     Service("casework"),
     Service("shelter"),
+    Service("familycentre"),
 )
 SERVICE_NAMES: tuple[str, ...] = tuple(service.name for service in SERVICES)
 # The services with a bus, a database and an audit log of their own.

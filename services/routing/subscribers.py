@@ -22,10 +22,12 @@ from services.routing.handlers import (
     on_report_joined,
     on_report_received,
 )
+from services.routing.handlers.familycentre import on_centre_delivery, on_person_admitted
 from shared.bus import durable_subscriber
 from shared.contracts.alerts import ReportUnrouted
 from shared.contracts.casework import PlanLineAssigned
 from shared.contracts.deadlines import ObligationEscalated
+from shared.contracts.familycentre import CentreDelivery, PersonAdmitted
 from shared.contracts.intake import ReportJoined, ReportReceived
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.contracts.routing import (
@@ -136,4 +138,20 @@ def register(
         await asyncio.to_thread(
             on_agency_decline, event, subject_agency_id=_answering_agency(message), deps=deps
         )
+        wake_relay_now()
+
+    # The family centre's deliveries and admissions (Family Centre Rules p.13-14, p.16, p.22,
+    # p.24, p.26): routing delivers them, and an admission with children opens F10.
+    @durable_subscriber(
+        broker, CentreDelivery.subject(), service="routing", purpose="centre-delivery"
+    )
+    async def centre_delivery(event: CentreDelivery) -> None:
+        await asyncio.to_thread(on_centre_delivery, event, deps=deps)
+        wake_relay_now()
+
+    @durable_subscriber(
+        broker, PersonAdmitted.subject(), service="routing", purpose="person-admitted"
+    )
+    async def person_admitted(event: PersonAdmitted) -> None:
+        await asyncio.to_thread(on_person_admitted, event, deps=deps)
         wake_relay_now()

@@ -20,6 +20,8 @@ from services.casework import app as casework_app
 from services.casework.config import CaseworkSettings
 from services.deadlines import app as deadlines_app
 from services.deadlines.config import DeadlinesSettings
+from services.familycentre import app as familycentre_app
+from services.familycentre.config import FamilyCentreSettings
 from services.intake import app as intake_app
 from services.intake.config import IntakeSettings
 from services.routing import app as routing_app
@@ -47,6 +49,7 @@ SETTINGS: dict[str, Any] = {
     "deadlines": DeadlinesSettings,
     "casework": CaseworkSettings,
     "shelter": ShelterSettings,
+    "familycentre": FamilyCentreSettings,
 }
 BUILDERS: dict[str, Callable[..., tuple[ServiceRuntime, FastAPI]]] = {
     "intake": intake_app.build,
@@ -54,6 +57,7 @@ BUILDERS: dict[str, Callable[..., tuple[ServiceRuntime, FastAPI]]] = {
     "deadlines": deadlines_app.build,
     "casework": casework_app.build,
     "shelter": shelter_app.build,
+    "familycentre": familycentre_app.build,
 }
 
 

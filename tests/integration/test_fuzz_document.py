@@ -12,7 +12,7 @@ import pytest
 from shared.auth import Role
 from tests.integration.fuzz_apps import ServiceApp, build
 
-SERVICES = ("intake", "routing", "deadlines", "casework", "shelter")
+SERVICES = ("intake", "routing", "deadlines", "casework", "shelter", "familycentre")
 FIELD_PROBLEMS = {"$ref": "#/components/schemas/FieldProblems"}
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import MetaData
 
 from shared.db import SCHEMA_COMPARISON, make_engine, migrate
 
-SERVICES = ("intake", "routing", "deadlines", "casework", "shelter")
+SERVICES = ("intake", "routing", "deadlines", "casework", "shelter", "familycentre")
 
 
 def target_metadata(service: str) -> MetaData:

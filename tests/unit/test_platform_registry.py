@@ -35,7 +35,7 @@ def test_every_service_package_is_registered() -> None:
 
 
 def test_a_service_listens_where_its_own_settings_say(clean: pytest.MonkeyPatch) -> None:
-    assert [found.http_port() for found in SERVICES] == [8100, 8101, 8102, 8103, 8104, 8105]
+    assert [found.http_port() for found in SERVICES] == [8100, 8101, 8102, 8103, 8104, 8105, 8106]
     clean.setenv("INTAKE_HTTP_PORT", "18101")
     intake = service("intake")
     assert intake is not None and intake.http_port() == 18101

@@ -526,3 +526,32 @@ def _receive(decider: _Decider, case: CaseFacts, reporter_type: str) -> None:
                 and holds(row.when, case, reporter_type)
             ):
                 decider.apply(row, receiver)
+
+
+def decide_on_admission(
+    *,
+    case: CaseFacts,
+    admitting: Receiver,
+    rules: Rules,
+    directory: Sequence[Agency],
+    now: datetime,
+    applied: Iterable[str] = (),
+) -> Decision:
+    """Return the duties an agency owes when it admits a person to a stay (trigger `admitted`).
+
+    Family Centre Rules p.26 binds the centre when it admits a person with minor children, not
+    when anyone reports (F10): the rows in force on the day of the admission apply, and the
+    agencies they deliver the case to owe what they owe on receipt.
+    """
+    decider = _Decider(
+        case, Reporter(admitting.party, admitting.received_at), rules, directory, now, set(applied)
+    )
+    for row in rules.in_force(local_date(admitting.received_at)):
+        if (
+            row.trigger == "admitted"
+            and row.received_by == admitting.role
+            and holds(row.when, case, admitting.party.agency_type)
+        ):
+            decider.apply(row, admitting)
+    _receive(decider, case, admitting.party.agency_type)
+    return decider.finished()

@@ -1,0 +1,5 @@
+"""python -m services.familycentre: build the app and run it."""
+
+from services.familycentre.app import main
+
+main()

@@ -1,0 +1,144 @@
+"""The family centre's tables. Columns holding personal data or what a person said are
+ciphertext (shared.crypto); ids, codes, dates and counts are plain."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlmodel import Field, SQLModel
+
+from shared.db import AwareDateTime
+
+AWARE = AwareDateTime()
+
+
+class CentreObligation(SQLModel, table=True):
+    """An obligation the centre opened, or routing's the centre owes (F7, F8), and its state."""
+
+    __tablename__ = "familycentre_obligations"
+
+    obligation_id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(index=True, max_length=36)
+    correlation_id: str = Field(max_length=36)
+    producer: str = Field(max_length=20)
+    code: str = Field(max_length=10)
+    legal_basis: str = Field(max_length=200)
+    actor_agency_type: str = Field(max_length=40)
+    actor_agency_id: str | None = Field(default=None, index=True, max_length=80)
+    target_agency_type: str | None = Field(default=None, max_length=40)
+    region: str | None = Field(default=None, max_length=10)
+    term: str = Field(max_length=40)
+    started_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    # open | met | cancelled
+    status: str = Field(default="open", max_length=20)
+    met_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    met_by_agency_id: str | None = Field(default=None, max_length=80)
+    cancel_reason: str | None = Field(default=None, max_length=200)
+    # The plan line this obligation carries (a state body's line, an emergency measure).
+    plan_id: str | None = Field(default=None, index=True, max_length=36)
+    line_id: str | None = Field(default=None, max_length=36)
+
+
+class Appeal(SQLModel, table=True):
+    """An appeal from a channel of p.12 and where it stands (F1-F4)."""
+
+    __tablename__ = "familycentre_appeals"
+
+    appeal_id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(index=True, max_length=36)
+    correlation_id: str = Field(max_length=36)
+    centre_agency_id: str = Field(index=True, max_length=80)
+    region: str = Field(max_length=10)
+    channel: str = Field(max_length=40)
+    received_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    recorded_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    recorded_by: str = Field(max_length=120)
+    threat_to_life: bool = False
+    domestic_violence: bool = False
+    # The routing referral the appeal came by (R13 and others), when it did.
+    referral_id: str | None = Field(default=None, max_length=36)
+    consent_given_on: date | None = None
+    # The person (name, IIN, birth date, contacts) and what they told, JSON, encrypted.
+    person: str | None = None
+    summary: str | None = None
+    stage: str = Field(default="received", max_length=20)
+    response_kind: str | None = Field(default=None, max_length=40)
+    redirected_to: str | None = Field(default=None, max_length=80)
+    responded_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    assessed_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    difficult_situation: bool | None = None
+    # The assessment and the emergency measures (JSON, encrypted).
+    assessment: str | None = None
+    needs_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    needs: str | None = None
+    group_id: str | None = Field(default=None, max_length=36)
+    engaged_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    shelter_agency_id: str | None = Field(default=None, max_length=80)
+    shelter_referred_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+
+
+class CentrePlan(SQLModel, table=True):
+    """An individual work plan (F5) or emergency response plan (F7), encrypted as one document."""
+
+    __tablename__ = "familycentre_plans"
+
+    plan_id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(index=True, max_length=36)
+    appeal_id: str = Field(index=True, max_length=36)
+    centre_agency_id: str = Field(max_length=80)
+    kind: str = Field(max_length=40)
+    version: int
+    status: str = Field(max_length=20)
+    approved_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    ended_ground: str | None = Field(default=None, max_length=40)
+    updated_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    document: str
+
+
+class MobileGroup(SQLModel, table=True):
+    """A mobile group approved by the akim's order for one calendar year (p.21)."""
+
+    __tablename__ = "familycentre_mobile_groups"
+
+    group_id: str = Field(primary_key=True, max_length=36)
+    centre_agency_id: str = Field(index=True, max_length=80)
+    coordinator_agency_id: str = Field(max_length=80)
+    year: int
+    order_ref: str = Field(max_length=120)
+    order_date: date
+    # The members (names, positions, agency types), JSON, encrypted.
+    members: str
+    recorded_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+
+
+class Stay(SQLModel, table=True):
+    """A temporary stay at the centre (p.23.5, p.25), with the children admitted (p.26)."""
+
+    __tablename__ = "familycentre_stays"
+
+    stay_id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(index=True, max_length=36)
+    appeal_id: str | None = Field(default=None, max_length=36)
+    centre_agency_id: str = Field(index=True, max_length=80)
+    region: str = Field(max_length=10)
+    basis: str = Field(max_length=40)
+    room: str = Field(max_length=40)
+    admitted_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    until: date
+    left_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    accompanying_minors: int = 0
+    # The person and the children (names, birth dates), JSON, encrypted.
+    people: str
+
+
+class DirectoryAgency(SQLModel, table=True):
+    """An agency of routing's directory, replicated: the organisations a plan line may name."""
+
+    __tablename__ = "familycentre_agencies"
+
+    agency_id: str = Field(primary_key=True, max_length=80)
+    agency_type: str = Field(max_length=40)
+    region: str | None = Field(default=None, max_length=10)
+    active: bool = True
+    name_kk: str = Field(default="", max_length=300)
+    name_ru: str = Field(default="", max_length=300)
