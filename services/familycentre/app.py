@@ -35,7 +35,7 @@ def build(
         title="Qorgau family centre",
         routers=[api.router(deps, gate=gate, wake_relay=runtime.relay.wake)],
     )
-    keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
+    keys = auth.deployment_keys(settings)
     audit_api.mount(app, gate, auth.TokenVerifier(keys, runtime.clock), runtime=runtime)
     return runtime, app
 

@@ -60,13 +60,22 @@ def build(
     app = runtime.http_app(
         title="Qorgau shelter", routers=[api.router(deps, gate=gate, wake_relay=runtime.relay.wake)]
     )
-    keys = auth.TokenKeys.load_or_create(settings.resolved_token_key_file())
+    keys = auth.deployment_keys(settings)
     audit_api.mount(app, gate, auth.TokenVerifier(keys, runtime.clock), runtime=runtime)
+
+    # Verifying by the issuer's JWKS, the shelter holds no signing key: its token is issued to it.
+    settings.require(
+        settings.intake_token_file is not None or isinstance(keys, auth.TokenKeys),
+        "SHELTER_INTAKE_TOKEN_FILE (the shelter's token for reporting to intake)",
+    )
 
     def token_for(stay: ShelterStay) -> str:
         # The shelter reports in its own name, as any agency does (reporter = the shelter).
         if settings.intake_token_file is not None:
             return settings.intake_token_file.read_text(encoding="utf-8").strip()
+        if not isinstance(keys, auth.TokenKeys):
+            # With the issuer's JWKS this process holds no signing key: the token is issued to it.
+            raise RuntimeError("SHELTER_INTAKE_TOKEN_FILE is needed to report to intake")
         return keys.issue(
             agency_id=stay.shelter_agency_id,
             agency_type="shelter",

@@ -70,7 +70,7 @@ def _unsigned(claims: dict[str, Any]) -> str:
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
 
 
-@pytest.fixture(params=["intake", "routing", "deadlines", "familycentre"])
+@pytest.fixture(params=["intake", "routing", "deadlines", "casework", "shelter", "familycentre"])
 async def built(
     request: pytest.FixtureRequest, db_url: str, tmp_path: Path
 ) -> AsyncIterator[Built]:

@@ -107,7 +107,9 @@ def _service(
             drop_pg_database(templates.admin, database_url)
 
 
-@pytest.fixture(scope="module", params=["intake", "routing", "deadlines", "casework", "shelter", "familycentre"])
+@pytest.fixture(
+    scope="module", params=["intake", "routing", "deadlines", "casework", "shelter", "familycentre"]
+)
 def service(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceApp]:

@@ -39,7 +39,7 @@ def test_a_service_listens_where_its_own_settings_say(clean: pytest.MonkeyPatch)
     clean.setenv("INTAKE_HTTP_PORT", "18101")
     intake = service("intake")
     assert intake is not None and intake.http_port() == 18101
-    assert service("shelter") is None
+    assert service("nosuch") is None
 
 
 def test_routing_delivers_work_and_casework_its_refusals_of_actions() -> None:
