@@ -23,6 +23,7 @@ from services.routing.handlers import (
     on_report_received,
 )
 from services.routing.handlers.familycentre import on_centre_delivery, on_person_admitted
+from services.routing.handlers.shelter_places import on_capacity_changed
 from shared.bus import durable_subscriber
 from shared.contracts.alerts import ReportUnrouted
 from shared.contracts.casework import PlanLineAssigned
@@ -43,6 +44,7 @@ from shared.contracts.routing import (
     ReferralRerouted,
     ReferralUnacknowledged,
 )
+from shared.contracts.shelter import CapacityChanged
 from shared.streams import PREFIX
 
 # What routing publishes (through its outbox), for the event catalogue.
@@ -155,3 +157,10 @@ def register(
     async def person_admitted(event: PersonAdmitted) -> None:
         await asyncio.to_thread(on_person_admitted, event, deps=deps)
         wake_relay_now()
+
+    # A shelter's free places (Standard 14701 p.25): a full shelter is passed over.
+    @durable_subscriber(
+        broker, CapacityChanged.subject(), service="routing", purpose="shelter-capacity"
+    )
+    async def capacity_changed(event: CapacityChanged) -> None:
+        await asyncio.to_thread(on_capacity_changed, event, deps=deps)

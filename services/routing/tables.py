@@ -110,3 +110,17 @@ class RoutingObligation(SQLModel, table=True):
     met_by_agency_id: str | None = Field(default=None, max_length=80)
     # The referral through which the actor has the case: declined, it takes the duty along.
     via_referral_id: str | None = Field(default=None, index=True, max_length=36)
+
+
+class ShelterPlaces(SQLModel, table=True):
+    """A shelter's places as it last reported them (`capacity_changed`), to pass a full one over."""
+
+    __tablename__ = "routing_shelter_places"
+
+    agency_id: str = Field(primary_key=True, max_length=80)
+    region: str = Field(index=True, max_length=10)
+    # None until the shelter's head reports its beds: such a shelter is not known to be full.
+    beds: int | None = None
+    occupied: int = 0
+    free: int | None = None
+    reported_at: datetime = Field(sa_type=AWARE)

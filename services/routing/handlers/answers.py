@@ -23,6 +23,12 @@ from services.routing.handlers.common import (
     new_envelope,
 )
 from services.routing.handlers.delivery import arrival_duties, carry_out, issue, stage_met
+from services.routing.handlers.shelter_places import (
+    SHELTER,
+    ShelterChoice,
+    choose_shelter,
+    stage_no_room,
+)
 from services.routing.tables import Referral, RoutingObligation
 from shared.contracts.envelope import agency_subject
 from shared.contracts.obligations import ObligationCancelled
@@ -479,7 +485,18 @@ def refer(
         if case is None:
             raise UnknownObligation(obligation_id)
         directory = repository.directory_for(session, region=obligation.region)
-        agency = domain.referral_recipient(target_type, obligation.region, directory, deps.rules)
+        if target_type == SHELTER:
+            # A full shelter is passed over for one with room in the region (S1, F8).
+            choice = choose_shelter(
+                session, region=obligation.region, directory=directory, rules=deps.rules
+            )
+        else:
+            choice = ShelterChoice(
+                domain.referral_recipient(target_type, obligation.region, directory, deps.rules),
+                target_type,
+                escalated=False,
+            )
+        agency = choice.agency
         envelope = new_envelope(
             now,
             case_id=case.case_id,
@@ -502,8 +519,8 @@ def refer(
                 domain.Delivery(
                     domain.referral_id_for(case.case_id, f"{obligation.duty_key}|referred"),
                     agency,
-                    target_type,
-                    ReferralPurpose.TRANSFER.value,
+                    choice.role,
+                    choice.purpose,
                 ),
                 case_id=case.case_id,
                 region=case.region,
@@ -516,6 +533,8 @@ def refer(
                 deps=deps,
                 now=now,
             )
+            if choice.escalated:
+                stage_no_room(session, referral, envelope=envelope, now=now)
         obligation.status = "met"
         obligation.met_at = now
         obligation.met_by_agency_id = agency_id

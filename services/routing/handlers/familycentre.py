@@ -17,6 +17,7 @@ from services.routing.domain import Party
 from services.routing.domain.decisions import IDS, decide_on_admission
 from services.routing.handlers.common import RoutingDeps, decision_span, new_envelope
 from services.routing.handlers.delivery import carry_out, case_facts, issue
+from services.routing.handlers.shelter_places import ShelterChoice, choose_shelter, stage_no_room
 from services.routing.tables import RoutingCase
 from shared.contracts.familycentre import CentreDelivery, PersonAdmitted
 from shared.contracts.routing import ReferralPurpose
@@ -52,7 +53,21 @@ def on_centre_delivery(event: CentreDelivery, *, deps: RoutingDeps) -> None:
             session.commit()
             return
         agency = domain.Agency(row.agency_id, row.agency_type, row.region, row.active)
+        choice = ShelterChoice(agency, agency.agency_type, escalated=False)
+        if event.what == "shelter_referral":
+            # F8: the centre's shelter, unless it reported no free place (then one with room).
+            choice = choose_shelter(
+                session,
+                region=event.region,
+                directory=repository.directory_for(session, region=event.region),
+                rules=deps.rules,
+                preferred=agency,
+            )
+            agency = choice.agency
+            if choice.escalated:
+                purpose = ReferralPurpose.ESCALATION
         referral_id = str(uuid.uuid5(IDS, f"centre|{event.delivery_id}"))
+        envelope = new_envelope(now, cause=event)
         with decision_span(
             deps,
             event.code,
@@ -63,9 +78,9 @@ def on_centre_delivery(event: CentreDelivery, *, deps: RoutingDeps) -> None:
             legal_basis=event.legal_basis,
             obligation_id=str(event.obligation_id),
         ):
-            issue(
+            referral = issue(
                 session,
-                domain.Delivery(referral_id, agency, agency.agency_type, purpose.value),
+                domain.Delivery(referral_id, agency, choice.role, purpose.value),
                 case_id=str(event.case_id),
                 region=event.region,
                 report_id=None,
@@ -73,10 +88,12 @@ def on_centre_delivery(event: CentreDelivery, *, deps: RoutingDeps) -> None:
                 legal_basis=event.legal_basis,
                 sender=Party(CENTRE, event.from_agency_id),
                 obligation_id=str(event.obligation_id),
-                envelope=new_envelope(now, cause=event),
+                envelope=envelope,
                 deps=deps,
                 now=now,
             )
+            if choice.escalated:
+                stage_no_room(session, referral, envelope=envelope, now=now)
         session.commit()
 
 
