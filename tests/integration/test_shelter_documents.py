@@ -1,5 +1,5 @@
-"""The shelter's printed forms from a real stay (Appendices 4, 5, 7; Kazakh and Russian; PDF),
-read through the audited path."""
+"""The shelter's printed forms from a real stay (Appendices 1, 2, 4, 5, 6, 7; Kazakh, Russian;
+PDF), read through the audited path."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pypdf import PdfReader
 from services.shelter import documents, domain, handlers, views
 from shared.access import Gatekeeper
 from shared.auth import Principal, Role
+from shared.clock import ALMATY
 from shared.crypto import KeyRing
 from shared.plans import MonitoringEntry
 from tests.integration.test_shelter_care import SIGNED, contracted, draft
@@ -55,6 +56,17 @@ def test_sheet_application_and_card_print_in_both_languages(
     assert ("ӨТІНІШ" if lang == "kk" else "ЗАЯВЛЕНИЕ") in application
     card_page = documents.render_html("registration-card", lang, stay)
     assert "900304400017" in card_page
+    # Appendix 6: the model contract's text, the parties, its day (p.32).
+    contract = documents.render_html("contract", lang, stay, shelter_name="Crisis centre")
+    assert "Crisis centre" in contract and "Айгерим Серікқызы" in contract
+    if lang == "kk":
+        assert "Арнаулы әлеуметтік қызметтер көрсету туралы үлгілік шарт" in contract
+        assert "6-қосымша" in contract and "37-тармағында" in contract
+    else:
+        assert "Типовой договор" in contract and "Приложение 6" in contract
+    assert SIGNED.astimezone(ALMATY).strftime("%d.%m.%Y") in contract
+    contract_pdf = documents.to_pdf(contract)
+    assert contract_pdf.startswith(b"%PDF")
 
     pdf = documents.to_pdf(sheet)
     assert pdf.startswith(b"%PDF")

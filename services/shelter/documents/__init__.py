@@ -1,5 +1,6 @@
-"""Print the shelter's forms: the application (Appendix 4), the assessment sheet (Appendix 5)
-and the registration card (Appendix 7), as HTML and PDF, in Kazakh and Russian.
+"""Print the shelter's forms: the application (Appendix 4), the assessment sheet (Appendix 5),
+the contract (Appendix 6), the registration card (Appendix 7), the work plan (Appendix 1) and the
+monitoring journal (Appendix 2), as HTML and PDF, in Kazakh and Russian.
 
 `render_html(form, lang, stay)` takes the stay as `views.read_stay` returns it (the person's
 data, the steps with their details): the caller has read it through the audited path. The page
@@ -16,6 +17,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from services.shelter import domain
+from services.shelter.documents.contract_labels import CONTRACT
 from services.shelter.documents.labels import (
     APPLICATION,
     CARD,
@@ -28,10 +30,18 @@ from services.shelter.documents.labels import (
 )
 from shared.clock import ALMATY
 
-FORMS = ("application", "assessment-sheet", "registration-card", "work-plan", "monitoring-journal")
+FORMS = (
+    "application",
+    "assessment-sheet",
+    "contract",
+    "registration-card",
+    "work-plan",
+    "monitoring-journal",
+)
 _TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
     "application": ("application.html", APPLICATION),
     "assessment-sheet": ("sheet.html", SHEET),
+    "contract": ("contract.html", CONTRACT),
     "registration-card": ("card.html", CARD),
     "work-plan": ("plan.html", PLAN),
     "monitoring-journal": ("journal.html", JOURNAL),
@@ -120,6 +130,13 @@ def render_html(form: str, lang: str, stay: dict[str, Any], *, shelter_name: str
                 s["role"]: {**s, "signed_on": _day(s["signed_on"])}
                 for s in details.get("signatures", [])
             },
+        }
+    elif form == "contract":
+        contract = _step(stay, "contract")
+        context |= {
+            "shelter_name": shelter_name,
+            "number": (contract["details"] or {}).get("number", ""),
+            "signed_on": _day(contract["at"]),
         }
     elif form in ("work-plan", "monitoring-journal"):
         context |= _plan_context(stay, lang, shelter_name)
