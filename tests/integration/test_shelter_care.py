@@ -103,7 +103,8 @@ def test_no_plan_before_the_needs_assessment_then_s13_s14_s15(
     with pytest.raises(domain.NotActor):
         handlers.approve_plan(stay_id, approved, SHELTER, deps=shelter.deps)
     handlers.approve_plan(stay_id, approved, HEAD, deps=shelter.deps)
-    assert shelter.row(stay_id, "S14").status == "met"
+    met = {e["obligation_id"] for e in shelter.outbox("qorgau.shelter.obligation_fulfilled")}
+    assert s14.obligation_id in met
     s15 = shelter.row(stay_id, "S15")
     assert (s15.status, s15.term) == ("open", "recurring:3")
 
@@ -228,3 +229,39 @@ def test_appendix_3_columns() -> None:
     large = domain.staffing_minimum(35, 21)
     assert (small["lawyer"], small["educator"]) == (1, 0)
     assert (large["lawyer"], large["social_work_specialist"], large["educator"]) == (2, 1.5, 3)
+
+
+def test_the_next_plan_is_owed_within_a_working_day_of_the_last_ones_end(
+    shelter: Shelter,  # noqa: F811
+) -> None:
+    stay_id = contracted(shelter)
+    assessed = SIGNED + timedelta(days=2)
+    shelter.at(assessed + timedelta(minutes=1))
+    handlers.assess_needs(stay_id, ["social_psychological"], assessed, SHELTER, deps=shelter.deps)
+    first = draft()
+    handlers.save_plan(stay_id, first, SHELTER, deps=shelter.deps)
+    approved = assessed + timedelta(hours=3)
+    shelter.at(approved + timedelta(minutes=1))
+    handlers.approve_plan(stay_id, approved, HEAD, deps=shelter.deps)
+    # The plan ends (2027-04-26) before the contract (2027-05-24): p.17 owes the next plan
+    # within one working day of its end, counted from the next day in Almaty.
+    opened = [e for e in shelter.outbox("qorgau.shelter.obligation_opened") if e["code"] == "S14"]
+    assert len(opened) == 2
+    nxt = opened[-1]
+    assert (nxt["term"], nxt["legal_basis"]) == ("working_days:1", "Standard 14701, p.17")
+    assert nxt["started_at"].startswith("2027-04-27T00:00:00+05:00")
+    # The next plan, for the period after the last one's end, approved by the head, meets it.
+    later = datetime(2027, 4, 27, 9, 0, tzinfo=ALMATY)
+    shelter.at(later)
+    handlers.save_plan(stay_id, draft(date(2027, 4, 27)), SHELTER, deps=shelter.deps)
+    shelter.at(later + timedelta(minutes=10))
+    handlers.approve_plan(stay_id, later + timedelta(minutes=5), HEAD, deps=shelter.deps)
+    fulfilled = [
+        e for e in shelter.outbox("qorgau.shelter.obligation_fulfilled") if e["code"] == "S14"
+    ]
+    assert nxt["obligation_id"] in {e["obligation_id"] for e in fulfilled}
+    # That plan runs past the contract's end (2027-05-24): no further plan is owed.
+    assert (
+        len([e for e in shelter.outbox("qorgau.shelter.obligation_opened") if e["code"] == "S14"])
+        == 2
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -25,7 +25,15 @@ from services.shelter.handlers.common import (
 from services.shelter.handlers.steps import _step
 from services.shelter.tables import ShelterPlan, ShelterStay
 from shared.clock import ALMATY
-from shared.plans import PLAN_KINDS, SHELTER_WORK, MonitoringEntry, Plan, PlanLine, PlanLocked
+from shared.plans import (
+    PLAN_KINDS,
+    SHELTER_WORK,
+    MonitoringEntry,
+    Plan,
+    PlanLine,
+    PlanLocked,
+    VersionStatus,
+)
 
 S = StayStatus
 _PLAN = TypeAdapter(Plan)
@@ -232,6 +240,14 @@ def save_plan(stay_id: str, draft: PlanIn, actor: Actor, *, deps: ShelterDeps) -
             )
         else:
             _, plan = _load(session, stay, deps)
+            in_force = plan.in_force
+            if (
+                plan.current.status is not VersionStatus.DRAFT
+                and in_force is not None
+                and draft.period_start > in_force.period_end
+            ):
+                # p.17: the next plan, for the period after the last one's end.
+                plan = plan.revise(reason="next plan (p.17)", at=now)
             plan = plan.edit(
                 period_start=draft.period_start,
                 period_end=draft.period_end,
@@ -259,13 +275,20 @@ def approve_plan(stay_id: str, at: datetime, actor: Actor, *, deps: ShelterDeps)
         _under_contract(session, stay, now)
         domain.check_moment(at, field="approved_at", after=stay.arrived_at, now=now)
         row, plan = _load(session, stay, deps)
-        first = plan.in_force is None
+        before = plan.in_force
         plan = plan.approve(by=actor.person_id, at=at, agencies=_known(deps))
         _store(session, row, plan, deps, now)
-        if first:
+        approved = plan.in_force
+        assert approved is not None
+        if before is None:
             meet_row(session, stay, "S14", met_at=at, by=actor.agency_id, now=now)
             # p.21: monitored every quarter by the social work specialist from the plan's start.
             open_row(session, stay, "S15", started_at=at, now=now)
+        elif approved.period_end > before.period_end:
+            # p.17: the next plan, for the period after the last one's end, meets that row.
+            meet_row(session, stay, "S14", met_at=at, by=actor.agency_id, now=now)
+        if before is None or approved.period_end > before.period_end:
+            _owe_next_plan(session, stay, approved.period_end, now=now)
         record_step(
             session,
             stay,
@@ -279,6 +302,24 @@ def approve_plan(stay_id: str, at: datetime, actor: Actor, *, deps: ShelterDeps)
         )
 
     return _step(stay_id, actor, deps, run)
+
+
+def _owe_next_plan(session: Session, stay: ShelterStay, period_end: date, *, now: datetime) -> None:
+    """Open S14 afresh for the next plan (p.17), where the plan ends before the contract does.
+
+    p.17: the next plan is drawn up within one working day of the last one's end; the term runs
+    from the first moment after the period (the next day, 00:00 in Almaty).
+    """
+    signed_at, months = _contract(session, stay)
+    if period_end >= domain.contract_end(_day(signed_at), extension_months=months):
+        return
+    nth = 1 + sum(
+        1
+        for obligation in repository.obligations_of_stay(session, stay_id=stay.stay_id)
+        if obligation.code == "S14"
+    )
+    ended = datetime.combine(period_end + timedelta(days=1), time(), tzinfo=ALMATY)
+    open_row(session, stay, "S14", started_at=ended, now=now, term="working_days:1", nth=nth)
 
 
 def monitor(
