@@ -82,6 +82,7 @@ def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
                 "report_id": done.report_id,
                 "case_number": done.case_number,
                 "joined_existing_case": done.joined,
+                "child_case_ids": list(done.child_case_ids),
             },
             status_code=201,
         )

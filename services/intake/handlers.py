@@ -212,6 +212,8 @@ class Registered:
     report_id: str
     case_number: str
     joined: bool
+    # The cases of the children who came with the adult, in the order the report names them.
+    child_case_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -302,7 +304,9 @@ def register_report(report: ReportIn, *, deps: IntakeDeps) -> Registered:
     span.set_attribute(AGENCY_TYPE, report.reporter.agency_type.value)
     if report.reporter.agency_id:
         span.set_attribute(AGENCY_ID, report.reporter.agency_id)
-    return Registered(case.case_id, report_id, case.case_number, joined is not None)
+    return Registered(
+        case.case_id, report_id, case.case_number, joined is not None, tuple(child_case_ids)
+    )
 
 
 def _open_case_of(session: Any, iin_hash: str | None) -> domain.OpenCase | None:

@@ -119,6 +119,9 @@ class IntakeReport(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=200)
     intake_case_id: str | None = Field(default=None, max_length=36)
     intake_report_id: str | None = Field(default=None, max_length=36)
+    # The children's stays, in the order the report names the children (ids only, JSON): intake
+    # answers their cases in that order and each child's stay takes its own.
+    child_stay_ids: str | None = None
     # The report's body as intake's contract writes it (personal data), JSON, encrypted.
     payload: str
 

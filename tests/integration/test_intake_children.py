@@ -84,6 +84,9 @@ async def test_each_child_gets_a_linked_case_as_a_witness(intake: Intake) -> Non
 
     received = {e["case_id"]: e for e in events(intake, "report_received")}
     assert sorted(received[adult_id]["child_case_ids"]) == sorted(child_ids)
+    # The answer names the children's cases in the order of the report (a shelter keeps each
+    # on the child's own stay).
+    assert posted.json()["child_case_ids"] == received[adult_id]["child_case_ids"]
     assert received[adult_id]["flags"]["accompanying_minors"] == 2
     for child_id in child_ids:
         assert received[child_id]["adult_case_id"] == adult_id

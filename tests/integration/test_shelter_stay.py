@@ -177,6 +177,34 @@ def test_application_without_consent_is_refused_and_changes_nothing(shelter: She
     assert shelter.outbox("") == []
 
 
+def test_each_child_stay_takes_the_case_intake_opened_for_it(shelter: Shelter) -> None:
+    other = {"full_name": "Нұрлан Серікұлы", "birth_date": "2019-05-02"}
+    stay_id = apply(shelter, children=[CHILD, other])
+    with unit_of_work(shelter.engine) as session:
+        kids = {
+            json.loads(shelter.deps.cipher.decrypt(k.personal, field="stay.personal") or "{}")[
+                "full_name"
+            ]: k.stay_id
+            for k in repository.children_of(session, stay_id=stay_id)
+        }
+    cases = [str(uuid.uuid4()), str(uuid.uuid4())]
+
+    def intake(body: dict[str, Any], token: str) -> tuple[int, dict[str, Any]]:
+        # Intake answers the children's cases in the order the report names them.
+        names = [child["full_name"] for child in body["children"]]
+        assert names == [CHILD["full_name"], other["full_name"]]
+        return 201, {
+            "case_id": str(uuid.uuid4()),
+            "report_id": str(uuid.uuid4()),
+            "child_case_ids": cases,
+        }
+
+    handlers.send_pending(shelter.deps, post=intake, token_for=lambda s: s.shelter_agency_id)
+    assert shelter.stay(kids[CHILD["full_name"]]).case_id == cases[0]
+    assert shelter.stay(kids[other["full_name"]]).case_id == cases[1]
+    assert shelter.stay(stay_id).case_id != cases[0]
+
+
 def test_only_a_shelter_records_an_arrival(shelter: Shelter) -> None:
     data = ArrivalIn(domain.Arrival.APPLICATION, ARRIVED, PERSON, consent=True)
     with pytest.raises(domain.NotActor):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -104,6 +105,7 @@ def owe_report(
     children: list[dict[str, Any]],
     deps: ShelterDeps,
     now: datetime,
+    child_stay_ids: Sequence[str] = (),
 ) -> IntakeReport:
     """Keep a report for intake, sent after the commit and retried until intake takes it."""
     person = json.loads(deps.cipher.decrypt(stay.personal, field="stay.personal") or "{}")
@@ -112,6 +114,7 @@ def owe_report(
         stay_id=stay.stay_id,
         reason=reason,
         created_at=now,
+        child_stay_ids=json.dumps(list(child_stay_ids)) if child_stay_ids else None,
         payload=deps.cipher.encrypt(
             json.dumps(_report(stay, person, children), ensure_ascii=False),
             field="intake_report.payload",
@@ -163,6 +166,7 @@ def open_stay(data: ArrivalIn, actor: Actor, *, deps: ShelterDeps) -> ShelterSta
         _announce(session, stay, now=now, basis=ARRIVAL_BASIS)
         for code in ARRIVAL_ROWS:
             open_row(session, stay, code, started_at=data.arrived_at, now=now)
+        kids: list[str] = []
         for child in data.children:
             kid = ShelterStay(
                 stay_id=str(uuid.uuid4()),
@@ -178,10 +182,19 @@ def open_stay(data: ArrivalIn, actor: Actor, *, deps: ShelterDeps) -> ShelterSta
                 personal=_sealed(child, deps),
             )
             session.add(kid)
+            kids.append(kid.stay_id)
             _announce(session, kid, now=now, basis=CHILD_BASIS)
         if data.children or data.refuses_police:
             reason = "children" if data.children else "refuses_police"
-            owe_report(session, stay, reason=reason, children=data.children, deps=deps, now=now)
+            owe_report(
+                session,
+                stay,
+                reason=reason,
+                children=data.children,
+                deps=deps,
+                now=now,
+                child_stay_ids=kids,
+            )
         stage_capacity(session, agency_id=stay.shelter_agency_id, region=stay.region, now=now)
         session.commit()
         return stay

@@ -8,6 +8,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from sqlmodel import Session
+
 from services.shelter import repository
 from services.shelter.handlers.common import ShelterDeps
 from services.shelter.tables import IntakeReport, ShelterStay
@@ -64,6 +66,7 @@ def send_pending(deps: ShelterDeps, *, post: Poster, token_for: TokenFor) -> int
                 if held is not None and held.intake_case_id is None and case_id:
                     held.intake_case_id = case_id
                     session.add(held)
+                _children_cases(session, report, answer)
                 taken += 1
             else:
                 # Only the status goes to the log: the body may echo what was sent.
@@ -75,3 +78,28 @@ def send_pending(deps: ShelterDeps, *, post: Poster, token_for: TokenFor) -> int
                     session.add(report)
             session.commit()
     return taken
+
+
+def _children_cases(session: Session, report: IntakeReport, answer: dict[str, Any]) -> None:
+    """Give each child's stay the case intake opened for the child (Rules 38874 p.1, p.4, p.8).
+
+    Intake answers the children's cases in the order the report named them, which is the
+    order the shelter kept their stays in; a stay that has its case already keeps it.
+    """
+    stay_ids = json.loads(report.child_stay_ids or "[]")
+    case_ids = [str(case_id) for case_id in answer.get("child_case_ids") or []]
+    if len(case_ids) != len(stay_ids):
+        # An intake that does not answer them (or counts otherwise): nothing is guessed.
+        log.warning(
+            "shelter report %s: %d children, %d cases",
+            report.report_key,
+            len(stay_ids),
+            len(case_ids),
+        )
+        return
+    for stay_id, case_id in zip(stay_ids, case_ids, strict=True):
+        child = repository.get_stay(session, stay_id=stay_id)
+        if child is not None and child.case_id is None:
+            child.case_id = case_id
+            child.intake_case_id = case_id
+            session.add(child)
