@@ -152,6 +152,10 @@ def test_an_application_is_identified_decided_and_contracted_all_on_time(
     ).json()
     assert adult["subject_kind"] == "adult"
     assert len(adult["linked_cases"]) == 1
+    # The daughter's own stay carries the case intake opened for her.
+    assert [child["case_id"] for child in reported["children"]] == [
+        adult["linked_cases"][0]["case_id"]
+    ]
     assert reported["person"]["full_name"] == "Aigerim Serikova"
 
     step(platform, http, f"/v1/stays/{stay_id}/screening", {"screened_at": now()})
@@ -336,14 +340,24 @@ def test_a_police_referral_reaches_the_shelter_and_becomes_a_stay(
     )
     assert back["status"] == "contracted"
 
-    done = ("S2", "S3", "S4", "S5", "S7", "S8", "S9", "S11", "S13", "S14")
+    done = ("S2", "S3", "S4", "S5", "S7", "S8", "S9", "S11", "S13")
+
+    def plans(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(
+            (r for r in found if r["code"] == "S14" and not r.get("escalates_obligation_id")),
+            key=lambda r: r["started_at"],
+        )
 
     def settled(found: list[dict[str, Any]]) -> bool:
         duties = by_code(found)
         # S10 twice: met when the stay ended, open again from the signing on re-admission.
         contract = sorted(row["status"] for row in found if row["code"] == "S10")
         met = all(duties.get(code, {}).get("status") == "met" for code in done)
-        return met and contract == ["met", "open"]
+        # S14 twice: the plan (met), and the next plan owed within one working day of this
+        # one's end (p.17), withdrawn when the stay ended.
+        owed = [(r["term"], r["status"]) for r in plans(found)]
+        wanted = [("working_days:3", "met"), ("working_days:1", "cancelled")]
+        return met and contract == ["met", "open"] and owed == wanted
 
     found = wait_for(
         lambda: case_obligations(platform, http, case_id, who="operator"), settled, timeout=30
@@ -351,6 +365,7 @@ def test_a_police_referral_reaches_the_shelter_and_becomes_a_stay(
     rows = by_code(found)
     for code in done:
         assert rows[code]["on_time"] is True, rows[code]
+    assert plans(found)[0]["on_time"] is True
     assert rows["S15"]["status"] == "cancelled"
 
 
