@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from services.routing import handlers, subscribers
 from services.routing.api import AgencyIn
+from services.routing.handlers import on_report_received
 from services.routing.handlers.familycentre import on_centre_delivery
 from services.routing.handlers.shelter_places import on_capacity_changed
 from services.routing.tables import ShelterPlaces
@@ -21,7 +22,7 @@ from shared.contracts.familycentre import CentreDelivery
 from shared.contracts.shelter import CapacityChanged
 from shared.db import unit_of_work
 from shared.natsserver import NatsServer
-from tests.integration.test_routing_handlers import NOW, Routing, make_routing
+from tests.integration.test_routing_handlers import NOW, POLICE, Routing, make_routing, report
 from tests.waiting import eventually
 
 CENTRE = "kz-75-family-support-centre"
@@ -154,3 +155,16 @@ async def test_capacity_changed_over_nats_makes_routing_pass_the_full_shelter_ov
     event = shelter_referral()
     on_centre_delivery(event, deps=routing.deps)
     assert delivered_to(routing, event) == [(SECOND, "transfer")]
+
+
+def test_a_police_s1_referral_passes_a_full_shelter_over(routing: Routing) -> None:
+    on_capacity_changed(capacity(FIRST, 0), deps=routing.deps)
+    on_capacity_changed(capacity(SECOND, 1), deps=routing.deps)
+    event = report(
+        reporter=("police", POLICE), concerns=("domestic_violence",), subject_kind="adult"
+    )
+    on_report_received(event, deps=routing.deps)
+    [s1] = [o for o in routing.obligations(event.case_id) if o.code == "S1"]
+    referral = handlers.refer(s1.obligation_id, POLICE, deps=routing.deps, consent=True)
+    assert (referral.to_agency_id, referral.purpose, referral.code) == (SECOND, "transfer", "S1")
+    assert referral.legal_basis.startswith("Standard 14701")
