@@ -93,6 +93,52 @@ def test_a_mobile_group_is_approved_for_one_calendar_year_by_the_akims_order() -
         domain.check_group(domain.GroupTerm(2026, "No. 1", date(2027, 1, 2)), ["police"])
 
 
+def test_a_stay_is_extended_within_its_month_never_past_it() -> None:
+    admitted = datetime(2026, 1, 31, 5, 0, tzinfo=UTC)
+    domain.check_extension(
+        ended=False, admitted_at=admitted, until=date(2026, 2, 10), new_until=date(2026, 2, 28)
+    )
+    with pytest.raises(domain.InvalidInput) as past:
+        domain.check_extension(
+            ended=False, admitted_at=admitted, until=date(2026, 2, 10), new_until=date(2026, 3, 1)
+        )
+    assert past.value.field == "until" and "p.6.4, p.23.5" in past.value.message
+    with pytest.raises(domain.InvalidInput):
+        domain.check_extension(
+            ended=False, admitted_at=admitted, until=date(2026, 2, 10), new_until=date(2026, 2, 10)
+        )
+    with pytest.raises(domain.IllegalTransition):
+        domain.check_extension(
+            ended=True, admitted_at=admitted, until=date(2026, 2, 10), new_until=date(2026, 2, 20)
+        )
+
+
+def test_a_room_holds_its_places_and_must_be_declared() -> None:
+    domain.check_room(capacity=4, occupied=1, coming=3)
+    with pytest.raises(domain.IllegalTransition):
+        domain.check_room(capacity=4, occupied=2, coming=3)
+    with pytest.raises(domain.InvalidInput) as undeclared:
+        domain.check_room(capacity=None, occupied=0, coming=1)
+    assert undeclared.value.field == "room"
+    domain.check_capacity(capacity=3, occupied=3)
+    with pytest.raises(domain.IllegalTransition):
+        domain.check_capacity(capacity=2, occupied=3)
+
+
+def test_p23_measures_cite_their_point_and_need_signs_of_domestic_violence() -> None:
+    assert domain.SUPPORT_CLAUSE[domain.SupportKind.PSYCHOLOGICAL] == "p.23.1"
+    assert domain.SUPPORT_CLAUSE[domain.SupportKind.MEDICAL_ASSISTANCE] == "p.23.3"
+    assert domain.SUPPORT_CLAUSE[domain.SupportKind.STATE_SUPPORT_CONSULTATION] == "p.23.4"
+    day = date(2026, 11, 23)
+    domain.check_measure(domestic_violence=True, provided_on=day, received_on=day, today=day)
+    with pytest.raises(domain.IllegalTransition):
+        domain.check_measure(domestic_violence=False, provided_on=day, received_on=day, today=day)
+    with pytest.raises(domain.InvalidInput):
+        domain.check_measure(
+            domestic_violence=True, provided_on=day + timedelta(days=1), received_on=day, today=day
+        )
+
+
 def test_a_stay_lasts_at_most_one_month() -> None:
     admitted = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
     assert domain.stay_limit(date(2026, 1, 31)) == date(2026, 2, 28)
