@@ -170,7 +170,8 @@ def test_the_children_are_reported_to_intake_and_their_case_ids_recorded(
     centre: Centre, intake: Intake
 ) -> None:
     declare(centre, "1", 4)
-    stay = admit(centre).json()
+    # Two children named, one the centre knows nothing of yet (counted, not described).
+    stay = admit(centre, children=[*CHILDREN, {}]).json()
     assert (stay["intake_case_id"], stay["child_case_ids"]) == (None, None)
     with Session(centre.engine) as session:
         [owed] = session.exec(select(IntakeReport)).all()
@@ -186,7 +187,7 @@ def test_the_children_are_reported_to_intake_and_their_case_ids_recorded(
     children = [
         c["case_id"] for c in adult["linked_cases"] if c["relation"] == "accompanying_child"
     ]
-    assert len(children) == 2 and sorted(read["child_case_ids"]) == sorted(children)
+    assert len(children) == 3 and sorted(read["child_case_ids"]) == sorted(children)
     [reported] = adult["reports"]
     assert reported["reporter_agency_type"] == "family_support_centre"
     for child in children:

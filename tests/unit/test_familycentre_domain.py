@@ -8,6 +8,8 @@ import pytest
 
 from services.familycentre import domain
 from services.familycentre.domain import Channel, ResponseKind, Stage
+from services.familycentre.handlers.reports import report_body
+from services.familycentre.tables import Stay
 
 NOW = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 
@@ -163,3 +165,27 @@ def test_ids_are_derived_so_a_replay_opens_nothing_twice() -> None:
     first = domain.obligation_id("case", "F2", "centre", "appeal")
     assert first == domain.obligation_id("case", "F2", "centre", "appeal")
     assert first != domain.obligation_id("case", "F3", "centre", "appeal")
+
+
+def test_the_report_to_intake_names_the_children_it_knows_and_counts_them_all() -> None:
+    stay = Stay(
+        stay_id="s",
+        case_id="c",
+        centre_agency_id="kz-75-family-support-centre",
+        region="KZ-75",
+        basis="referral_police",
+        room="1",
+        admitted_at=NOW,
+        until=date(2026, 12, 1),
+        people="",
+    )
+    body = report_body(
+        stay,
+        {"full_name": "Айгүл", "iin": "900101400013", "contacts": "+7 701"},
+        [{"full_name": "Ерлан", "birth_date": "2017-03-01"}, {}],
+    )
+    assert body["reporter"]["agency_type"] == "family_support_centre"
+    assert body["subject"] == {"kind": "adult", "full_name": "Айгүл", "iin": "900101400013"}
+    assert (body["channel"], body["concerns"]) == ("reception", ["domestic_violence"])
+    assert body["children"] == [{"full_name": "Ерлан", "birth_date": "2017-03-01"}]
+    assert body["accompanying_minors"] == 2

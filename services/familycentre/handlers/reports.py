@@ -33,7 +33,10 @@ IDENTITY = ("full_name", "birth_date", "iin")
 
 def report_body(stay: Stay, person: dict[str, Any], children: list[dict[str, Any]]) -> dict:
     """Return the report intake's public contract takes (reporter = the family centre)."""
-    kids = [{key: child[key] for key in IDENTITY if child.get(key)} for child in children]
+    described = [{key: child[key] for key in IDENTITY if child.get(key)} for child in children]
+    # A child the centre knows nothing of yet is counted, not described (intake opens a case
+    # for an unidentified child from the count).
+    kids = [child for child in described if child]
     return {
         "reporter": {
             "agency_type": "family_support_centre",
@@ -48,7 +51,7 @@ def report_body(stay: Stay, person: dict[str, Any], children: list[dict[str, Any
         # Children admitted with the person are minors who witnessed violence (Rules 38874
         # p.1, p.4, p.8): intake opens their cases, routing sends their notices.
         "children": kids,
-        "accompanying_minors": len(kids),
+        "accompanying_minors": len(children),
     }
 
 
