@@ -145,6 +145,10 @@ def test_rooms_are_declared_by_the_head_and_an_admission_fits_its_places(centre:
     figures = centre.get("/v1/figures").json()
     assert (figures["occupancy_by_room"], figures["capacity_by_room"]) == ({"1": 3}, {"1": 3})
     assert centre.get("/v1/rooms", agency_id=SOCIAL).status_code == 403
+    with Session(centre.engine) as session:
+        rows = session.exec(select(audit.AuditEntry)).all()
+        refused = [e for e in rows if e.action == "room.read"]
+        assert [(e.agency_id, e.outcome) for e in refused] == [(SOCIAL, audit.REFUSED)]
 
 
 def test_a_stay_is_extended_within_its_month_and_never_past_it(centre: Centre) -> None:

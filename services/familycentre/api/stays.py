@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from services.familycentre import domain, handlers, views
-from services.familycentre.api.common import Caller, Note, actor_of, error, runner
+from services.familycentre.api.common import Caller, Note, actor_of, runner
 from services.familycentre.handlers import CentreDeps
-from shared.access import Gatekeeper
+from shared.access import Gatekeeper, forbidden
 from shared.auth import APPROVE, DRAFT
 from shared.http import PathId
 from shared.openapi import refusals
@@ -71,7 +71,13 @@ def routes_of_stays(
     @routes.get("/v1/rooms")
     async def rooms(who: Caller) -> dict[str, Any]:
         if who.agency_type != domain.CENTRE:
-            raise error(403, "only a family support centre reads its rooms")
+            # A refused read is on the audit log too.
+            reason = "only a family support centre reads its rooms"
+            raise forbidden(
+                await run_in_threadpool(
+                    lambda: gate.refuse(who, action="room.read", case_id=None, reason=reason)
+                )
+            )
         found = await run_in_threadpool(handlers.rooms_of, deps.engine, agency_id=who.agency_id)
         return {"rooms": found}
 
