@@ -291,6 +291,74 @@ def check_stay(*, admitted_at: datetime, until: date, now: datetime) -> None:
         raise InvalidInput("until", "a temporary stay lasts at most one month (p.23.5)")
 
 
+# p.6.4, p.23.5 give the stay "бір айға дейінгі мерзімге" (for up to one month) and say nothing of
+# any extension: a stay may be extended within its month, never past it.
+NO_EXTENSION = (
+    "a temporary stay lasts at most one month from the admission and the rules provide no "
+    "extension past it (p.6.4, p.23.5)"
+)
+
+
+def check_extension(*, ended: bool, admitted_at: datetime, until: date, new_until: date) -> None:
+    """Refuse extending an ended stay, shortening it, or running it past its month."""
+    if ended:
+        raise IllegalTransition("the stay has ended")
+    if new_until <= until:
+        raise InvalidInput("until", "an extension runs past the stay's present end")
+    if new_until > stay_limit(local_day(admitted_at)):
+        raise InvalidInput("until", NO_EXTENSION)
+
+
+def check_room(*, capacity: int | None, occupied: int, coming: int) -> None:
+    """Refuse an undeclared room, or more people than its places (p.23.5: rooms of the stays)."""
+    if capacity is None:
+        raise InvalidInput("room", "is not a room the centre declared (PUT /v1/rooms/{room})")
+    if occupied + coming > capacity:
+        raise IllegalTransition(
+            f"the room has {capacity} places, {occupied} taken: {coming} more do not fit"
+        )
+
+
+def check_capacity(*, capacity: int, occupied: int) -> None:
+    """Refuse declaring fewer places than the people staying in the room now."""
+    if capacity < occupied:
+        raise IllegalTransition(f"{occupied} people stay in the room now")
+
+
+class SupportKind(StrEnum):
+    """The support measures p.23 gives a person with signs of domestic violence (the fifth, a
+    temporary stay, is a stay: `POST /v1/stays`)."""
+
+    INFORMATION = "information"
+    LEGAL = "legal"
+    PSYCHOLOGICAL = "psychological"
+    EMPLOYMENT = "employment"
+    MEDICAL_ASSISTANCE = "medical_assistance"
+    STATE_SUPPORT_CONSULTATION = "state_support_consultation"
+
+
+# p.23.1 information, legal and psychological help; p.23.2 help with employment and training;
+# p.23.3 help to receive the guaranteed free medical care; p.23.4 consultations on state support.
+SUPPORT_CLAUSE: dict[SupportKind, str] = {
+    SupportKind.INFORMATION: "p.23.1",
+    SupportKind.LEGAL: "p.23.1",
+    SupportKind.PSYCHOLOGICAL: "p.23.1",
+    SupportKind.EMPLOYMENT: "p.23.2",
+    SupportKind.MEDICAL_ASSISTANCE: "p.23.3",
+    SupportKind.STATE_SUPPORT_CONSULTATION: "p.23.4",
+}
+
+
+def check_measure(
+    *, domestic_violence: bool, provided_on: date, received_on: date, today: date
+) -> None:
+    """Refuse a p.23 measure for an appeal without signs of domestic violence, or misdated."""
+    if not domestic_violence:
+        raise IllegalTransition("p.23 measures are for a person with signs of domestic violence")
+    if provided_on < received_on or provided_on > today:
+        raise InvalidInput("provided_on", "is between the appeal and today")
+
+
 def check_stay_end(*, ended: bool, admitted_at: datetime, left_at: datetime) -> None:
     """Refuse ending a stay twice, or before it began."""
     if ended:

@@ -13,8 +13,11 @@ from services.familycentre.tables import (
     CentreObligation,
     CentrePlan,
     DirectoryAgency,
+    IntakeReport,
     MobileGroup,
+    Room,
     Stay,
+    SupportMeasure,
 )
 
 
@@ -134,3 +137,46 @@ def agency_of_type(session: Session, *, agency_type: str, region: str) -> Direct
             col(DirectoryAgency.active).is_(True),
         )
     ).first()
+
+
+def occupied(session: Session, *, agency_id: str, room: str) -> int:
+    """Return the people staying in a room now: each person and the children with them (p.26)."""
+    query = select(Stay).where(
+        Stay.centre_agency_id == agency_id, Stay.room == room, col(Stay.left_at).is_(None)
+    )
+    return sum(1 + stay.accompanying_minors for stay in session.exec(query).all())
+
+
+def held_room(session: Session, *, agency_id: str, room: str) -> Room | None:
+    """Return a declared room, locked against a concurrent admission where the database can."""
+    query = select(Room).where(Room.centre_agency_id == agency_id, Room.room == room)
+    return session.exec(query.with_for_update()).first()
+
+
+def rooms_of_centre(session: Session, *, agency_id: str) -> Sequence[Room]:
+    """Return a centre's declared rooms, by name."""
+    query = select(Room).where(Room.centre_agency_id == agency_id)
+    return session.exec(query.order_by(col(Room.room))).all()
+
+
+def measures_of(session: Session, *, appeal_id: str) -> Sequence[SupportMeasure]:
+    """Return the p.23 measures given on an appeal, in the order given."""
+    query = select(SupportMeasure).where(SupportMeasure.appeal_id == appeal_id)
+    return session.exec(
+        query.order_by(col(SupportMeasure.provided_on), col(SupportMeasure.recorded_at))
+    ).all()
+
+
+def pending_reports(session: Session, *, max_attempts: int, limit: int = 20) -> list[IntakeReport]:
+    """Return reports intake has not taken, or whose children's cases are not read back yet."""
+    query = select(IntakeReport).where(
+        col(IntakeReport.sent_at).is_(None) | col(IntakeReport.child_case_ids).is_(None),
+        col(IntakeReport.attempts) < max_attempts,
+    )
+    return list(session.exec(query.order_by(col(IntakeReport.created_at)).limit(limit)).all())
+
+
+def reports_of(session: Session, *, stay_id: str) -> Sequence[IntakeReport]:
+    """Return the reports a stay owes (or owed) intake."""
+    query = select(IntakeReport).where(IntakeReport.stay_id == stay_id)
+    return session.exec(query.order_by(col(IntakeReport.created_at))).all()

@@ -129,6 +129,58 @@ class Stay(SQLModel, table=True):
     accompanying_minors: int = 0
     # The person and the children (names, birth dates), JSON, encrypted.
     people: str
+    # The case intake keeps on the person and the children's own cases (minors who witnessed
+    # violence, Rules 38874), once intake has taken the centre's report: ids only, JSON.
+    intake_case_id: str | None = Field(default=None, max_length=36)
+    child_case_ids: str | None = None
+
+
+class Room(SQLModel, table=True):
+    """A room of the centre's temporary stays and the places it has (occupancy is counted)."""
+
+    __tablename__ = "familycentre_rooms"
+
+    centre_agency_id: str = Field(primary_key=True, max_length=80)
+    room: str = Field(primary_key=True, max_length=40)
+    capacity: int
+    updated_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+
+
+class IntakeReport(SQLModel, table=True):
+    """A report the centre owes intake (the children admitted with a person, p.26), kept until
+    intake has taken it and retried until then."""
+
+    __tablename__ = "familycentre_intake_reports"
+
+    report_key: str = Field(primary_key=True, max_length=36)
+    stay_id: str = Field(index=True, max_length=36)
+    created_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    sent_at: datetime | None = Field(default=None, index=True, sa_type=AWARE)  # type: ignore[call-overload]
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=200)
+    intake_case_id: str | None = Field(default=None, max_length=36)
+    intake_report_id: str | None = Field(default=None, max_length=36)
+    # Set once the children's case ids are read back from intake (JSON list of ids).
+    child_case_ids: str | None = None
+    # The report's body as intake's contract writes it (personal data), JSON, encrypted.
+    payload: str
+
+
+class SupportMeasure(SQLModel, table=True):
+    """A support measure of p.23 given to a person with signs of domestic violence."""
+
+    __tablename__ = "familycentre_support_measures"
+
+    measure_id: str = Field(primary_key=True, max_length=36)
+    appeal_id: str = Field(index=True, max_length=36)
+    case_id: str = Field(max_length=36)
+    centre_agency_id: str = Field(max_length=80)
+    kind: str = Field(max_length=40)
+    provided_on: date
+    recorded_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    recorded_by: str = Field(max_length=120)
+    # What was given, as the employee wrote it, encrypted.
+    note: str | None = None
 
 
 class DirectoryAgency(SQLModel, table=True):

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,14 +19,22 @@ from services.familycentre.handlers.appeals import (
     PERSON_FIELD,
     SUMMARY_FIELD,
 )
+from services.familycentre.handlers.stays import NOTE_FIELD
 from services.familycentre.handlers.support import MEMBERS_FIELD, PEOPLE_FIELD
-from services.familycentre.tables import Appeal, CentreObligation, CentrePlan, MobileGroup, Stay
+from services.familycentre.tables import (
+    Appeal,
+    CentreObligation,
+    CentrePlan,
+    MobileGroup,
+    Stay,
+    SupportMeasure,
+)
 from shared.clock import ALMATY
 from shared.crypto import FieldCipher
 from shared.plans import Plan
 
 # The personal data an appeal's full view reads (named in the audit entry).
-APPEAL_PERSONAL_FIELDS = (PERSON_FIELD, SUMMARY_FIELD, ASSESSMENT_FIELD, NEEDS_FIELD)
+APPEAL_PERSONAL_FIELDS = (PERSON_FIELD, SUMMARY_FIELD, ASSESSMENT_FIELD, NEEDS_FIELD, NOTE_FIELD)
 
 
 def obligation(row: CentreObligation) -> dict[str, Any]:
@@ -71,6 +81,9 @@ def appeal(session: Session, row: Appeal) -> dict[str, Any]:
         "engaged_at": row.engaged_at.isoformat() if row.engaged_at else None,
         "shelter_agency_id": row.shelter_agency_id,
         "plans": [p.plan_id for p in repository.plans_of_appeal(session, appeal_id=row.appeal_id)],
+        "support_measures": [
+            measure(each) for each in repository.measures_of(session, appeal_id=row.appeal_id)
+        ],
         "obligations": [
             obligation(each)
             for each in repository.obligations_of_case(session, case_id=row.case_id)
@@ -78,13 +91,32 @@ def appeal(session: Session, row: Appeal) -> dict[str, Any]:
     }
 
 
-def appeal_personal(cipher: FieldCipher, row: Appeal) -> dict[str, Any]:
+def measure(row: SupportMeasure) -> dict[str, Any]:
+    """Return a support measure of p.23 without what the employee wrote of it."""
+    kind = domain.SupportKind(row.kind)
+    return {
+        "measure_id": row.measure_id,
+        "appeal_id": row.appeal_id,
+        "kind": row.kind,
+        "legal_basis": f"{domain.ACT}, {domain.SUPPORT_CLAUSE[kind]}",
+        "provided_on": row.provided_on.isoformat(),
+        "recorded_at": row.recorded_at.isoformat(),
+    }
+
+
+def appeal_personal(
+    cipher: FieldCipher, row: Appeal, measures: Sequence[SupportMeasure] = ()
+) -> dict[str, Any]:
     """Return what an appeal holds of the person: decrypted (the caller audits the read)."""
     return {
         "person": records.unseal(cipher, row.person, field=PERSON_FIELD),
         "summary": records.unseal(cipher, row.summary, field=SUMMARY_FIELD),
         "assessment": records.unseal(cipher, row.assessment, field=ASSESSMENT_FIELD),
         "needs": records.unseal(cipher, row.needs, field=NEEDS_FIELD),
+        "support_measures": [
+            {**measure(m), "note": records.unseal(cipher, m.note, field=NOTE_FIELD)}
+            for m in measures
+        ],
     }
 
 
@@ -175,6 +207,10 @@ def stay(cipher: FieldCipher, row: Stay, *, personal: bool) -> dict[str, Any]:
         "until": row.until.isoformat(),
         "left_at": row.left_at.isoformat() if row.left_at else None,
         "accompanying_minors": row.accompanying_minors,
+        # Intake's case on the person and the children's own cases (minors who witnessed
+        # violence), once intake has taken the centre's report (ids only).
+        "intake_case_id": row.intake_case_id,
+        "child_case_ids": json.loads(row.child_case_ids) if row.child_case_ids else None,
     }
     if personal:
         found["people"] = records.unseal(cipher, row.people, field=PEOPLE_FIELD)
@@ -197,8 +233,9 @@ def figures(engine: Engine, *, agency_id: str, day: datetime) -> dict[str, Any]:
         )
         plans = repository.plans_of_centre(session, agency_id=agency_id)
         stays = repository.stays_of_centre(session, agency_id=agency_id)
+        rooms = repository.rooms_of_centre(session, agency_id=agency_id)
     rate = len(month) / 30
-    occupancy: dict[str, int] = {}
+    occupancy: dict[str, int] = {room.room: 0 for room in rooms}
     for each in stays:
         occupancy.setdefault(each.room, 0)
         if each.left_at is None:
@@ -211,6 +248,7 @@ def figures(engine: Engine, *, agency_id: str, day: datetime) -> dict[str, Any]:
         "stays_current": sum(1 for s in stays if s.left_at is None),
         # Occupancy: the people staying in each room now (the person and the children, p.26).
         "occupancy_by_room": occupancy,
+        "capacity_by_room": {room.room: room.capacity for room in rooms},
         "stays_total": len(stays),
         "appeals_per_day_30d": round(rate, 2),
         "staff_column": ("up to 50", "51-100", "over 100")[domain.appeal_band(rate)],

@@ -1,13 +1,14 @@
 """The family centre through real processes (`qorgau up`), as the issue's check describes it.
 
-The centre reports a woman with two children to intake (their R1 notices go out), then a "111"
-appeal about her with a threat to life: the mobile group is engaged and its emergency plan gives
-the police a measure; the assessment within one working day, the needs, a work plan signed and
-approved whose line for social protection routing delivers and social protection reports done;
-a referral to a shelter with her consent; a stay with the two children, the police and the
-guardianship body notified within 24 hours; the police's system reports its measure done over
-NATS on its own subject; she leaves and the plan ends. Deadlines shows every
-F obligation of her case met on time.
+The centre reports a woman to intake, then a "111" appeal about her with a threat to life: the
+mobile group is engaged and its emergency plan gives the police a measure; the assessment within
+one working day, the needs, a work plan signed and approved whose line for social protection
+routing delivers and social protection reports done; a referral to a shelter with her consent;
+a stay with the two children in a declared room (no extension past its month), the police and
+the guardianship body notified within 24 hours, the children reported to intake by the centre
+itself and their R1 notices delivered; the police's system reports its measure done over NATS
+on its own subject; she leaves and the plan ends. Deadlines shows every F obligation of her case
+met on time.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ SOCIAL = "kz-75-social-protection"
 POLICE = "kz-75-police"
 SHELTER = "kz-75-shelter"
 OPERATOR = "kz-child-rights-national"
+IIN = "900101400013"
 
 
 def get(platform: Platform, service: str, path: str, agency_id: str, role: str) -> Any:
@@ -65,7 +67,7 @@ def test_a_111_appeal_with_a_threat_to_a_stay_with_children_every_f_row_met_on_t
     today = datetime.now(UTC).astimezone(ALMATY).date()
     worker, head = platform.auth(CENTRE), platform.auth(CENTRE, "head")
 
-    # The centre reports her and the children to intake: each child's R1 notices go out.
+    # The centre's caseworker reports her to intake (routing's F8 on the case follows).
     report = httpx.post(
         f"{platform.url('intake')}/v1/reports",
         headers=worker,
@@ -77,26 +79,13 @@ def test_a_111_appeal_with_a_threat_to_a_stay_with_children_every_f_row_met_on_t
             },
             "channel": "reception",
             "received_at": (datetime.now(UTC) - timedelta(minutes=2)).isoformat(),
-            "subject": {"kind": "adult", "full_name": "Aigul Serikova", "iin": "900101400013"},
+            "subject": {"kind": "adult", "full_name": "Aigul Serikova", "iin": IIN},
             "concerns": ["domestic_violence"],
-            "children": [
-                {"full_name": "Erlan Serikov", "birth_date": "2017-03-01"},
-                {"full_name": "Aru Serikova", "birth_date": "2020-05-05"},
-            ],
         },
         timeout=10,
     )
     assert report.status_code == 201, report.text
     case_id = report.json()["case_id"]
-    adult = get(platform, "intake", f"/v1/cases/{case_id}", OPERATOR, "operator")
-    for link in adult["linked_cases"]:
-        wait_for(
-            lambda child=link["case_id"]: get(
-                platform, "routing", f"/v1/cases/{child}/referrals", OPERATOR, "operator"
-            ),
-            lambda found: len([r for r in found["referrals"] if r["code"] == "R1"]) == 3,
-            timeout=30,
-        )
 
     with httpx.Client(base_url=platform.url("familycentre"), headers=worker, timeout=30) as http:
         appeal = http.post(
@@ -217,6 +206,8 @@ def test_a_111_appeal_with_a_threat_to_a_stay_with_children_every_f_row_met_on_t
             json={"shelter_agency_id": SHELTER, "consent": True, "referred_at": now()},
         )
         assert referred.status_code == 200, referred.text
+        # The head declares the room: the person and the two children take three places.
+        assert http.put("/v1/rooms/3", headers=head, json={"capacity": 3}).is_success
         stay = http.post(
             "/v1/stays",
             json={
@@ -225,7 +216,7 @@ def test_a_111_appeal_with_a_threat_to_a_stay_with_children_every_f_row_met_on_t
                 "room": "3",
                 "admitted_at": now(),
                 "until": (today + timedelta(days=20)).isoformat(),
-                "person": {"full_name": "Aigul Serikova"},
+                "person": {"full_name": "Aigul Serikova", "iin": IIN},
                 "children": [
                     {"full_name": "Erlan Serikov", "birth_date": "2017-03-01"},
                     {"full_name": "Aru Serikova", "birth_date": "2020-05-05"},
@@ -233,6 +224,30 @@ def test_a_111_appeal_with_a_threat_to_a_stay_with_children_every_f_row_met_on_t
             },
         )
         assert stay.status_code == 201, stay.text
+        stay_id = stay.json()["stay_id"]
+        # A stay of a month at most: no extension past it (p.6.4, p.23.5).
+        past = http.post(
+            f"/v1/stays/{stay_id}/extend",
+            json={"until": (today + timedelta(days=40)).isoformat()},
+        )
+        assert past.status_code == 422, past.text
+
+    # The centre itself reports the children to intake (minors who witnessed violence), joined
+    # to her case by her IIN; it records their cases, and each child's R1 notices go out.
+    seen = wait_for(
+        lambda: get(platform, "familycentre", f"/v1/stays/{stay_id}", CENTRE, "caseworker"),
+        lambda found: found["child_case_ids"] is not None,
+        timeout=30,
+    )
+    assert seen["intake_case_id"] == case_id and len(seen["child_case_ids"]) == 2
+    for child in seen["child_case_ids"]:
+        wait_for(
+            lambda child=child: get(
+                platform, "routing", f"/v1/cases/{child}/referrals", OPERATOR, "operator"
+            ),
+            lambda found: len([r for r in found["referrals"] if r["code"] == "R1"]) == 3,
+            timeout=30,
+        )
 
     # Routing delivered each organisation its part, on its own subject.
     for agency_id, codes in (

@@ -56,6 +56,7 @@ def test_the_work_plan_prints_in_kazakh_and_russian_as_html_and_pdf(centre: Cent
 def test_the_f10_notice_prints_for_the_centre_and_the_police_not_for_others(
     centre: Centre,
 ) -> None:
+    assert centre.put("/v1/rooms/4", {"capacity": 2}, role="head").status_code == 200
     stay = centre.post(
         "/v1/stays",
         {

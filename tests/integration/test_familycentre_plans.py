@@ -298,6 +298,7 @@ def test_a_stay_past_a_month_is_refused_and_one_with_children_is_published_for_f
             {"birth_date": "2020-05-05"},
         ],
     }
+    assert centre.put("/v1/rooms/12", {"capacity": 3}, role="head").status_code == 200
     long = centre.post("/v1/stays", body)
     assert (long.status_code, long.json()["detail"][0]["field"]) == (422, "until")
     assert centre.staged("") == []

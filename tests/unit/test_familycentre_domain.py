@@ -8,6 +8,8 @@ import pytest
 
 from services.familycentre import domain
 from services.familycentre.domain import Channel, ResponseKind, Stage
+from services.familycentre.handlers.reports import report_body
+from services.familycentre.tables import Stay
 
 NOW = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 
@@ -93,6 +95,52 @@ def test_a_mobile_group_is_approved_for_one_calendar_year_by_the_akims_order() -
         domain.check_group(domain.GroupTerm(2026, "No. 1", date(2027, 1, 2)), ["police"])
 
 
+def test_a_stay_is_extended_within_its_month_never_past_it() -> None:
+    admitted = datetime(2026, 1, 31, 5, 0, tzinfo=UTC)
+    domain.check_extension(
+        ended=False, admitted_at=admitted, until=date(2026, 2, 10), new_until=date(2026, 2, 28)
+    )
+    with pytest.raises(domain.InvalidInput) as past:
+        domain.check_extension(
+            ended=False, admitted_at=admitted, until=date(2026, 2, 10), new_until=date(2026, 3, 1)
+        )
+    assert past.value.field == "until" and "p.6.4, p.23.5" in past.value.message
+    with pytest.raises(domain.InvalidInput):
+        domain.check_extension(
+            ended=False, admitted_at=admitted, until=date(2026, 2, 10), new_until=date(2026, 2, 10)
+        )
+    with pytest.raises(domain.IllegalTransition):
+        domain.check_extension(
+            ended=True, admitted_at=admitted, until=date(2026, 2, 10), new_until=date(2026, 2, 20)
+        )
+
+
+def test_a_room_holds_its_places_and_must_be_declared() -> None:
+    domain.check_room(capacity=4, occupied=1, coming=3)
+    with pytest.raises(domain.IllegalTransition):
+        domain.check_room(capacity=4, occupied=2, coming=3)
+    with pytest.raises(domain.InvalidInput) as undeclared:
+        domain.check_room(capacity=None, occupied=0, coming=1)
+    assert undeclared.value.field == "room"
+    domain.check_capacity(capacity=3, occupied=3)
+    with pytest.raises(domain.IllegalTransition):
+        domain.check_capacity(capacity=2, occupied=3)
+
+
+def test_p23_measures_cite_their_point_and_need_signs_of_domestic_violence() -> None:
+    assert domain.SUPPORT_CLAUSE[domain.SupportKind.PSYCHOLOGICAL] == "p.23.1"
+    assert domain.SUPPORT_CLAUSE[domain.SupportKind.MEDICAL_ASSISTANCE] == "p.23.3"
+    assert domain.SUPPORT_CLAUSE[domain.SupportKind.STATE_SUPPORT_CONSULTATION] == "p.23.4"
+    day = date(2026, 11, 23)
+    domain.check_measure(domestic_violence=True, provided_on=day, received_on=day, today=day)
+    with pytest.raises(domain.IllegalTransition):
+        domain.check_measure(domestic_violence=False, provided_on=day, received_on=day, today=day)
+    with pytest.raises(domain.InvalidInput):
+        domain.check_measure(
+            domestic_violence=True, provided_on=day + timedelta(days=1), received_on=day, today=day
+        )
+
+
 def test_a_stay_lasts_at_most_one_month() -> None:
     admitted = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
     assert domain.stay_limit(date(2026, 1, 31)) == date(2026, 2, 28)
@@ -117,3 +165,27 @@ def test_ids_are_derived_so_a_replay_opens_nothing_twice() -> None:
     first = domain.obligation_id("case", "F2", "centre", "appeal")
     assert first == domain.obligation_id("case", "F2", "centre", "appeal")
     assert first != domain.obligation_id("case", "F3", "centre", "appeal")
+
+
+def test_the_report_to_intake_names_the_children_it_knows_and_counts_them_all() -> None:
+    stay = Stay(
+        stay_id="s",
+        case_id="c",
+        centre_agency_id="kz-75-family-support-centre",
+        region="KZ-75",
+        basis="referral_police",
+        room="1",
+        admitted_at=NOW,
+        until=date(2026, 12, 1),
+        people="",
+    )
+    body = report_body(
+        stay,
+        {"full_name": "Айгүл", "iin": "900101400013", "contacts": "+7 701"},
+        [{"full_name": "Ерлан", "birth_date": "2017-03-01"}, {}],
+    )
+    assert body["reporter"]["agency_type"] == "family_support_centre"
+    assert body["subject"] == {"kind": "adult", "full_name": "Айгүл", "iin": "900101400013"}
+    assert (body["channel"], body["concerns"]) == ("reception", ["domestic_violence"])
+    assert body["children"] == [{"full_name": "Ерлан", "birth_date": "2017-03-01"}]
+    assert body["accompanying_minors"] == 2

@@ -163,7 +163,11 @@ def routes_of_appeals(
                     fields=views.APPEAL_PERSONAL_FIELDS,
                     purpose="family_support",
                 )
-                return {"appeal_id": appeal_id, **views.appeal_personal(deps.cipher, row)}
+                measures = repository.measures_of(session, appeal_id=row.appeal_id)
+                return {
+                    "appeal_id": appeal_id,
+                    **views.appeal_personal(deps.cipher, row, measures),
+                }
 
         return await run_in_threadpool(read)
 

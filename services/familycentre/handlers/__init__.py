@@ -1,7 +1,8 @@
 """The family centre's handlers: load, ask the domain, stage events in the outbox, commit.
 
 One module per concern: `appeals` (p.12-14, F1-F4), `plans` (F5, F6, the emergency plan of F7),
-`support` (mobile groups F7, shelter referral F8, stays F9-F10), `readmodel` (what routing says);
+`support` (mobile groups F7, shelter referral F8, stays F9-F10), `stays` (rooms, extensions, the
+measures of p.23), `reports` (what the centre owes intake), `readmodel` (what routing says);
 `common` holds what they share.
 """
 
@@ -41,6 +42,14 @@ from services.familycentre.handlers.readmodel import (
     on_obligation_opened,
     seed_directory,
 )
+from services.familycentre.handlers.reports import send_pending
+from services.familycentre.handlers.stays import (
+    MeasureDraft,
+    declare_room,
+    extend_stay,
+    record_measure,
+    rooms_of,
+)
 from services.familycentre.handlers.support import (
     StayDraft,
     admit,
@@ -54,6 +63,7 @@ __all__ = [
     "Actor",
     "AppealDraft",
     "CentreDeps",
+    "MeasureDraft",
     "StayDraft",
     "UnknownAgency",
     "UnknownAppeal",
@@ -64,9 +74,11 @@ __all__ = [
     "approve_plan",
     "change_plan",
     "create_plan",
+    "declare_room",
     "end_plan",
     "end_stay",
     "engage_group",
+    "extend_stay",
     "first_response",
     "held_appeal",
     "on_agency_line_report",
@@ -79,10 +91,13 @@ __all__ = [
     "read_plan",
     "record_appeal",
     "record_assessment",
+    "record_measure",
     "record_needs",
     "record_outcome",
     "refer_to_shelter",
     "register_group",
     "revise_plan",
+    "rooms_of",
     "seed_directory",
+    "send_pending",
 ]

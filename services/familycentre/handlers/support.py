@@ -24,6 +24,8 @@ from services.familycentre.handlers.common import (
     require_head,
 )
 from services.familycentre.handlers.plans import draft_emergency_plan
+from services.familycentre.handlers.reports import owe_report
+from services.familycentre.handlers.stays import check_room
 from services.familycentre.tables import Appeal, MobileGroup, Stay
 from shared.contracts.familycentre import CentreDelivery, MobileGroupEngaged, PersonAdmitted
 from shared.db import unit_of_work
@@ -230,6 +232,10 @@ def admit(draft: StayDraft, *, actor: Actor, deps: CentreDeps) -> Stay:
         if draft.appeal_id is not None:
             appeal = held_appeal(session, draft.appeal_id, actor)
             case_id, correlation_id = appeal.case_id, appeal.correlation_id
+        # p.26: the children are admitted with the person, so the room must hold them all.
+        check_room(
+            session, agency_id=actor.agency_id, room=draft.room, coming=1 + len(draft.children)
+        )
         stay = Stay(
             stay_id=str(uuid.uuid4()),
             case_id=case_id,
@@ -249,6 +255,11 @@ def admit(draft: StayDraft, *, actor: Actor, deps: CentreDeps) -> Stay:
             or "",
         )
         session.add(stay)
+        if draft.children:
+            # The children are reported to intake as minors who witnessed violence.
+            owe_report(
+                session, stay, person=draft.person, children=draft.children, deps=deps, now=now
+            )
         fields = envelope(now, case_id=case_id, correlation_id=correlation_id)
         open_row(
             session,
