@@ -88,3 +88,51 @@ def test_nats_server_accepts_a_leaf_configuration(
     config.write_text(capsys.readouterr().out)
     assert 'domain: "kz-75-shelter"' in config.read_text()
     _check(config)
+
+
+def test_the_shelters_token_and_a_sites_key_verify_by_the_issuers_published_keys(
+    secrets_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from shared.auth import TokenKeys
+
+    now = datetime.now(UTC)
+    issuer_file = secrets_dir / "token.key"
+
+    def published() -> TokenKeys:
+        # What intake's /.well-known/jwks.json serves: the public halves only.
+        return TokenKeys.loads(issuer_file.read_text()).public_only()
+
+    token = (secrets_dir / "shelter-intake.jwt").read_text().strip()
+    who = published().verify(token, now=now)
+    assert who.agency_id.endswith("-shelter") and who.agency_type == "shelter"
+    assert (secrets_dir / "shelter-intake.jwt").stat().st_mode & 0o077 == 0
+
+    monkeypatch.setenv("QORGAU_TOKEN_KEY_FILE", str(issuer_file))
+    out = tmp_path / "kz-11.jwt"
+    args = ["token-keys", "service-token", "--agency", "kz-11-shelter", "--out", str(out)]
+    assert main(args) == 0
+    assert published().verify(out.read_text().strip(), now=now).agency_id == "kz-11-shelter"
+    assert main([*args[:3], "kz-nowhere", "--out", str(out)]) == 2
+
+    # An agency site's console signs with a key of its own; the hub's issuer file gains only
+    # its public half (so intake's JWKS publishes it), and the site's file cannot be used to
+    # forge the hub's own key id.
+    site_file = tmp_path / "site.key"
+    assert (
+        main(["token-keys", "site-key", "--agency", "kz-11-shelter", "--out", str(site_file)]) == 0
+    )
+    site = TokenKeys.loads(site_file.read_text())
+    assert site.active.startswith("kz-11-shelter-")
+    assert site.active in published().specs and "private_key" not in published().specs[site.active]
+    assert TokenKeys.loads(issuer_file.read_text()).active not in site.specs
+    signed = site.issue(
+        agency_id="kz-11-shelter",
+        agency_type="shelter",
+        region=None,
+        role="caseworker",
+        subject="p-1",
+        now=now,
+    )
+    assert published().verify(signed, now=now).agency_id == "kz-11-shelter"
