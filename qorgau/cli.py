@@ -95,7 +95,8 @@ def nats_users(seeds_file: Path | None = None) -> list[natsauth.NatsUser]:
 
     Their NKey seeds are kept in seeds_file (default var/keys/nats-users.json), made once.
     """
-    agencies = sorted(agency["agency_id"] for agency in directory())
+    listed = directory()
+    agencies = sorted(agency["agency_id"] for agency in listed)
     services = list(BUS_SERVICE_NAMES)
     names = [natsauth.ADMIN, natsauth.INTEGRATOR, natsauth.OPERATOR, *services, *agencies]
     path = seeds_file or PlatformSettings().keys_dir() / "nats-users.json"
@@ -106,6 +107,12 @@ def nats_users(seeds_file: Path | None = None) -> list[natsauth.NatsUser]:
         passwords=passwords,
         delivering_services=[name for name in services if _registered(name).delivers()],
         agency_answers=agency_answers(services),
+        # An agency's own site publishes the events of the services it runs (shelters).
+        site_services={
+            agency["agency_id"]: natsauth.SITE_SERVICES[agency["agency_type"]]
+            for agency in listed
+            if agency["agency_type"] in natsauth.SITE_SERVICES
+        },
     )
 
 
