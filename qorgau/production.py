@@ -117,15 +117,40 @@ def cmd_leaf_config(args: argparse.Namespace) -> int:
     print(f'http: "{args.monitor}"')
     print(f'jetstream {{\n  store_dir: "{args.store_dir}"\n  sync_interval: always')
     print(f'  domain: "{args.domain or args.agency}"\n}}')
+    if args.site_service:
+        print(site_authorization(Path(args.site_seeds_dir), args.site_service), end="")
     print(remote, end="")
     return 0
+
+
+def site_authorization(folder: Path, services: list[str]) -> str:
+    """Return the leaf's own users: one NKey per site service (seed made once in folder).
+
+    Only the site's services connect to its leaf; what crosses the link to the hub is bounded
+    by the agency's user there (shared.natsauth.agency_user).
+    """
+    users = []
+    for service in services:
+        path = folder / f"{service}.nk"
+        if not path.exists():
+            natsauth.write_seed_files(folder, {service: natsauth.new_seed()})
+        users.append(natsauth.public_key(natsauth.read_seed_file(path)))
+    lines = [f'    {{nkey: "{key}"}}' for key in users]
+    return "authorization {\n  users: [\n" + "\n".join(lines) + "\n  ]\n}\n"
 
 
 def cmd_leaf_streams(args: argparse.Namespace) -> int:
     """Create the leaf's AGENCY stream, sourcing the agency's deliveries from the hub."""
     from shared.leafnode import provision_leaf
 
-    print(asyncio.run(provision_leaf(args.nats_url, args.agency, replicas=args.replicas)))
+    url = args.nats_url
+    seed_file = os.environ.get("NATS_NKEY_SEED_FILE")
+    if seed_file and "@" not in url:
+        # A leaf with users of its own (the site's services): connect as the one named.
+        seed = natsauth.read_seed_file(Path(seed_file))
+        user = os.environ.get("NATS_USER", "shelter")
+        url = natsauth.credentials_url(url, user, seed)
+    print(asyncio.run(provision_leaf(url, args.agency, replicas=args.replicas)))
     return 0
 
 
@@ -209,6 +234,30 @@ def deploy_secrets(folder: Path, shelter_agency: str | None = None) -> list[Path
         KeyRing.load_or_create(folder / f"{service}.keys")
         made.append(folder / f"{service}.keys")
     return made
+
+
+def site_secrets(folder: Path, services: tuple[str, ...] = ("shelter",)) -> list[Path]:
+    """Make (once) the files an agency site makes itself: passwords, data keys, placeholders."""
+    from shared.crypto import KeyRing
+
+    made = []
+    for name in ("postgres", *services):
+        path = folder / f"{name}-db-password"
+        create_private(path, secrets.token_urlsafe(24) + "\n")
+        made.append(path)
+    for service in services:
+        KeyRing.load_or_create(folder / f"{service}.keys")
+        made.append(folder / f"{service}.keys")
+    oidc = folder / "console-oidc-client-secret"
+    create_private(oidc, "change-me: the identity provider's client secret for the console\n")
+    return [*made, oidc]
+
+
+def cmd_leaf_secrets(args: argparse.Namespace) -> int:
+    """Write the secret files an agency site makes itself (the hub gives it the others)."""
+    made = site_secrets(Path(args.dir))
+    print(f"{len(made)} secret files under {args.dir} (kept if they existed)")
+    return 0
 
 
 def cmd_deploy_secrets(args: argparse.Namespace) -> int:
@@ -295,12 +344,21 @@ def add_production_commands(sub: Any) -> None:
     config.add_argument("--ca-file", default=None)
     config.add_argument("--cert-file", default=None)
     config.add_argument("--key-file", default=None)
+    config.add_argument(
+        "--site-service", action="append", default=[], help="a service the site runs (its user)"
+    )
+    config.add_argument(
+        "--site-seeds-dir", default="secrets/nats", help="where the site services' seeds are made"
+    )
     config.set_defaults(func=cmd_leaf_config)
     streams = leaf_sub.add_parser("streams", help="create the leaf's AGENCY stream")
     streams.add_argument("--agency", required=True)
     streams.add_argument("--nats-url", required=True, help="the leaf node's client URL")
     streams.add_argument("--replicas", type=int, default=1)
     streams.set_defaults(func=cmd_leaf_streams)
+    site = leaf_sub.add_parser("secrets", help="the files an agency site makes itself")
+    site.add_argument("--dir", default="deploy/agency-site/secrets")
+    site.set_defaults(func=cmd_leaf_secrets)
     token_keys = sub.add_parser("token-keys", help="the issuer's token keys")
     token_keys_sub = token_keys.add_subparsers(dest="token_keys_command", required=True)
     token_keys_sub.add_parser("jwks", help="print the public JWKS document").set_defaults(

@@ -186,3 +186,34 @@ def test_the_agency_site_waits_for_its_leaf_stream() -> None:
     assert services["leaf-streams"]["entrypoint"][:3] == ["qorgau", "leaf", "streams"]
     assert "healthcheck" in services["nats-leaf"] and "healthcheck" in services["postgres"]
     assert "leaf.conf" in compose(SITE)["secrets"]
+
+
+def test_the_agency_site_runs_the_shelter_and_the_console() -> None:
+    document = compose(SITE)
+    services = document["services"]
+    for name, service in services.items():
+        for secret in service.get("secrets", []):
+            assert secret in document["secrets"], f"{name} mounts undeclared secret {secret}"
+    shelter, console = services["shelter"], services["console"]
+    assert shelter["command"] == ["shelter"] and console["command"] == ["console"]
+    assert depends(shelter) == {
+        "leaf-streams": "service_completed_successfully",
+        "postgres": "service_healthy",
+    }
+    assert depends(console) == {"shelter": "service_healthy"}
+    for name, port in (("shelter", 8105), ("console", 8100)):
+        assert f"127.0.0.1:{port}/health" in " ".join(services[name]["healthcheck"]["test"])
+        assert services[name]["environment"]["QORGAU_ENV"] == "production"
+    env = shelter["environment"]
+    # Its leaf, its own user there, the agency's inbox prefix across the link.
+    assert env["NATS_URL"] == "nats://nats-leaf:4222"
+    assert env["NATS_NKEY_SEED_FILE"] == "/run/secrets/shelter.nk"
+    assert env["NATS_INBOX_PREFIX"].startswith("_INBOX_${AGENCY_ID")
+    # Verifies by the hub's JWKS, reports with the token issued to it, holds no signing key.
+    assert env["QORGAU_TOKEN_JWKS_URL"].endswith("/.well-known/jwks.json}")
+    assert env["SHELTER_INTAKE_TOKEN_FILE"] == "/run/secrets/shelter-intake.jwt"
+    assert "QORGAU_TOKEN_KEY_FILE" not in env
+    assert services["postgres"]["environment"]["QORGAU_DATABASES"].split() == ["shelter"]
+    # The console signs with the site's own key (the hub publishes its public half).
+    assert console["environment"]["QORGAU_TOKEN_KEY_FILE"] == "/run/secrets/site-token.key"
+    assert "token.key" not in document["secrets"], "the hub's signing key never leaves the hub"
