@@ -363,6 +363,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # The embedded platform is a development deployment unless the environment says otherwise
+    # (one name for the console and the services: QORGAU_ENV wins, QORGAU_DEPLOYMENT follows).
+    mode = os.environ.get("QORGAU_ENV") or os.environ.get("QORGAU_DEPLOYMENT") or "development"
+    os.environ["QORGAU_ENV"] = os.environ["QORGAU_DEPLOYMENT"] = mode
     if args.cluster:
         from qorgau.cluster import run_cluster
 
@@ -412,9 +416,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"streams: {line}")
 
     base_env = {**os.environ, "QORGAU_VAR_DIR": str(var)}
-    # The embedded platform is a development deployment (the console's development sign-in)
-    # unless the environment says otherwise.
-    base_env.setdefault("QORGAU_DEPLOYMENT", "development")
     seeds = seed_files(users)
     envs = {name: {**base_env, "NATS_URL": url, **seed_env(seeds, name)} for name in chosen}
     processes: dict[str, subprocess.Popen[bytes]] = {}
