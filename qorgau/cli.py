@@ -95,7 +95,8 @@ def nats_users(seeds_file: Path | None = None) -> list[natsauth.NatsUser]:
 
     Their NKey seeds are kept in seeds_file (default var/keys/nats-users.json), made once.
     """
-    agencies = sorted(agency["agency_id"] for agency in directory())
+    listed = directory()
+    agencies = sorted(agency["agency_id"] for agency in listed)
     services = list(BUS_SERVICE_NAMES)
     names = [natsauth.ADMIN, natsauth.INTEGRATOR, natsauth.OPERATOR, *services, *agencies]
     path = seeds_file or PlatformSettings().keys_dir() / "nats-users.json"
@@ -106,6 +107,12 @@ def nats_users(seeds_file: Path | None = None) -> list[natsauth.NatsUser]:
         passwords=passwords,
         delivering_services=[name for name in services if _registered(name).delivers()],
         agency_answers=agency_answers(services),
+        # An agency's own site publishes the events of the services it runs (shelters).
+        site_services={
+            agency["agency_id"]: natsauth.SITE_SERVICES[agency["agency_type"]]
+            for agency in listed
+            if agency["agency_type"] in natsauth.SITE_SERVICES
+        },
     )
 
 
@@ -356,6 +363,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # The embedded platform is a development deployment unless the environment says otherwise
+    # (one name for the console and the services: QORGAU_ENV wins, QORGAU_DEPLOYMENT follows).
+    mode = os.environ.get("QORGAU_ENV") or os.environ.get("QORGAU_DEPLOYMENT") or "development"
+    os.environ["QORGAU_ENV"] = os.environ["QORGAU_DEPLOYMENT"] = mode
     if args.cluster:
         from qorgau.cluster import run_cluster
 
@@ -405,9 +416,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"streams: {line}")
 
     base_env = {**os.environ, "QORGAU_VAR_DIR": str(var)}
-    # The embedded platform is a development deployment (the console's development sign-in)
-    # unless the environment says otherwise.
-    base_env.setdefault("QORGAU_DEPLOYMENT", "development")
     seeds = seed_files(users)
     envs = {name: {**base_env, "NATS_URL": url, **seed_env(seeds, name)} for name in chosen}
     processes: dict[str, subprocess.Popen[bytes]] = {}

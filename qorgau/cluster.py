@@ -361,6 +361,8 @@ class Cluster:
                 env = {
                     **os.environ,
                     "QORGAU_VAR_DIR": str(self.var / "instances" / name),
+                    # A loopback harness (bench, chaos): development unless told otherwise.
+                    "QORGAU_ENV": os.environ.get("QORGAU_ENV", "development"),
                     "QORGAU_TOKEN_KEY_FILE": str(token_key),
                     # Both instances encrypt and decrypt with the service's one key ring.
                     "QORGAU_DATA_KEY_FILE": str(self.var / "keys" / f"{service}.keys"),

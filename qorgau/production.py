@@ -6,6 +6,9 @@
 - `qorgau certs --dir DIR`: a development CA and certificates (qorgau.certs).
 - `qorgau leaf config|streams`: an agency's own site as a leaf node (shared.leafnode).
 - `qorgau deploy-secrets --dir deploy/secrets`: every secret file deploy/ mounts, made once.
+- `qorgau token-keys service-token|site-key`: a long-lived token a site service reports with
+  (the shelter's to intake), and an agency site's own signing key whose public half the hub's
+  issuer publishes.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from qorgau.registry import SERVICE_NAMES
 from qorgau.settings import PlatformSettings
 from shared import natsauth
 from shared.keyfiles import create_private, write_private
+
+# A service token lives a quarter: re-issue it (and replace the file) before it expires.
+SERVICE_TOKEN_DAYS = 90.0
 
 __all__ = ["add_production_commands", "deploy_secrets", "reload_embedded", "seed_env", "seed_files"]
 
@@ -111,19 +117,86 @@ def cmd_leaf_config(args: argparse.Namespace) -> int:
     print(f'http: "{args.monitor}"')
     print(f'jetstream {{\n  store_dir: "{args.store_dir}"\n  sync_interval: always')
     print(f'  domain: "{args.domain or args.agency}"\n}}')
+    if args.site_service:
+        print(site_authorization(Path(args.site_seeds_dir), args.site_service), end="")
     print(remote, end="")
     return 0
+
+
+def site_authorization(folder: Path, services: list[str]) -> str:
+    """Return the leaf's own users: one NKey per site service (seed made once in folder).
+
+    Only the site's services connect to its leaf; what crosses the link to the hub is bounded
+    by the agency's user there (shared.natsauth.agency_user).
+    """
+    users = []
+    for service in services:
+        path = folder / f"{service}.nk"
+        if not path.exists():
+            natsauth.write_seed_files(folder, {service: natsauth.new_seed()})
+        users.append(natsauth.public_key(natsauth.read_seed_file(path)))
+    lines = [f'    {{nkey: "{key}"}}' for key in users]
+    return "authorization {\n  users: [\n" + "\n".join(lines) + "\n  ]\n}\n"
 
 
 def cmd_leaf_streams(args: argparse.Namespace) -> int:
     """Create the leaf's AGENCY stream, sourcing the agency's deliveries from the hub."""
     from shared.leafnode import provision_leaf
 
-    print(asyncio.run(provision_leaf(args.nats_url, args.agency, replicas=args.replicas)))
+    url = args.nats_url
+    seed_file = os.environ.get("NATS_NKEY_SEED_FILE")
+    if seed_file and "@" not in url:
+        # A leaf with users of its own (the site's services): connect as the one named.
+        seed = natsauth.read_seed_file(Path(seed_file))
+        user = os.environ.get("NATS_USER", "shelter")
+        url = natsauth.credentials_url(url, user, seed)
+    print(asyncio.run(provision_leaf(url, args.agency, replicas=args.replicas)))
     return 0
 
 
-def deploy_secrets(folder: Path) -> list[Path]:
+def first_shelter() -> str:
+    """Return the directory's first shelter (the one a hub-hosted shelter service reports as)."""
+    from qorgau.cli import directory
+
+    return sorted(a["agency_id"] for a in directory() if a["agency_type"] == "shelter")[0]
+
+
+def service_token(keys: Any, agency_id: str, *, days: float = SERVICE_TOKEN_DAYS) -> str:
+    """Sign a long-lived token a site service uses for its own calls (in its agency's name)."""
+    from datetime import UTC, datetime, timedelta
+
+    from qorgau.cli import _dev_agencies
+    from shared.auth import Role
+
+    agency = _dev_agencies().get(agency_id)
+    if agency is None:
+        raise LookupError(f"agency {agency_id!r} is not in the directory")
+    return str(
+        keys.issue(
+            agency_id=agency_id,
+            agency_type=agency["agency_type"],
+            region=agency.get("region"),
+            role=Role.CASEWORKER,
+            subject=f"{agency['agency_type']}-service",
+            # The command's own time: this is not domain code (no clock to inject).
+            now=datetime.now(UTC),
+            ttl=timedelta(days=days),
+        )
+    )
+
+
+def add_site_key(issuer: Any, agency_id: str) -> tuple[Any, Any]:
+    """Make a site's own EdDSA signing key; return it and the issuer's keys with its public half."""
+    from shared.auth import TokenKeys
+
+    site = TokenKeys.generate("EdDSA")
+    kid = f"{agency_id}-{site.active}"
+    site = TokenKeys(kid, {kid: site.specs[site.active]})
+    published = TokenKeys(issuer.active, {**issuer.specs, **site.public_only().specs})
+    return site, published
+
+
+def deploy_secrets(folder: Path, shelter_agency: str | None = None) -> list[Path]:
     """Make (once) every secret file deploy/ mounts; return them. Existing ones are kept."""
     from qorgau.certs import make_certificates
     from qorgau.cli import nats_users
@@ -144,17 +217,52 @@ def deploy_secrets(folder: Path) -> list[Path]:
         path = folder / f"{name}-db-password"
         create_private(path, secrets.token_urlsafe(24) + "\n")
         made.append(path)
-    TokenKeys.load_or_create(folder / "token.key", alg="EdDSA")
+    issuer = TokenKeys.load_or_create(folder / "token.key", alg="EdDSA")
     made.append(folder / "token.key")
+    # The shelter verifies by the issuer's JWKS and holds no signing key: it reports to intake
+    # with a token issued to it (in the name of the shelter the deployment runs it for).
+    token_file = folder / "shelter-intake.jwt"
+    if not token_file.exists():
+        create_private(token_file, service_token(issuer, shelter_agency or first_shelter()) + "\n")
+    made.append(token_file)
+    # The identity provider gives the console's client secret: until it replaces this
+    # placeholder, the console refuses to start outside development.
+    oidc = folder / "console-oidc-client-secret"
+    create_private(oidc, "change-me: the identity provider's client secret for the console\n")
+    made.append(oidc)
     for service in SERVICE_NAMES:
         KeyRing.load_or_create(folder / f"{service}.keys")
         made.append(folder / f"{service}.keys")
     return made
 
 
+def site_secrets(folder: Path, services: tuple[str, ...] = ("shelter",)) -> list[Path]:
+    """Make (once) the files an agency site makes itself: passwords, data keys, placeholders."""
+    from shared.crypto import KeyRing
+
+    made = []
+    for name in ("postgres", *services):
+        path = folder / f"{name}-db-password"
+        create_private(path, secrets.token_urlsafe(24) + "\n")
+        made.append(path)
+    for service in services:
+        KeyRing.load_or_create(folder / f"{service}.keys")
+        made.append(folder / f"{service}.keys")
+    oidc = folder / "console-oidc-client-secret"
+    create_private(oidc, "change-me: the identity provider's client secret for the console\n")
+    return [*made, oidc]
+
+
+def cmd_leaf_secrets(args: argparse.Namespace) -> int:
+    """Write the secret files an agency site makes itself (the hub gives it the others)."""
+    made = site_secrets(Path(args.dir))
+    print(f"{len(made)} secret files under {args.dir} (kept if they existed)")
+    return 0
+
+
 def cmd_deploy_secrets(args: argparse.Namespace) -> int:
     """Write the secret files of deploy/ (NKeys, passwords, keys, certificates) once."""
-    made = deploy_secrets(Path(args.dir))
+    made = deploy_secrets(Path(args.dir), args.shelter_agency)
     print(f"{len(made)} secret files under {args.dir} (kept if they existed)")
     print("never commit them; the containers' user (10001) must be able to read them")
     return 0
@@ -170,6 +278,24 @@ def cmd_token_keys(args: argparse.Namespace) -> int:
     keys = TokenKeys.load_or_create(path)
     if args.token_keys_command == "jwks":  # noqa: S105 - a subcommand's name
         print(json.dumps(keys.jwks(), indent=1))
+        return 0
+    if args.token_keys_command == "service-token":  # noqa: S105 - a subcommand's name
+        try:
+            token = service_token(keys, args.agency, days=args.days)
+        except (LookupError, ValueError) as error:
+            print(str(error), file=sys.stderr)
+            return 2
+        write_private(Path(args.out), token + "\n")
+        print(f"token: {args.agency} for {args.days:g} days in {args.out}")
+        return 0
+    if args.token_keys_command == "site-key":  # noqa: S105 - a subcommand's name
+        site_keys, published = add_site_key(keys, args.agency)
+        site_keys.save(Path(args.out))
+        published.save(path)
+        print(
+            f"token: site key {site_keys.active} for {args.agency} in {args.out}; its public "
+            "half is in the issuer's file: restart the issuer to publish it"
+        )
         return 0
     try:
         retired = keys.without(args.kid)
@@ -218,12 +344,21 @@ def add_production_commands(sub: Any) -> None:
     config.add_argument("--ca-file", default=None)
     config.add_argument("--cert-file", default=None)
     config.add_argument("--key-file", default=None)
+    config.add_argument(
+        "--site-service", action="append", default=[], help="a service the site runs (its user)"
+    )
+    config.add_argument(
+        "--site-seeds-dir", default="secrets/nats", help="where the site services' seeds are made"
+    )
     config.set_defaults(func=cmd_leaf_config)
     streams = leaf_sub.add_parser("streams", help="create the leaf's AGENCY stream")
     streams.add_argument("--agency", required=True)
     streams.add_argument("--nats-url", required=True, help="the leaf node's client URL")
     streams.add_argument("--replicas", type=int, default=1)
     streams.set_defaults(func=cmd_leaf_streams)
+    site = leaf_sub.add_parser("secrets", help="the files an agency site makes itself")
+    site.add_argument("--dir", default="deploy/agency-site/secrets")
+    site.set_defaults(func=cmd_leaf_secrets)
     token_keys = sub.add_parser("token-keys", help="the issuer's token keys")
     token_keys_sub = token_keys.add_subparsers(dest="token_keys_command", required=True)
     token_keys_sub.add_parser("jwks", help="print the public JWKS document").set_defaults(
@@ -232,6 +367,22 @@ def add_production_commands(sub: Any) -> None:
     retire = token_keys_sub.add_parser("retire", help="remove a rotated-out key (by kid)")
     retire.add_argument("kid")
     retire.set_defaults(func=cmd_token_keys)
+    service = token_keys_sub.add_parser(
+        "service-token", help="a long-lived token a site service reports with (to a file)"
+    )
+    service.add_argument("--agency", required=True, help="the agency the service acts for")
+    service.add_argument("--days", type=float, default=SERVICE_TOKEN_DAYS)
+    service.add_argument("--out", required=True, help="the file for the secret store (0600)")
+    service.set_defaults(func=cmd_token_keys)
+    site = token_keys_sub.add_parser(
+        "site-key", help="an agency site's own signing key; the issuer publishes its public half"
+    )
+    site.add_argument("--agency", required=True)
+    site.add_argument("--out", required=True, help="the site's key file (0600)")
+    site.set_defaults(func=cmd_token_keys)
     deploy = sub.add_parser("deploy-secrets", help="make the secret files deploy/ mounts")
     deploy.add_argument("--dir", default="deploy/secrets")
+    deploy.add_argument(
+        "--shelter-agency", default=None, help="the shelter the hub's shelter service reports as"
+    )
     deploy.set_defaults(func=cmd_deploy_secrets)

@@ -171,7 +171,11 @@ def connect_options(url: str, *, ca_file: Path | str | None = None) -> dict[str,
     server's certificate against it and speaks TLS only.
     """
     servers = [part.strip() for part in url.split(",") if part.strip()]
-    options: dict[str, Any] = {"inbox_prefix": inbox_prefix_for(servers[0])}
+    # A service on an agency's own site answers to the site's inbox prefix
+    # (NATS_INBOX_PREFIX=_INBOX_<agency_id>): the replies that cross the leaf link are the
+    # agency's own, never those of the hub's service of the same name.
+    prefix = os.environ.get("NATS_INBOX_PREFIX") or inbox_prefix_for(servers[0])
+    options: dict[str, Any] = {"inbox_prefix": prefix}
     secret = unquote(urlsplit(servers[0]).password or "")
     if secret and is_seed(secret):
         options["nkeys_seed_str"] = secret
@@ -226,17 +230,32 @@ def service_user(
     return NatsUser(service, password, tuple(publish), (f"{inbox_prefix(service)}.>",))
 
 
+# The services an agency of a type may run on its own site (a leaf node), publishing their
+# events to the hub: a shelter runs the shelter service (Standard 14701). The console needs no
+# NATS permission (it is not on the bus).
+SITE_SERVICES: dict[str, tuple[str, ...]] = {"shelter": ("shelter",)}
+
+
 def leaf_deliver_prefix(agency_id: str) -> str:
     """Return the subject prefix an agency's leaf node receives its sourced deliveries on."""
     return f"_DELIVER_{agency_id}"
 
 
-def agency_user(agency_id: str, *, password: str, answers: Sequence[str] = ()) -> NatsUser:
+def agency_user(
+    agency_id: str,
+    *,
+    password: str,
+    answers: Sequence[str] = (),
+    site_services: Sequence[str] = (),
+) -> NatsUser:
     """Return an agency's user: its own deliveries through its own consumer, its own answers.
 
     The same user connects the agency's own site (a leaf node, shared.leafnode): its JetStream
     sources the agency's deliveries from the hub's AGENCY stream through consumers whose
     filter, in the API subject, is the agency's own subjects, delivered on its own prefix.
+    A site that runs a service of its own (a shelter runs the shelter service) also publishes
+    that service's events, `qorgau.<service>.>`, through the link into the hub's stream; the
+    stream's acknowledgements come back on the agency's own inbox prefix.
     """
     if not SUBJECT_TOKEN.match(agency_id) or agency_id in RESERVED:
         raise ValueError(f"agency id {agency_id!r} cannot name a NATS user")
@@ -251,6 +270,9 @@ def agency_user(agency_id: str, *, password: str, answers: Sequence[str] = ()) -
         # (the agency's own subjects) fixed by the API subject; its flow-control replies.
         f"$JS.{HUB_DOMAIN}.API.CONSUMER.CREATE.AGENCY.*.{own}",
         "$JS.FC.AGENCY.>",
+        # The events of the services its site runs (their outboxes publish with Nats-Msg-Id:
+        # the hub's stream drops a re-send after an outage).
+        *(f"{PREFIX}.{service}.>" for service in site_services),
     ]
     subscribe = [
         f"{inbox_prefix(agency_id)}.>",
@@ -286,6 +308,7 @@ def build_users(
     passwords: Mapping[str, str],
     delivering_services: Iterable[str] = ("routing",),
     agency_answers: Sequence[str] = (),
+    site_services: Mapping[str, Sequence[str]] | None = None,
 ) -> list[NatsUser]:
     """Return every user of the platform: admin, services, readers, one per agency."""
     delivering = set(delivering_services)
@@ -302,7 +325,14 @@ def build_users(
     for agency_id in sorted(set(agency_ids)):
         if agency_id in taken:
             raise ValueError(f"agency id {agency_id!r} collides with a platform user")
-        users.append(agency_user(agency_id, password=passwords[agency_id], answers=agency_answers))
+        users.append(
+            agency_user(
+                agency_id,
+                password=passwords[agency_id],
+                answers=agency_answers,
+                site_services=(site_services or {}).get(agency_id, ()),
+            )
+        )
     return users
 
 

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from shared.secretfiles import DEVELOPMENT, FileSecretsSource, placeholders
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
+# What a process is when nothing says it is a development one.
+PRODUCTION = "production"
 
 
 class MissingSecret(RuntimeError):
@@ -28,11 +30,12 @@ class DeploymentSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    # development (the default: `qorgau up`, tests) or anything else, e.g. production: there,
-    # placeholders and missing secrets refuse to start.
-    # QORGAU_DEPLOYMENT is the console's name for the same thing.
+    # development or anything else, e.g. production: there, placeholders and missing secrets
+    # refuse to start. Development only when something says so (`qorgau up` and the test
+    # suite do): a process started with nothing said is held to the production checks, as the
+    # console's sign-in is. QORGAU_DEPLOYMENT is the console's name for the same thing.
     environment: str = Field(
-        default=DEVELOPMENT,
+        default=PRODUCTION,
         validation_alias=AliasChoices("environment", "QORGAU_ENV", "QORGAU_DEPLOYMENT"),
     )
     var_dir: Path = Field(
@@ -75,7 +78,7 @@ class DeploymentSettings(BaseSettings):
     @property
     def development(self) -> bool:
         """Tell whether this is a development deployment (placeholders tolerated)."""
-        return self.environment == DEVELOPMENT
+        return self.environment.strip().lower() == DEVELOPMENT
 
     @model_validator(mode="after")
     def _no_placeholders(self) -> Self:

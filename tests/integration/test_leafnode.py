@@ -120,7 +120,11 @@ def servers(
     names = (natsauth.ADMIN, natsauth.INTEGRATOR, natsauth.OPERATOR, "routing", SHELTER, POLICE)
     seeds = {name: natsauth.new_seed() for name in names}
     users = natsauth.build_users(
-        agency_ids=[SHELTER, POLICE], services={"routing": []}, passwords=seeds
+        agency_ids=[SHELTER, POLICE],
+        services={"routing": []},
+        passwords=seeds,
+        # The shelter's site runs the shelter service: its events go to the hub (a site user).
+        site_services={SHELTER: natsauth.SITE_SERVICES["shelter"]},
     )
     authorization = natsauth.authorization_config(users)
     stop: Callable[[], None]
@@ -311,3 +315,120 @@ async def test_a_leaf_cannot_source_another_agencys_deliveries(site: Site) -> No
             assert await leaf_count(site.leaf.url, stream) == 0
     finally:
         await nc.close()
+
+
+# The shelter service's obligation events published on the site while its link is down.
+SITE_EVENTS = 30
+SITE_CUT_AT = 10
+
+
+async def hub_messages(url: str, stream: str) -> list[str]:
+    """Return the Nats-Msg-Id of every message the hub's stream holds."""
+    nc = await nats.connect(**natsauth.connect_options(url))
+    try:
+        js = nc.jetstream()
+        count = (await js.stream_info(stream)).state.messages
+        found = []
+        for seq in range(1, count + 1):
+            message = await js.get_msg(stream, seq)
+            found.append((message.headers or {}).get("Nats-Msg-Id", ""))
+        return found
+    finally:
+        await nc.close()
+
+
+async def test_the_site_shelter_publishes_through_the_cut_link_each_event_once(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shelter's outbox on the site: events staged while the link is down reach the hub's
+    SHELTER stream once when it returns, through the leaf, with the agency's permissions."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from shared.bus import make_broker
+    from shared.clock import SystemClock
+    from shared.contracts.obligations import ObligationOpened
+    from shared.db import make_engine, migrate, unit_of_work
+    from shared.outbox import OutboxRelay, pending_count, stage
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'shelter.db'}")
+    migrate(engine, "shelter")
+    # As deploy/agency-site sets it: the replies crossing the link are the agency's own.
+    monkeypatch.setenv("NATS_INBOX_PREFIX", natsauth.inbox_prefix(SHELTER))
+    broker = make_broker(site.leaf.url, service="shelter")
+    await broker.connect()
+    relay = OutboxRelay(engine=engine, publisher=broker, clock=SystemClock(), interval=0.1)
+    task = asyncio.create_task(relay.run())
+    admin = site.hub_url(natsauth.ADMIN)
+    ids: list[str] = []
+
+    def opened() -> None:
+        now = datetime.now(UTC)
+        event = ObligationOpened(
+            occurred_at=now,
+            correlation_id=uuid4(),
+            producer="shelter",
+            obligation_id=uuid4(),
+            code="S5",
+            legal_basis="Standard 14701 p.25",
+            actor_agency_type="shelter",
+            actor_agency_id=SHELTER,
+            term="1wd",
+            started_at=now,
+        )
+        with unit_of_work(engine) as session:
+            stage(session, event, now=now, subject=ObligationOpened.subject("shelter"))
+            session.commit()
+        ids.append(str(event.event_id))
+        relay.wake()
+
+    async def on_hub(count: int) -> bool:
+        return len(await hub_messages(admin, "SHELTER")) >= count
+
+    try:
+        for n in range(SITE_EVENTS):
+            if n == SITE_CUT_AT:
+                await wait_until(lambda: on_hub(SITE_CUT_AT))
+                await site.cut()
+            opened()
+            await asyncio.sleep(0.05)
+        # While the link is down nothing reaches the hub; the outbox keeps the rest.
+        await asyncio.sleep(1.0)
+        assert len(await hub_messages(admin, "SHELTER")) == SITE_CUT_AT
+        assert pending_count(engine) > 0
+        await site.restore()
+        await wait_until(lambda: on_hub(SITE_EVENTS), timeout=30)
+        await wait_until(lambda: _no_pending(engine, pending_count))
+        await asyncio.sleep(1.0)  # anything doubled would arrive by now
+        stored = await hub_messages(admin, "SHELTER")
+        assert sorted(stored) == sorted(ids) and len(stored) == SITE_EVENTS
+        # A re-send from the site (a relay that crashed before marking the row) is dropped.
+        ack = await broker.publish(
+            {},
+            ObligationOpened.subject("shelter"),
+            headers={"Nats-Msg-Id": ids[0]},
+            stream="SHELTER",
+            timeout=5.0,
+        )
+        assert ack.duplicate
+    finally:
+        relay.stop()
+        await task
+        await broker.stop()
+
+
+async def _no_pending(engine, pending_count) -> bool:  # type: ignore[no-untyped-def]
+    return bool(pending_count(engine) == 0)
+
+
+async def test_a_site_cannot_publish_another_services_events(site: Site) -> None:
+    """The shelter's site user publishes the shelter's events, never routing's or casework's."""
+    nc = await nats.connect(site.leaf.url, inbox_prefix=natsauth.inbox_prefix(SHELTER).encode())
+    try:
+        js = nc.jetstream(timeout=2)
+        for subject in ("qorgau.routing.obligation_opened.v1", "qorgau.casework.case_opened.v1"):
+            with pytest.raises((nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError)):
+                await js.publish(subject, b"{}", headers={"Nats-Msg-Id": subject})
+    finally:
+        await nc.close()
+    assert await hub_messages(site.hub_url(natsauth.ADMIN), "ROUTING") == []

@@ -22,8 +22,8 @@ def compose(path: Path) -> dict[str, Any]:
     return loaded
 
 
-# The registered services compose runs (those landing later wait there, commented).
-SERVICE_NAMES = tuple(name for name in registry.SERVICE_NAMES if name in compose(HUB)["services"])
+# Every registered service runs in the hub's compose.
+SERVICE_NAMES = registry.SERVICE_NAMES
 # Those of them on the bus with a database of their own (the console has neither).
 BUS_SERVICES = tuple(name for name in SERVICE_NAMES if getattr(registry.service(name), "bus", True))
 
@@ -34,25 +34,29 @@ def depends(service: dict[str, Any]) -> dict[str, str]:
     return {name: spec["condition"] for name, spec in found.items()}
 
 
-def test_every_registered_service_is_in_the_hub_compose_or_ready_to_uncomment() -> None:
+def test_every_registered_service_is_in_the_hub_compose() -> None:
     services = compose(HUB)["services"]
-    text = HUB.read_text(encoding="utf-8")
     for name in registry.SERVICE_NAMES:
-        if name in services:
-            assert services[name]["command"] == [name]
-        else:
-            assert f"# {name}:" in text, f"{name} is in the registry but not in deploy/"
+        assert name in services, f"{name} is in the registry but not in deploy/"
+        assert services[name]["command"] == [name]
+    # Nothing waits commented out.
+    assert not re.search(r"^\s*#\s*\w+:\s*$", HUB.read_text(encoding="utf-8"), re.MULTILINE)
 
 
 def test_start_order_nats_then_streams_then_services() -> None:
     services = compose(HUB)["services"]
     assert depends(services["streams"]) == {name: "service_healthy" for name in NATS}
     assert services["streams"]["restart"] == "no"
-    for name in SERVICE_NAMES:
+    for name in BUS_SERVICES:
         assert depends(services[name]) == {
             "streams": "service_completed_successfully",
             "postgres": "service_healthy",
         }
+    # The console (no bus, no database) waits for the services it calls to answer.
+    assert depends(services["console"]) == {
+        name: "service_healthy" for name in ("intake", "routing", "deadlines", "casework")
+    }
+    for name in SERVICE_NAMES:
         # Tracing is optional: no service waits for the collector.
         assert "otel-collector" not in depends(services[name])
 
@@ -99,16 +103,41 @@ def test_secrets_come_from_files_and_services_run_in_production_mode() -> None:
         assert env["NATS_TLS_CA_FILE"] == "/run/secrets/ca.pem"
         mounted = set(services[name]["secrets"])
         assert {f"{name}.nk", f"{name}-db-password", f"{name}.keys"} <= mounted
-    # One issuer holds the token key; every other service verifies by its JWKS.
+    # The issuer (intake, which publishes the JWKS) and the console (which signs people in)
+    # hold the one token key file; every other service verifies by the issuer's JWKS.
     holders = [n for n in SERVICE_NAMES if "token.key" in services[n]["secrets"]]
-    assert holders == ["intake"]
+    assert sorted(holders) == ["console", "intake"]
+    for name in holders:
+        assert services[name]["environment"]["QORGAU_TOKEN_KEY_FILE"] == "/run/secrets/token.key"
     for name in SERVICE_NAMES:
-        if name != "intake":
+        if name not in holders:
             assert services[name]["environment"]["QORGAU_TOKEN_JWKS_URL"].endswith(
                 "/.well-known/jwks.json"
             )
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"].startswith("/run/")
     assert set(services["postgres"]["environment"]["QORGAU_DATABASES"].split()) == set(BUS_SERVICES)
+    assert {f"{name}-db-password" for name in BUS_SERVICES} <= set(services["postgres"]["secrets"])
+
+
+def test_the_shelter_reports_to_intake_with_a_token_issued_to_it() -> None:
+    services = compose(HUB)["services"]
+    env = services["shelter"]["environment"]
+    # It verifies by JWKS (no signing key): the token is a file of the secret store.
+    assert "QORGAU_TOKEN_KEY_FILE" not in env
+    assert env["SHELTER_INTAKE_URL"] == "http://intake:8101"
+    assert env["SHELTER_INTAKE_TOKEN_FILE"] == "/run/secrets/shelter-intake.jwt"
+    assert "shelter-intake.jwt" in services["shelter"]["secrets"]
+
+
+def test_the_console_calls_the_services_and_signs_in_through_the_provider() -> None:
+    services = compose(HUB)["services"]
+    env = services["console"]["environment"]
+    assert env["QORGAU_DEPLOYMENT"] == "production"
+    for name in ("intake", "routing", "deadlines", "casework"):
+        port = services[name]["ports"][0].split(":")[-1]
+        assert env[f"CONSOLE_{name.upper()}_URL"] == f"http://{name}:{port}"
+    assert env["CONSOLE_OIDC_CLIENT_SECRET_FILE"].startswith("/run/secrets/")
+    assert "NATS_NKEY_SEED_FILE" not in env and "CONSOLE_DATABASE_URL" not in env
 
 
 # A URL with user:password@ in it.
@@ -157,3 +186,34 @@ def test_the_agency_site_waits_for_its_leaf_stream() -> None:
     assert services["leaf-streams"]["entrypoint"][:3] == ["qorgau", "leaf", "streams"]
     assert "healthcheck" in services["nats-leaf"] and "healthcheck" in services["postgres"]
     assert "leaf.conf" in compose(SITE)["secrets"]
+
+
+def test_the_agency_site_runs_the_shelter_and_the_console() -> None:
+    document = compose(SITE)
+    services = document["services"]
+    for name, service in services.items():
+        for secret in service.get("secrets", []):
+            assert secret in document["secrets"], f"{name} mounts undeclared secret {secret}"
+    shelter, console = services["shelter"], services["console"]
+    assert shelter["command"] == ["shelter"] and console["command"] == ["console"]
+    assert depends(shelter) == {
+        "leaf-streams": "service_completed_successfully",
+        "postgres": "service_healthy",
+    }
+    assert depends(console) == {"shelter": "service_healthy"}
+    for name, port in (("shelter", 8105), ("console", 8100)):
+        assert f"127.0.0.1:{port}/health" in " ".join(services[name]["healthcheck"]["test"])
+        assert services[name]["environment"]["QORGAU_ENV"] == "production"
+    env = shelter["environment"]
+    # Its leaf, its own user there, the agency's inbox prefix across the link.
+    assert env["NATS_URL"] == "nats://nats-leaf:4222"
+    assert env["NATS_NKEY_SEED_FILE"] == "/run/secrets/shelter.nk"
+    assert env["NATS_INBOX_PREFIX"].startswith("_INBOX_${AGENCY_ID")
+    # Verifies by the hub's JWKS, reports with the token issued to it, holds no signing key.
+    assert env["QORGAU_TOKEN_JWKS_URL"].endswith("/.well-known/jwks.json}")
+    assert env["SHELTER_INTAKE_TOKEN_FILE"] == "/run/secrets/shelter-intake.jwt"
+    assert "QORGAU_TOKEN_KEY_FILE" not in env
+    assert services["postgres"]["environment"]["QORGAU_DATABASES"].split() == ["shelter"]
+    # The console signs with the site's own key (the hub publishes its public half).
+    assert console["environment"]["QORGAU_TOKEN_KEY_FILE"] == "/run/secrets/site-token.key"
+    assert "token.key" not in document["secrets"], "the hub's signing key never leaves the hub"

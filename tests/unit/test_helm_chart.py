@@ -28,13 +28,31 @@ def test_the_chart_describes_itself() -> None:
 
 
 def test_every_service_in_the_values_is_registered_with_its_port() -> None:
-    # A service landing later is added here when it is deployed (docs/production.md).
-    assert {"intake", "routing", "deadlines"} <= set(VALUES["services"])
+    # Every registered service is deployed, with its port and whether it is on the bus.
+    assert set(VALUES["services"]) == set(registry.SERVICE_NAMES)
     for name, values in VALUES["services"].items():
         found = registry.service(name)
         assert found is not None, f"{name} is not a registered service"
         assert values["port"] == found.http_port()
+        assert values["bus"] == found.bus
+        assert "hub" in values["modes"]
     assert VALUES["tokens"]["issuer"] in VALUES["services"]
+    # The issuer and the console sign; an agency's site runs the shelter and the console.
+    assert set(VALUES["tokens"]["signers"]) == {"intake", "console"}
+    site = {name for name, values in VALUES["services"].items() if "site" in values["modes"]}
+    assert site == {"shelter", "console"}
+
+
+def test_the_services_template_wires_each_kind_of_service() -> None:
+    text = (CHART / "templates" / "services.yaml").read_text(encoding="utf-8")
+    # Only the services of the chart's mode; a service off the bus gets no NATS or database.
+    assert "has $.Values.mode $svc.modes" in text and "if $svc.bus" in text
+    # The shelter reports with its issued token; the console calls the services.
+    for variable in ("SHELTER_INTAKE_TOKEN_FILE", "CONSOLE_INTAKE_URL", "CONSOLE_CASEWORK_URL"):
+        assert variable in text
+    # On a site: the agency's inbox prefix, the hub's JWKS, the site's own signing key.
+    for fragment in ("NATS_INBOX_PREFIX", "site.hubJwksUrl", "site-token.key"):
+        assert fragment in text
 
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda path: path.name)

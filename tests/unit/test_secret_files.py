@@ -107,7 +107,23 @@ def test_the_consoles_variable_names_the_same_environment(
     assert not IntakeSettings().development
 
 
+def test_a_process_that_says_nothing_is_held_to_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Neither QORGAU_ENV nor QORGAU_DEPLOYMENT: the checks apply (only `qorgau up` and the
+    # test suite say development), as the console's sign-in already did.
+    assert not IntakeSettings().development
+    with pytest.raises(MissingSecret, match="no database URL"):
+        IntakeSettings().resolved_database_url()
+    monkeypatch.setenv("INTAKE_DATABASE_URL", "postgresql://intake:change-me@db/intake")
+    with pytest.raises(ValidationError, match="placeholder"):
+        IntakeSettings()
+    monkeypatch.setenv("QORGAU_DEPLOYMENT", "Development")
+    assert IntakeSettings().development
+
+
 def test_development_tolerates_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QORGAU_ENV", "development")
     monkeypatch.setenv("INTAKE_DATABASE_URL", "postgresql://intake:change-me@db/intake")
     assert IntakeSettings().development
     assert IntakeSettings().resolved_database_url().endswith("@db/intake")
