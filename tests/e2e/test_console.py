@@ -382,12 +382,16 @@ def test_a_school_records_r4_with_its_notice_from_the_obligations_page(
     tab.sign_in("school-17", "caseworker")
     page = tab.page
     card = f"#ob-{oid}"
+
     # deadlines schedules the term over the bus: the card shows once it has.
-    wait_for(
-        lambda: (page.goto(f"{tab.base}/obligations"), page.locator(card).count())[1],
-        lambda count: count > 0,
-        timeout=30,
-    )
+    def shown() -> int:
+        page.goto(f"{tab.base}/obligations")
+        count = int(page.locator(card).count())
+        if not count:
+            print(page.url, (page.locator("main").text_content() or "")[:400])
+        return count
+
+    wait_for(shown, lambda count: count > 0, timeout=60)
     page.click(f"{card} details summary")
     tab.check()
     today = datetime.now(ALMATY).date().isoformat()
