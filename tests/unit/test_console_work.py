@@ -70,6 +70,8 @@ def test_obligations_page_names_casework_down_and_a_failed_action_keeps_what_was
         routing_url=nowhere,
         deadlines_url=nowhere,
         casework_url=nowhere,
+        shelter_url=nowhere,
+        familycentre_url=nowhere,
         backend_timeout=2,
     )
     with TestClient(build(settings), follow_redirects=False) as client:
@@ -101,3 +103,34 @@ def test_obligations_page_names_casework_down_and_a_failed_action_keeps_what_was
         assert "<strong>casework</strong>" in client.get("/caseload").text
         assert client.get("/casework/documents/plan/p-1?lang=kk&format=pdf").status_code == 503
         assert client.get("/casework/documents/nothing/p-1").status_code == 404
+        for path, service in (("/shelter", "shelter"), ("/familycentre", "familycentre")):
+            shown = client.get(path)
+            assert shown.status_code == 200 and f"<strong>{service}</strong>" in shown.text
+        kept = client.post(
+            "/familycentre/appeals",
+            data={"csrf_token": token, "channel": "person", "received_at": "", "summary": "x y"},
+        )
+        # The console's own check names the field; what was typed comes back.
+        assert kept.status_code == 422
+        assert 'id="e-received_at"' in kept.text and ">x y</textarea>" in kept.text
+
+
+def test_the_first_steps_of_shelter_and_family_centre_become_their_bodies() -> None:
+    from services.console.pages.care import appeal_body, application_body
+
+    body, problems = application_body(
+        {"arrived_at": "2026-11-23T21:05", "person.full_name": " A B ", "consent": "yes"}
+    )
+    assert problems == {}
+    assert body == {
+        "arrival": "application",
+        "arrived_at": "2026-11-23T21:05:00+05:00",
+        "person": {"full_name": "A B"},
+        "consent": True,
+        "refuses_police": False,
+    }
+    body, problems = appeal_body(
+        {"channel": "person", "received_at": "", "consent.given_on": "2026-11-23"}
+    )
+    assert list(problems) == ["received_at"]
+    assert body["consent"] == {"given_on": "2026-11-23"} and body["channel"] == "person"
