@@ -461,6 +461,45 @@ def test_the_child_rights_head_assigns_and_reassigns_a_case_manager(
     assert held()[0]["case_manager"] == f"cm-{lang}-2"
 
 
+def test_the_shelter_and_the_family_centre_record_their_first_steps(
+    visit: Any, platform: Platform
+) -> None:
+    tab = visit("ru", width=1280)
+    tab.sign_in("kz-75-shelter", "caseworker")
+    page = tab.page
+    tab.goto("/shelter")
+    page.fill("[id='f-person.full_name']", "Тест Приютова")
+    with page.expect_navigation():
+        page.click("form[action='/shelter/stays'] button[type=submit]")
+    tab.check()
+    # No consent (Appendix 4): the shelter's 422 names it, the name typed is still there.
+    assert page.locator("[id='e-consent']").is_visible()
+    assert page.input_value("[id='f-person.full_name']") == "Тест Приютова"
+    page.check("[id='f-consent']")
+    with page.expect_navigation():
+        page.click("form[action='/shelter/stays'] button[type=submit]")
+    tab.check()
+    playwright_sync.expect(page.locator("#flash")).to_have_text(
+        translated(platform, "ru", "Application recorded.")
+    )
+    assert page.locator("#h-stays + .table-wrap tbody tr").count() == 1
+    tab.shot("shelter")
+    centre = visit("kk", width=1280)
+    centre.sign_in("kz-75-family-support-centre", "caseworker")
+    centre.goto("/familycentre")
+    centre.page.select_option("#f-channel", "person")
+    centre.page.fill("[id='f-consent.given_on']", datetime.now(ALMATY).date().isoformat())
+    centre.page.check("[id='f-domestic_violence']")
+    with centre.page.expect_navigation():
+        centre.page.click("form[action='/familycentre/appeals'] button[type=submit]")
+    centre.check()
+    playwright_sync.expect(centre.page.locator("#flash")).to_have_text(
+        translated(platform, "kk", "Appeal recorded.")
+    )
+    assert centre.page.locator("#h-appeals ~ ul.cards li").count() == 1
+    centre.shot("familycentre")
+
+
 def test_the_console_keeps_no_personal_data(platform: Platform) -> None:
     assert SEEN["names"] and SEEN["iins"], "the report flows ran first"
     needles = [value.encode() for value in SEEN["names"] + SEEN["iins"]]
