@@ -459,6 +459,20 @@ def test_the_child_rights_head_assigns_and_reassigns_a_case_manager(
     assert page.locator("table tbody tr").count() >= 2
     tab.shot("case-manager")
     assert held()[0]["case_manager"] == f"cm-{lang}-2"
+    # The primary assessment's sections are saved as a draft (R19, Appendix 1).
+    page.fill("[id='assessment-home_family']", "lives with the mother; visited at home")
+    with page.expect_navigation():
+        page.click("form[action$='/assessment'] button[type=submit]")
+    tab.check()
+    assert page.input_value("[id='assessment-home_family']").startswith("lives with")
+    # A plan is started with its period (R20, Appendix 2): then its lines and consent.
+    today = datetime.now(ALMATY).date()
+    page.fill("[id='plan-period_start']", today.isoformat())
+    page.fill("[id='plan-period_end']", (today + timedelta(days=90)).isoformat())
+    with page.expect_navigation():
+        page.click("form[action$='/plans'] button[type=submit]")
+    tab.check()
+    assert page.locator("form[action$='/consent']").count() == 1
 
 
 def test_the_shelter_and_the_family_centre_record_their_first_steps(

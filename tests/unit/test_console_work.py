@@ -134,3 +134,17 @@ def test_the_first_steps_of_shelter_and_family_centre_become_their_bodies() -> N
     )
     assert list(problems) == ["received_at"]
     assert body["consent"] == {"given_on": "2026-11-23"} and body["channel"] == "person"
+
+
+def test_an_assessment_draft_keeps_its_other_sections() -> None:
+    from services.console.pages.casework import assessment_body
+
+    current = {"versions": [{"form": {"child": {"school": "7"}, "relations": "old"}}]}
+    body = assessment_body(current, {"home_family": " at home ", "relations": ""})
+    assert body == {
+        "child": {"school": "7"},
+        "home_family": "at home",
+        "relations": None,
+        "conclusions": None,
+        "signed_on": None,
+    }

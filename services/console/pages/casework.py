@@ -6,7 +6,8 @@ printed documents. Casework answers and refuses; the console shows it, with the 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
+from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Form, Query
 from starlette.requests import Request
@@ -20,6 +21,24 @@ from services.console.security import csrf_ok
 
 LANGS = ("kk", "ru")
 FORMATS = ("pdf", "html")
+# Appendix 1's written sections the console edits (1, 2, 6) and the assessors' signing day (7).
+ASSESSMENT_TEXT = ("home_family", "relations", "conclusions")
+LINE_KINDS = ("medical", "psychological", "pedagogical", "social", "legal")
+
+
+def filled(form: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    """Return the named fields a person filled (stripped), leaving out the empty ones."""
+    return {name: form[name].strip() for name in names if form.get(name, "").strip()}
+
+
+def assessment_body(current: dict[str, Any] | None, form: dict[str, str]) -> dict[str, Any]:
+    """Return the assessment to save: the current draft with the sections typed replaced."""
+    body: dict[str, Any] = {}
+    if current and current.get("versions"):
+        body = dict(current["versions"][-1].get("form") or {})
+    for name in (*ASSESSMENT_TEXT, "signed_on"):
+        body[name] = form.get(name, "").strip() or None
+    return body
 
 
 def router(deps: ConsoleDeps) -> APIRouter:
@@ -43,7 +62,15 @@ def router(deps: ConsoleDeps) -> APIRouter:
         return await case_page(page, case_id, typed_person=person_id)
 
     async def case_page(
-        page: Page, case_id: str, *, typed_person: str = "", problem: str = "", status: int = 200
+        page: Page,
+        case_id: str,
+        *,
+        typed_person: str = "",
+        problem: str = "",
+        status: int = 200,
+        typed: dict[str, dict[str, str]] | None = None,
+        errors: dict[str, dict[str, str]] | None = None,
+        reason: dict[str, str] | None = None,
     ) -> Response:
         token = page.token
         case_reply, assessment, plan = await asyncio.gather(
@@ -69,7 +96,80 @@ def router(deps: ConsoleDeps) -> APIRouter:
             what=deps.what,
             doc_langs=LANGS,
             doc_formats=FORMATS,
+            line_kinds=LINE_KINDS,
+            typed=typed or {},
+            errors=errors or {},
+            reason=reason or {},
         )
+
+    async def sent(
+        request: Request,
+        case_id: str,
+        form_name: str,
+        call: Any,
+        done: str,
+    ) -> Response:
+        # One way for every casework form: casework's answer, or the form back with its errors.
+        page = Page(request, deps.clock)
+        raw = await request.form()
+        form = {key: str(value)[:4000] for key, value in raw.items() if isinstance(value, str)}
+        if not csrf_ok(request, form.get("csrf_token")):
+            return Response("CSRF token missing or wrong", status_code=403)
+        reply = await call(page, form)
+        if reply.ok:
+            page.flash("ok", page.gettext(done))
+            return redirect(f"/casework/cases/{case_id}#h-{form_name}")
+        return await case_page(
+            page,
+            case_id,
+            status=reply.status or 503,
+            typed={form_name: form},
+            errors={form_name: dict(reply.problems)},
+            reason={form_name: refusal(page, reply)},
+        )
+
+    @routes.post("/casework/cases/{case_id}/assessment")
+    async def save_assessment(request: Request, case_id: str) -> Response:
+        async def call(page: Page, form: dict[str, str]) -> Any:
+            current = await deps.backends.get(
+                "casework", f"/v1/cases/{case_id}/assessment", page.token
+            )
+            body = assessment_body(current.body if current.ok else None, form)
+            return await deps.backends.put(
+                "casework", f"/v1/cases/{case_id}/assessment", page.token, json=body
+            )
+
+        return await sent(request, case_id, "assessment", call, "Draft saved.")
+
+    @routes.post("/casework/cases/{case_id}/plans")
+    async def create_plan(request: Request, case_id: str) -> Response:
+        async def call(page: Page, form: dict[str, str]) -> Any:
+            body = filled(form, ("period_start", "period_end", "assessed_from", "assessed_to"))
+            return await deps.backends.post(
+                "casework", f"/v1/cases/{case_id}/plans", page.token, json=body
+            )
+
+        return await sent(request, case_id, "plan", call, "Draft saved.")
+
+    @routes.post("/casework/cases/{case_id}/plans/{plan_id}/lines")
+    async def add_line(request: Request, case_id: str, plan_id: str) -> Response:
+        async def call(page: Page, form: dict[str, str]) -> Any:
+            body = filled(form, ("kind", "activity", "assigned_on", "due_on", "responsible"))
+            return await deps.backends.put(
+                "casework", f"/v1/plans/{plan_id}/lines/{uuid4()}", page.token, json=body
+            )
+
+        return await sent(request, case_id, "line", call, "Draft saved.")
+
+    @routes.post("/casework/cases/{case_id}/plans/{plan_id}/consent")
+    async def consent(request: Request, case_id: str, plan_id: str) -> Response:
+        async def call(page: Page, form: dict[str, str]) -> Any:
+            body = filled(form, ("name", "given_on", "not_obtained_reason"))
+            return await deps.backends.put(
+                "casework", f"/v1/plans/{plan_id}/consent", page.token, json=body
+            )
+
+        return await sent(request, case_id, "consent", call, "Draft saved.")
 
     @routes.post("/casework/cases/{case_id}/manager")
     async def assign(
