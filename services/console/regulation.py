@@ -1,9 +1,10 @@
 """What each row asks, in Kazakh and Russian, in the words of the seed texts.
 
 The data is `regulation.json` (keyed by row code, or "CODE LEGAL_BASIS" where two rows share a
-code). Rules 38874 is published in Kazakh only here, the Guide in Russian: a language the seed
-lacks is shown in the seed's own language, marked with its `lang` attribute, never a made-up
-translation. A row without an entry shows routing's catalogue (English).
+code). Rules 38874, Standard 14701 and the Family Centre Rules are in Kazakh only here, the
+Guide in Russian: a language the seed lacks is shown in the seed's own language, marked with its
+`lang` attribute, never a made-up translation. A row without an entry shows routing's
+catalogue (English).
 """
 
 from __future__ import annotations

@@ -53,8 +53,11 @@ def test_what_a_row_asks_is_in_the_seed_texts_words() -> None:
     # Rules 38874 has no Russian text: the Kazakh is shown, marked as Kazakh.
     assert regulation.asks("R8", None, "ru", "x").startswith('<span lang="kk">')
     assert "кейс-менеджерді" in regulation.asks("R8", None, "ru", "x")
+    # Standard 14701 p.35 and the Family Centre Rules p.26, in Kazakh.
+    assert "ішкі істер органдарына" in regulation.asks("S12", None, "kk", "x")
+    assert "жиырма төрт сағат" in regulation.asks("F10", None, "kk", "x")
     # A row the seeds do not word here keeps routing's English, escaped.
-    assert regulation.asks("S1", None, "kk", "a <b>") == '<span lang="en">a &lt;b&gt;</span>'
+    assert regulation.asks("S9", None, "kk", "a <b>") == '<span lang="en">a &lt;b&gt;</span>'
     for code, entry in regulation.rows().items():
         assert entry.get("kk") or entry.get("ru"), code
 
