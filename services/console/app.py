@@ -20,7 +20,7 @@ from services.console.clients import Backends
 from services.console.config import ConsoleSettings
 from services.console.deps import ConsoleDeps
 from services.console.oidc import ClaimsRefused, Provider, map_claims
-from services.console.pages import agency, operator, report, signin
+from services.console.pages import agency, care, casework, operator, report, signin, work
 from services.console.pages.guard import SignInFirst
 from services.console.render import Page, redirect
 from services.console.security import SecurityMiddleware, Sessions, change_session, session
@@ -131,6 +131,9 @@ def build(settings: ConsoleSettings | None = None, clock: Clock | None = None) -
 
     app.include_router(signin.router(deps))
     app.include_router(agency.router(deps))
+    app.include_router(work.router(deps))
+    app.include_router(casework.router(deps))
+    app.include_router(care.router(deps))
     app.include_router(report.router(deps))
     app.include_router(operator.router(deps))
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer, excluded_urls="health,static")

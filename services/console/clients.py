@@ -106,3 +106,22 @@ class Backends:
     async def post(self, service: str, path: str, token: str | None, **kw: Any) -> Reply:
         """POST to a service."""
         return await self.call(service, "POST", path, token, **kw)
+
+    async def put(self, service: str, path: str, token: str | None, **kw: Any) -> Reply:
+        """PUT a service's resource."""
+        return await self.call(service, "PUT", path, token, **kw)
+
+    async def document(
+        self, service: str, path: str, token: str | None, params: dict[str, Any]
+    ) -> httpx.Response | None:
+        """GET a printed document as the service sends it (bytes), or None when it is down."""
+        sent: dict[str, str] = {}
+        inject(sent)
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        try:
+            return await self._client.get(
+                self.settings.backend_url(service) + path, params=params, headers=sent
+            )
+        except httpx.HTTPError:
+            return None

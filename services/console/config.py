@@ -12,7 +12,14 @@ from shared.settings import ServiceSettings
 
 SEED_CATALOGUE = Path(__file__).resolve().parent.parent / "routing" / "seed" / "catalogue.json"
 # The services the console calls, with the port each listens on by default (README table).
-BACKENDS = {"intake": 8101, "routing": 8102, "deadlines": 8103, "casework": 8104}
+BACKENDS = {
+    "intake": 8101,
+    "routing": 8102,
+    "deadlines": 8103,
+    "casework": 8104,
+    "shelter": 8105,
+    "familycentre": 8106,
+}
 
 
 class ConsoleSettings(ServiceSettings):
@@ -32,6 +39,8 @@ class ConsoleSettings(ServiceSettings):
     routing_url: str | None = None
     deadlines_url: str | None = None
     casework_url: str | None = None
+    shelter_url: str | None = None
+    familycentre_url: str | None = None
     # Seconds a call to a service may take before the page says the service is not answering.
     backend_timeout: float = Field(default=10.0, gt=0)
     session_hours: float = Field(default=8.0, gt=0)

@@ -11,7 +11,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from services.console import i18n
+from services.console import i18n, regulation
 from services.console.clients import Reply
 from services.console.security import (
     LANG_COOKIE,
@@ -92,6 +92,12 @@ class Page:
         down = sorted({reply.service for reply in replies if reply.down})
         lang = self.lang
         now = self.clock.now()
+        english = values.pop("what", None)
+        if callable(english):
+            # What the regulation asks, in the seed texts' words (routing's English otherwise).
+            values["what"] = lambda code, basis=None: regulation.asks(
+                code, basis, lang, english(code)
+            )
         context = {
             "lang": lang,
             "languages": i18n.NAMES,

@@ -355,6 +355,165 @@ def test_an_operator_sees_the_case_breach_on_compliance_and_its_trace(
     tab.goto(f"/cases/{case_id}")
 
 
+def open_duty(
+    platform: Platform, http: httpx.Client, agency_id: str, code: str, case_id: str
+) -> str:
+    """Wait until casework has an agency's open obligation of a row on a case; return its id."""
+
+    def found() -> list[dict[str, Any]]:
+        reply = http.get(
+            f"{platform.url('casework')}/v1/agencies/{agency_id}/obligations",
+            params={"status": "open"},
+            headers=platform.auth(agency_id),
+        )
+        rows = reply.json()["obligations"] if reply.status_code == 200 else []
+        return [o for o in rows if o["case_id"] == case_id and o["code"] == code]
+
+    return str(wait_for(found, bool, timeout=30)[0]["obligation_id"])
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_school_records_r4_with_its_notice_from_the_obligations_page(
+    visit: Any, platform: Platform, http: httpx.Client, lang: str
+) -> None:
+    case_id = file_report(platform, http)
+    oid = open_duty(platform, http, "school-17", "R4", case_id)
+    tab = visit(lang)
+    tab.sign_in("school-17", "caseworker")
+    page = tab.page
+    card = f"#ob-{oid}"
+
+    # deadlines schedules the term over the bus: the card shows once it has.
+    def shown() -> int:
+        page.goto(f"{tab.base}/obligations")
+        count = int(page.locator(card).count())
+        if not count:
+            print(page.url, (page.locator("main").text_content() or "")[:400])
+        return count
+
+    wait_for(shown, lambda count: count > 0, timeout=60)
+    page.click(f"{card} details summary")
+    tab.check()
+    today = datetime.now(ALMATY).date().isoformat()
+    page.fill(f"[id='a-{oid}-ev-notice_date']", today)
+    page.fill(f"[id='a-{oid}-summary']", "parents told by phone, then in writing")
+    with page.expect_navigation():
+        page.click(f"{card} form.action button[type=submit]")
+    tab.check()
+    # casework names the missing notice number (p.11.1): next to the field, nothing lost.
+    assert page.locator(f"[id='a-{oid}-ev-notice_number-e']").is_visible()
+    assert "p.11.1" in page.locator(f"[id='a-{oid}-ev-notice_number-e']").inner_text()
+    assert page.input_value(f"[id='a-{oid}-ev-notice_date']") == today
+    assert page.input_value(f"[id='a-{oid}-summary']").startswith("parents told")
+    page.fill(f"[id='a-{oid}-ev-notice_number']", f"17-{lang}")
+    with page.expect_navigation():
+        page.click(f"{card} form.action button[type=submit]")
+    tab.check()
+    playwright_sync.expect(page.locator("#flash")).to_have_text(
+        translated(platform, lang, "Action recorded.")
+    )
+    tab.shot("action-recorded")
+    held = http.get(
+        f"{platform.url('casework')}/v1/obligations/{oid}", headers=platform.auth("school-17")
+    ).json()
+    assert held["status"] == "met"
+    assert held["actions"][0]["evidence"] == {"notice_number": f"17-{lang}", "notice_date": today}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_child_rights_head_assigns_and_reassigns_a_case_manager(
+    visit: Any, platform: Platform, http: httpx.Client, lang: str
+) -> None:
+    body = "kz-75-child-rights-regional"
+    case_id = file_report(platform, http)
+
+    def held() -> list[dict[str, Any]]:
+        reply = http.get(
+            f"{platform.url('casework')}/v1/agencies/{body}/caseload",
+            headers=platform.auth(body, "head"),
+        )
+        return [c for c in reply.json()["cases"] if c["case_id"] == case_id]
+
+    wait_for(held, bool, timeout=30)
+    tab = visit(lang, width=1280)
+    tab.sign_in(body, "head")
+    page = tab.page
+    tab.goto("/caseload")
+    with page.expect_navigation():
+        page.click(f"a[href='/casework/cases/{case_id}']")
+    tab.check()
+    page.fill("#f-person_id", "not a person id!")
+    with page.expect_navigation():
+        page.click("form[action$='/manager'] button[type=submit]")
+    tab.check()
+    # casework's 422 stands next to the field; what was typed is still there.
+    assert page.locator("#e-person_id").is_visible()
+    assert page.input_value("#f-person_id") == "not a person id!"
+    for person in (f"cm-{lang}-1", f"cm-{lang}-2"):
+        page.fill("#f-person_id", person)
+        with page.expect_navigation():
+            page.click("form[action$='/manager'] button[type=submit]")
+        tab.check()
+        assert page.locator("#manager-now").inner_text() == person
+    # The reassignment ends the first one; the history keeps both.
+    assert page.locator("table tbody tr").count() >= 2
+    tab.shot("case-manager")
+    assert held()[0]["case_manager"] == f"cm-{lang}-2"
+    # The primary assessment's sections are saved as a draft (R19, Appendix 1).
+    page.fill("[id='assessment-home_family']", "lives with the mother; visited at home")
+    with page.expect_navigation():
+        page.click("form[action$='/assessment'] button[type=submit]")
+    tab.check()
+    assert page.input_value("[id='assessment-home_family']").startswith("lives with")
+    # A plan is started with its period (R20, Appendix 2): then its lines and consent.
+    today = datetime.now(ALMATY).date()
+    page.fill("[id='plan-period_start']", today.isoformat())
+    page.fill("[id='plan-period_end']", (today + timedelta(days=90)).isoformat())
+    with page.expect_navigation():
+        page.click("form[action$='/plans'] button[type=submit]")
+    tab.check()
+    assert page.locator("form[action$='/consent']").count() == 1
+
+
+def test_the_shelter_and_the_family_centre_record_their_first_steps(
+    visit: Any, platform: Platform
+) -> None:
+    tab = visit("ru", width=1280)
+    tab.sign_in("kz-75-shelter", "caseworker")
+    page = tab.page
+    tab.goto("/shelter")
+    page.fill("[id='f-person.full_name']", "Тест Приютова")
+    with page.expect_navigation():
+        page.click("form[action='/shelter/stays'] button[type=submit]")
+    tab.check()
+    # No consent (Appendix 4): the shelter's 422 names it, the name typed is still there.
+    assert page.locator("[id='e-consent']").is_visible()
+    assert page.input_value("[id='f-person.full_name']") == "Тест Приютова"
+    page.check("[id='f-consent']")
+    with page.expect_navigation():
+        page.click("form[action='/shelter/stays'] button[type=submit]")
+    tab.check()
+    playwright_sync.expect(page.locator("#flash")).to_have_text(
+        translated(platform, "ru", "Application recorded.")
+    )
+    assert page.locator("#h-stays + .table-wrap tbody tr").count() == 1
+    tab.shot("shelter")
+    centre = visit("kk", width=1280)
+    centre.sign_in("kz-75-family-support-centre", "caseworker")
+    centre.goto("/familycentre")
+    centre.page.select_option("#f-channel", "person")
+    centre.page.fill("[id='f-consent.given_on']", datetime.now(ALMATY).date().isoformat())
+    centre.page.check("[id='f-domestic_violence']")
+    with centre.page.expect_navigation():
+        centre.page.click("form[action='/familycentre/appeals'] button[type=submit]")
+    centre.check()
+    playwright_sync.expect(centre.page.locator("#flash")).to_have_text(
+        translated(platform, "kk", "Appeal recorded.")
+    )
+    assert centre.page.locator("#h-appeals ~ ul.cards li").count() == 1
+    centre.shot("familycentre")
+
+
 def test_the_console_keeps_no_personal_data(platform: Platform) -> None:
     assert SEEN["names"] and SEEN["iins"], "the report flows ran first"
     needles = [value.encode() for value in SEEN["names"] + SEEN["iins"]]

@@ -95,22 +95,6 @@ def router(deps: ConsoleDeps) -> APIRouter:
             "Referral declined: routing sends it on.",
         )
 
-    @routes.get("/obligations")
-    async def obligations(request: Request) -> Response:
-        page = Page(request, deps.clock)
-        who = page.who or {}
-        reply = await deps.backends.get(
-            "deadlines", f"/v1/agencies/{who.get('agency_id')}/obligations", page.token
-        )
-        rows = list(reply.body.get("obligations", [])) if reply.ok else []
-        return page.render(
-            "obligations.html",
-            replies=(reply,),
-            reply=reply,
-            groups=group_obligations(rows),
-            what=deps.what,
-        )
-
     @routes.get("/cases/{case_id}")
     async def case(request: Request, case_id: str, purpose: str | None = None) -> Response:
         page = Page(request, deps.clock)
