@@ -379,9 +379,9 @@ class Cluster:
                 intake = next(
                     (found for found in self.instances if found.service == "intake"), None
                 )
-                if service == "shelter" and intake is not None:
-                    # The shelter reports to intake over HTTP (docs/shelter.md): to an instance.
-                    env["SHELTER_INTAKE_URL"] = f"http://{HOST}:{intake.port}"
+                if service in ("shelter", "familycentre") and intake is not None:
+                    # Both report to intake over HTTP (docs/shelter.md, docs/familycentre.md).
+                    env[f"{service.upper()}_INTAKE_URL"] = f"http://{HOST}:{intake.port}"
                 self.instances.append(
                     Instance(service, index, port, env, self.logs / f"{name}.log")
                 )

@@ -156,9 +156,14 @@ def cmd_leaf_streams(args: argparse.Namespace) -> int:
 
 def first_shelter() -> str:
     """Return the directory's first shelter (the one a hub-hosted shelter service reports as)."""
+    return first_of_type("shelter")
+
+
+def first_of_type(agency_type: str) -> str:
+    """Return the directory's first agency of a type (the one a hub-hosted service reports as)."""
     from qorgau.cli import directory
 
-    return sorted(a["agency_id"] for a in directory() if a["agency_type"] == "shelter")[0]
+    return sorted(a["agency_id"] for a in directory() if a["agency_type"] == agency_type)[0]
 
 
 def service_token(keys: Any, agency_id: str, *, days: float = SERVICE_TOKEN_DAYS) -> str:
@@ -224,6 +229,12 @@ def deploy_secrets(folder: Path, shelter_agency: str | None = None) -> list[Path
     token_file = folder / "shelter-intake.jwt"
     if not token_file.exists():
         create_private(token_file, service_token(issuer, shelter_agency or first_shelter()) + "\n")
+    made.append(token_file)
+    # The family centre reports the children it admits the same way (Family Centre Rules p.26).
+    token_file = folder / "familycentre-intake.jwt"
+    if not token_file.exists():
+        agency = first_of_type("family_support_centre")
+        create_private(token_file, service_token(issuer, agency) + "\n")
     made.append(token_file)
     # The identity provider gives the console's client secret: until it replaces this
     # placeholder, the console refuses to start outside development.

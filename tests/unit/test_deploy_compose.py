@@ -119,14 +119,16 @@ def test_secrets_come_from_files_and_services_run_in_production_mode() -> None:
     assert {f"{name}-db-password" for name in BUS_SERVICES} <= set(services["postgres"]["secrets"])
 
 
-def test_the_shelter_reports_to_intake_with_a_token_issued_to_it() -> None:
+@pytest.mark.parametrize("name", ["shelter", "familycentre"])
+def test_a_service_that_reports_to_intake_does_so_with_a_token_issued_to_it(name: str) -> None:
     services = compose(HUB)["services"]
-    env = services["shelter"]["environment"]
+    env = services[name]["environment"]
+    prefix = name.upper()
     # It verifies by JWKS (no signing key): the token is a file of the secret store.
     assert "QORGAU_TOKEN_KEY_FILE" not in env
-    assert env["SHELTER_INTAKE_URL"] == "http://intake:8101"
-    assert env["SHELTER_INTAKE_TOKEN_FILE"] == "/run/secrets/shelter-intake.jwt"
-    assert "shelter-intake.jwt" in services["shelter"]["secrets"]
+    assert env[f"{prefix}_INTAKE_URL"] == "http://intake:8101"
+    assert env[f"{prefix}_INTAKE_TOKEN_FILE"] == f"/run/secrets/{name}-intake.jwt"
+    assert f"{name}-intake.jwt" in services[name]["secrets"]
 
 
 def test_the_console_calls_the_services_and_signs_in_through_the_provider() -> None:
