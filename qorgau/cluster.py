@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ import nats
 from nats.js.errors import BadRequestError
 
 from qorgau.pgserver import PostgresServer, ServiceDatabases
+from qorgau.ports import free_port
 from qorgau.registry import BUS_SERVICE_NAMES
 from shared import natsauth
 from shared.natsauth import connect_options
@@ -44,13 +44,6 @@ REPLICAS = 3
 INSTANCES = 2
 # JetStream's answer while too few nodes are known to place a stream's replicas.
 _NO_SUITABLE_PEERS = 10005
-
-
-def free_port() -> int:
-    """Return a TCP port on loopback that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 class NatsCluster:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,18 +23,12 @@ from typing import Any
 import httpx
 import pytest
 
+from qorgau.ports import free_port
 from qorgau.registry import SERVICE_NAMES
 from shared import natsauth
 from shared.auth import TokenKeys
 from shared.clock import SystemClock
 from tests.waiting import wait_for
-
-
-def free_port() -> int:
-    """Return a TCP port on loopback that nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
