@@ -201,9 +201,14 @@ def test_an_application_is_identified_decided_and_contracted_all_on_time(
     )
     assert contracted["status"] == "contracted"
 
+    # The contract's openings (S10, S13) and the fulfilments before it reach deadlines on
+    # consumers of their own: wait for both, not for the fulfilments alone.
     rows = wait_for(
         lambda: by_code(case_obligations(platform, http, case_id)),
-        lambda rows: all(rows.get(code, {}).get("status") == "met" for code in MET_ON_TIME),
+        lambda rows: (
+            all(rows.get(code, {}).get("status") == "met" for code in MET_ON_TIME)
+            and all(code in rows for code in ("S10", "S13"))
+        ),
         timeout=30,
     )
     for code in MET_ON_TIME:
