@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ from shared.contracts.obligations import ObligationCancelled, ObligationFulfille
 from shared.contracts.routing import AgencyChanged, AgencyRegistered
 from shared.db import AwareDateTime, is_postgres, unit_of_work
 from shared.inbox import claim
+from shared.outbox import stage
 
 AWARE = AwareDateTime()
 
@@ -239,6 +241,59 @@ class ObligationsView:
                 raise self.not_yet_known(f"obligation {event.obligation_id} not opened yet")
             return None
         return row if row.status == OPEN else None
+
+
+def stage_met(
+    session: Session,
+    row: ObligationColumns,
+    *,
+    service: str,
+    met_at: datetime,
+    by_agency_id: str,
+    fields: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Mark an obligation the service keeps met and stage ObligationFulfilled under its subject."""
+    row.status = MET
+    row.met_at = met_at
+    row.met_by_agency_id = by_agency_id
+    session.add(row)
+    stage(
+        session,
+        ObligationFulfilled(
+            **fields,
+            obligation_id=uuid.UUID(row.obligation_id),
+            code=row.code,
+            met_at=met_at,
+            met_by_agency_id=by_agency_id,
+            met_by_platform=False,
+        ),
+        now=now,
+        subject=ObligationFulfilled.subject(service),
+    )
+
+
+def stage_cancelled(
+    session: Session,
+    row: ObligationColumns,
+    *,
+    service: str,
+    reason: str,
+    fields: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Mark an obligation the service keeps cancelled and stage ObligationCancelled."""
+    row.status = CANCELLED
+    row.cancel_reason = reason[:200]
+    session.add(row)
+    stage(
+        session,
+        ObligationCancelled(
+            **fields, obligation_id=uuid.UUID(row.obligation_id), code=row.code, reason=reason
+        ),
+        now=now,
+        subject=ObligationCancelled.subject(service),
+    )
 
 
 def subscribe_obligations(broker: NatsBroker, view: ObligationsView, deps: Deps) -> None:

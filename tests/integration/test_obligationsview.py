@@ -4,6 +4,7 @@ early fulfilment, and the stored names (inbox, durables) that must never change.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from shared.contracts.obligations import ObligationCancelled, ObligationFulfille
 from shared.contracts.routing import AgencyChanged, AgencyRegistered
 from shared.db import unit_of_work
 from shared.inbox import InboxEntry
-from shared.obligationsview import ObligationsView
+from shared.obligationsview import ObligationsView, stage_cancelled, stage_met
+from shared.outbox import OutboxRow
 
 NOW = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 CENTRE = "kz-75-family-support-centre"
@@ -254,3 +256,46 @@ def test_durable_consumer_names_are_those_in_production() -> None:
             f"{name}-agency-registered",
             f"{name}-agency-changed",
         } <= durables[name]
+
+
+def test_a_service_settles_its_own_obligation_and_stages_the_event_under_its_subject(
+    service: str, deps: Deps
+) -> None:
+    view = VIEWS[service]
+    met, withdrawn = opening(), opening()
+    for each in (met, withdrawn):
+        view.opened(each, deps=deps)
+    fields = {**met.follow(), "producer": service, "occurred_at": NOW}
+    with unit_of_work(deps.engine) as session:
+        row = session.get(view.obligations, str(met.obligation_id))
+        assert row is not None
+        stage_met(
+            session, row, service=service, met_at=NOW, by_agency_id=CENTRE, fields=fields, now=NOW
+        )
+        row = session.get(view.obligations, str(withdrawn.obligation_id))
+        assert row is not None
+        stage_cancelled(session, row, service=service, reason="r" * 250, fields=fields, now=NOW)
+        session.commit()
+    settled = {row["obligation_id"]: row for row in rows(view, deps)}
+    first, second = settled[str(met.obligation_id)], settled[str(withdrawn.obligation_id)]
+    assert (first["status"], first["met_at"], first["met_by_agency_id"]) == ("met", NOW, CENTRE)
+    assert (second["status"], second["cancel_reason"]) == ("cancelled", "r" * 200)
+    with unit_of_work(deps.engine) as session:
+        staged = [
+            (row.subject, json.loads(row.payload))
+            for row in session.exec(select(OutboxRow).order_by(col(OutboxRow.id))).all()
+        ]
+    assert [subject for subject, _ in staged] == [
+        f"qorgau.{service}.obligation_fulfilled.v1",
+        f"qorgau.{service}.obligation_cancelled.v1",
+    ]
+    fulfilled, cancelled = staged[0][1], staged[1][1]
+    assert (fulfilled["obligation_id"], fulfilled["met_by_agency_id"]) == (
+        str(met.obligation_id),
+        CENTRE,
+    )
+    assert fulfilled["met_by_platform"] is False
+    assert (cancelled["obligation_id"], cancelled["reason"]) == (
+        str(withdrawn.obligation_id),
+        "r" * 250,
+    )
