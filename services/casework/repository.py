@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from services.casework.tables import (
@@ -132,11 +131,6 @@ def current_assignment(session: Session, *, case_id: str) -> ManagerAssignment |
 def get_agency(session: Session, *, agency_id: str) -> DirectoryAgency | None:
     """Return an agency of the directory."""
     return session.get(DirectoryAgency, agency_id)
-
-
-def count_agencies(session: Session) -> int:
-    """Count the agencies of the directory replica."""
-    return int(session.exec(select(func.count()).select_from(DirectoryAgency)).one())
 
 
 def plan_lines_of_case(session: Session, *, case_id: str) -> Sequence[PlanLineRow]:

@@ -14,13 +14,10 @@ from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 
 from services.casework.handlers import (
+    OBLIGATIONS,
     CaseworkDeps,
     on_agency_action,
-    on_directory_entry,
     on_due_time,
-    on_obligation_cancelled,
-    on_obligation_fulfilled,
-    on_obligation_opened,
     on_referral_issued,
 )
 from shared.bus import durable_subscriber
@@ -40,7 +37,8 @@ from shared.contracts.deadlines import (
     ObligationScheduled,
 )
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
-from shared.contracts.routing import AgencyChanged, AgencyRegistered, ReferralIssued
+from shared.contracts.routing import ReferralIssued
+from shared.obligationsview import subscribe_directory, subscribe_obligations
 from shared.streams import PREFIX
 
 # What casework publishes (through its outbox), for the event catalogue; the obligation
@@ -82,29 +80,7 @@ def register(
         if wake_relay is not None:
             wake_relay()
 
-    @durable_subscriber(
-        broker, ObligationOpened.subject("routing"), service="casework", purpose="obligation-opened"
-    )
-    async def opened(event: ObligationOpened) -> None:
-        await asyncio.to_thread(on_obligation_opened, event, deps=deps)
-
-    @durable_subscriber(
-        broker,
-        ObligationFulfilled.subject("routing"),
-        service="casework",
-        purpose="obligation-fulfilled",
-    )
-    async def fulfilled(event: ObligationFulfilled) -> None:
-        await asyncio.to_thread(on_obligation_fulfilled, event, deps=deps)
-
-    @durable_subscriber(
-        broker,
-        ObligationCancelled.subject("routing"),
-        service="casework",
-        purpose="obligation-cancelled",
-    )
-    async def cancelled(event: ObligationCancelled) -> None:
-        await asyncio.to_thread(on_obligation_cancelled, event, deps=deps)
+    subscribe_obligations(broker, OBLIGATIONS, deps)
 
     @durable_subscriber(
         broker, ReferralIssued.subject(), service="casework", purpose="referral-issued"
@@ -113,17 +89,7 @@ def register(
         await asyncio.to_thread(on_referral_issued, event, deps=deps)
         wake_relay_now()
 
-    @durable_subscriber(
-        broker, AgencyRegistered.subject(), service="casework", purpose="agency-registered"
-    )
-    async def registered(event: AgencyRegistered) -> None:
-        await asyncio.to_thread(on_directory_entry, event, deps=deps)
-
-    @durable_subscriber(
-        broker, AgencyChanged.subject(), service="casework", purpose="agency-changed"
-    )
-    async def changed(event: AgencyChanged) -> None:
-        await asyncio.to_thread(on_directory_entry, event, deps=deps)
+    subscribe_directory(broker, OBLIGATIONS, deps)
 
     # Due times as deadlines counts them, shown on each agency's work list (one subscriber per
     # event: each body is read as its own type).

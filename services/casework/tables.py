@@ -8,35 +8,18 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from shared.db import AwareDateTime
+from shared.obligationsview import DirectoryColumns, ObligationColumns
 
 AWARE = AwareDateTime()
 
 
-class CaseworkObligation(SQLModel, table=True):
+class CaseworkObligation(ObligationColumns, table=True):
     """An obligation casework knows (routing's, or a plan line's it opened), and its state."""
 
     __tablename__ = "casework_obligations"
 
-    obligation_id: str = Field(primary_key=True, max_length=36)
-    case_id: str = Field(index=True, max_length=36)
-    correlation_id: str = Field(max_length=36)
-    # The service that opened it: routing, or casework itself (plan lines).
-    producer: str = Field(max_length=20)
-    code: str = Field(max_length=10)
-    legal_basis: str = Field(max_length=200)
-    actor_agency_type: str = Field(max_length=40)
-    actor_agency_id: str | None = Field(default=None, index=True, max_length=80)
-    target_agency_type: str | None = Field(default=None, max_length=40)
     target_agency_id: str | None = Field(default=None, max_length=80)
-    region: str | None = Field(default=None, max_length=10)
-    term: str = Field(max_length=40)
-    started_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
-    # open | met | cancelled
-    status: str = Field(default="open", max_length=20)
-    met_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
-    met_by_agency_id: str | None = Field(default=None, max_length=80)
     met_by_platform: bool = False
-    cancel_reason: str | None = Field(default=None, max_length=200)
     # The plan line this obligation carries, when casework opened it for a plan.
     plan_line_id: str | None = Field(default=None, index=True, max_length=36)
 
@@ -120,18 +103,10 @@ class PlanLineRow(SQLModel, table=True):
     obligation_id: str = Field(max_length=36)
 
 
-class DirectoryAgency(SQLModel, table=True):
+class DirectoryAgency(DirectoryColumns, table=True):
     """An agency of routing's directory, as its events (and the shipped seed) describe it."""
 
     __tablename__ = "casework_agencies"
-
-    agency_id: str = Field(primary_key=True, max_length=80)
-    agency_type: str = Field(max_length=40)
-    region: str | None = Field(default=None, max_length=10)
-    active: bool = True
-    # The names the printed plan gives the responsible organisations (Appendix 2).
-    name_kk: str = Field(default="", max_length=300)
-    name_ru: str = Field(default="", max_length=300)
 
 
 class AssessmentRow(SQLModel, table=True):

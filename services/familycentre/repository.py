@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from services.familycentre.tables import (
@@ -121,11 +120,6 @@ def stays_of_centre(session: Session, *, agency_id: str) -> Sequence[Stay]:
 def get_agency(session: Session, *, agency_id: str) -> DirectoryAgency | None:
     """Return an agency of the directory replica."""
     return session.get(DirectoryAgency, agency_id)
-
-
-def count_agencies(session: Session) -> int:
-    """Count the agencies of the directory replica."""
-    return int(session.exec(select(func.count()).select_from(DirectoryAgency)).one())
 
 
 def agency_of_type(session: Session, *, agency_type: str, region: str) -> DirectoryAgency | None:

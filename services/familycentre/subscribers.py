@@ -15,12 +15,9 @@ from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 
 from services.familycentre.handlers import (
+    OBLIGATIONS,
     CentreDeps,
     on_agency_line_report,
-    on_directory_entry,
-    on_obligation_cancelled,
-    on_obligation_fulfilled,
-    on_obligation_opened,
     on_referral_issued,
 )
 from shared.bus import durable_subscriber
@@ -34,7 +31,8 @@ from shared.contracts.familycentre import (
     PlanEnded,
 )
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
-from shared.contracts.routing import AgencyChanged, AgencyRegistered, ReferralIssued
+from shared.contracts.routing import ReferralIssued
+from shared.obligationsview import subscribe_directory, subscribe_obligations
 from shared.streams import PREFIX
 
 # What the centre publishes (through its outbox), for the event catalogue; the obligation
@@ -80,44 +78,8 @@ def register(
         await asyncio.to_thread(on_referral_issued, event, deps=deps)
         wake_relay_now()
 
-    @durable_subscriber(
-        broker,
-        ObligationOpened.subject("routing"),
-        service="familycentre",
-        purpose="obligation-opened",
-    )
-    async def opened(event: ObligationOpened) -> None:
-        await asyncio.to_thread(on_obligation_opened, event, deps=deps)
-
-    @durable_subscriber(
-        broker,
-        ObligationFulfilled.subject("routing"),
-        service="familycentre",
-        purpose="obligation-fulfilled",
-    )
-    async def fulfilled(event: ObligationFulfilled) -> None:
-        await asyncio.to_thread(on_obligation_fulfilled, event, deps=deps)
-
-    @durable_subscriber(
-        broker,
-        ObligationCancelled.subject("routing"),
-        service="familycentre",
-        purpose="obligation-cancelled",
-    )
-    async def cancelled(event: ObligationCancelled) -> None:
-        await asyncio.to_thread(on_obligation_cancelled, event, deps=deps)
-
-    @durable_subscriber(
-        broker, AgencyRegistered.subject(), service="familycentre", purpose="agency-registered"
-    )
-    async def registered(event: AgencyRegistered) -> None:
-        await asyncio.to_thread(on_directory_entry, event, deps=deps)
-
-    @durable_subscriber(
-        broker, AgencyChanged.subject(), service="familycentre", purpose="agency-changed"
-    )
-    async def changed(event: AgencyChanged) -> None:
-        await asyncio.to_thread(on_directory_entry, event, deps=deps)
+    subscribe_obligations(broker, OBLIGATIONS, deps)
+    subscribe_directory(broker, OBLIGATIONS, deps)
 
     @durable_subscriber(
         broker, LINE_REPORT_SUBJECT, service="familycentre", purpose="plan-line-reports"

@@ -8,32 +8,16 @@ from datetime import date, datetime
 from sqlmodel import Field, SQLModel
 
 from shared.db import AwareDateTime
+from shared.obligationsview import DirectoryColumns, ObligationColumns
 
 AWARE = AwareDateTime()
 
 
-class CentreObligation(SQLModel, table=True):
+class CentreObligation(ObligationColumns, table=True):
     """An obligation the centre opened, or routing's the centre owes (F7, F8), and its state."""
 
     __tablename__ = "familycentre_obligations"
 
-    obligation_id: str = Field(primary_key=True, max_length=36)
-    case_id: str = Field(index=True, max_length=36)
-    correlation_id: str = Field(max_length=36)
-    producer: str = Field(max_length=20)
-    code: str = Field(max_length=10)
-    legal_basis: str = Field(max_length=200)
-    actor_agency_type: str = Field(max_length=40)
-    actor_agency_id: str | None = Field(default=None, index=True, max_length=80)
-    target_agency_type: str | None = Field(default=None, max_length=40)
-    region: str | None = Field(default=None, max_length=10)
-    term: str = Field(max_length=40)
-    started_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
-    # open | met | cancelled
-    status: str = Field(default="open", max_length=20)
-    met_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
-    met_by_agency_id: str | None = Field(default=None, max_length=80)
-    cancel_reason: str | None = Field(default=None, max_length=200)
     # The plan line this obligation carries (a state body's line, an emergency measure).
     plan_id: str | None = Field(default=None, index=True, max_length=36)
     line_id: str | None = Field(default=None, max_length=36)
@@ -183,14 +167,7 @@ class SupportMeasure(SQLModel, table=True):
     note: str | None = None
 
 
-class DirectoryAgency(SQLModel, table=True):
+class DirectoryAgency(DirectoryColumns, table=True):
     """An agency of routing's directory, replicated: the organisations a plan line may name."""
 
     __tablename__ = "familycentre_agencies"
-
-    agency_id: str = Field(primary_key=True, max_length=80)
-    agency_type: str = Field(max_length=40)
-    region: str | None = Field(default=None, max_length=10)
-    active: bool = True
-    name_kk: str = Field(default="", max_length=300)
-    name_ru: str = Field(default="", max_length=300)

@@ -39,6 +39,7 @@ from services.casework.handlers.plans import (
     revise_plan,
 )
 from services.casework.handlers.readmodel import (
+    OBLIGATIONS,
     on_directory_entry,
     on_due_time,
     on_obligation_cancelled,
@@ -49,6 +50,7 @@ from services.casework.handlers.readmodel import (
 )
 
 __all__ = [
+    "OBLIGATIONS",
     "Actor",
     "CaseworkDeps",
     "NoAssessment",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from opentelemetry import trace
@@ -13,9 +14,10 @@ from sqlmodel import Session
 
 from services.casework import domain
 from services.casework.tables import CaseworkObligation
+from shared import obligationsview
 from shared.clock import Clock
 from shared.contracts.envelope import Event
-from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
+from shared.contracts.obligations import ObligationOpened
 from shared.crypto import FieldCipher
 from shared.outbox import stage
 
@@ -94,50 +96,9 @@ def duty_of(row: CaseworkObligation) -> domain.Duty:
     )
 
 
-def stage_fulfilled(
-    session: Session,
-    row: CaseworkObligation,
-    *,
-    met_at: datetime,
-    by_agency_id: str,
-    fields: dict[str, Any],
-    now: datetime,
-) -> None:
-    """Mark an obligation met and stage ObligationFulfilled under casework's subject."""
-    row.status = domain.ObligationStatus.MET.value
-    row.met_at = met_at
-    row.met_by_agency_id = by_agency_id
-    session.add(row)
-    stage(
-        session,
-        ObligationFulfilled(
-            **fields,
-            obligation_id=uuid.UUID(row.obligation_id),
-            code=row.code,
-            met_at=met_at,
-            met_by_agency_id=by_agency_id,
-            met_by_platform=False,
-        ),
-        now=now,
-        subject=ObligationFulfilled.subject(SERVICE),
-    )
-
-
-def stage_cancelled(
-    session: Session, row: CaseworkObligation, *, reason: str, fields: dict[str, Any], now: datetime
-) -> None:
-    """Mark an obligation cancelled and stage ObligationCancelled under casework's subject."""
-    row.status = domain.ObligationStatus.CANCELLED.value
-    row.cancel_reason = reason[:200]
-    session.add(row)
-    stage(
-        session,
-        ObligationCancelled(
-            **fields, obligation_id=uuid.UUID(row.obligation_id), code=row.code, reason=reason
-        ),
-        now=now,
-        subject=ObligationCancelled.subject(SERVICE),
-    )
+# Mark an obligation casework opened met (or cancelled) and stage the event under its subject.
+stage_fulfilled = partial(obligationsview.stage_met, service=SERVICE)
+stage_cancelled = partial(obligationsview.stage_cancelled, service=SERVICE)
 
 
 def stage_opened(

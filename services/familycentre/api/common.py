@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from services.familycentre import domain, handlers
 from services.familycentre.handlers import Actor
-from shared.access import Gatekeeper, forbidden
-from shared.auth import Principal, Refused, Role, principal
+from shared.access import Gatekeeper
+from shared.auth import Principal, Role, principal
+from shared.httprefusals import Refusals, checked
+from shared.httprefusals import error as error
 from shared.plans import PlanInvalid, PlanLocked
 
 AgencyId = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z0-9_-]+$")]
@@ -22,39 +24,27 @@ Name = Annotated[str, Field(min_length=1, max_length=300, pattern=r"^[^\x00-\x1f
 Caller = Annotated[Principal, Depends(principal)]
 
 
-def error(status: int, message: str, field: str | None = None) -> HTTPException:
-    """Return an HTTP refusal: a sentence, or (422) the field at fault."""
-    detail: Any = (
-        message if field is None else [{"field": field, "message": message, "type": "value_error"}]
-    )
-    return HTTPException(status_code=status, detail=detail)
-
-
-_NOT_FOUND = (
-    handlers.UnknownAppeal,
-    handlers.UnknownPlan,
-    handlers.UnknownStay,
-    handlers.UnknownGroup,
+REFUSALS = Refusals(
+    not_found=(
+        handlers.UnknownAppeal,
+        handlers.UnknownPlan,
+        handlers.UnknownStay,
+        handlers.UnknownGroup,
+    ),
+    not_actor=(domain.NotActor,),
+    invalid=(domain.InvalidInput, PlanInvalid),
+    illegal=(domain.IllegalTransition, PlanLocked),
 )
+# Audit the centre's refused steps.
+on_record = REFUSALS.on_record
 
 
 def refusals_as_http(call: Callable[[], Any]) -> Any:
-    """Run a handler, turning the domain's refusals into HTTP answers."""
+    """Run a handler, turning the centre's refusals into HTTP answers."""
     try:
-        return call()
-    except _NOT_FOUND as found:
-        raise error(404, f"not found: {type(found).__name__} {found}") from None
+        return REFUSALS.as_http(call)
     except handlers.UnknownAgency as unknown:
         raise error(422, "is not an active agency of the directory", str(unknown)) from None
-    except domain.NotActor as refused:
-        raise error(403, str(refused)) from None
-    except domain.InvalidInput as invalid:
-        raise error(422, invalid.message, invalid.field) from None
-    except PlanInvalid as invalid:
-        field = f"lines.{invalid.line_id}.{invalid.field}" if invalid.line_id else invalid.field
-        raise error(422, invalid.message, field) from None
-    except (domain.IllegalTransition, PlanLocked) as illegal:
-        raise error(409, str(illegal)) from None
 
 
 def actor_of(who: Principal) -> Actor:
@@ -66,29 +56,6 @@ def actor_of(who: Principal) -> Actor:
         region=who.region,
         is_head=who.role is Role.HEAD,
     )
-
-
-async def checked(call: Callable[[], Any]) -> Any:
-    """Run a blocking access check (or read) off the loop; a refusal answers 403."""
-    try:
-        return await run_in_threadpool(call)
-    except Refused as refused:
-        raise forbidden(refused) from None
-
-
-def on_record(
-    gate: Gatekeeper, who: Principal, action: str, call: Callable[[], Any]
-) -> Callable[[], Any]:
-    """Wrap a handler so that a refused step (not a centre, not the head) is audited."""
-
-    def run() -> Any:
-        try:
-            return call()
-        except domain.NotActor as refused:
-            gate.refuse(who, action=action, case_id=None, reason=str(refused))
-            raise
-
-    return run
 
 
 Act = Callable[[Principal, frozenset[Role], str, Callable[[], Any]], Any]

@@ -36,6 +36,7 @@ from services.familycentre.handlers.plans import (
     revise_plan,
 )
 from services.familycentre.handlers.readmodel import (
+    OBLIGATIONS,
     on_directory_entry,
     on_obligation_cancelled,
     on_obligation_fulfilled,
@@ -60,6 +61,7 @@ from services.familycentre.handlers.support import (
 )
 
 __all__ = [
+    "OBLIGATIONS",
     "Actor",
     "AppealDraft",
     "CentreDeps",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from opentelemetry import trace
@@ -13,9 +14,10 @@ from sqlmodel import Session
 
 from services.familycentre import domain, repository
 from services.familycentre.tables import CentreObligation
+from shared import obligationsview
 from shared.clock import Clock
 from shared.contracts.envelope import Event
-from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
+from shared.contracts.obligations import ObligationOpened
 from shared.crypto import FieldCipher
 from shared.outbox import stage
 
@@ -159,40 +161,19 @@ def meet(
     """Mark an obligation met and stage ObligationFulfilled under the centre's subject."""
     if row.status != "open":
         raise domain.IllegalTransition(f"{row.code} is {row.status} already")
-    row.status = "met"
-    row.met_at = met_at
-    row.met_by_agency_id = by_agency_id
-    session.add(row)
-    stage(
+    obligationsview.stage_met(
         session,
-        ObligationFulfilled(
-            **fields,
-            obligation_id=uuid.UUID(row.obligation_id),
-            code=row.code,
-            met_at=met_at,
-            met_by_agency_id=by_agency_id,
-            met_by_platform=False,
-        ),
+        row,
+        service=SERVICE,
+        met_at=met_at,
+        by_agency_id=by_agency_id,
+        fields=fields,
         now=now,
-        subject=ObligationFulfilled.subject(SERVICE),
     )
 
 
-def cancel(
-    session: Session, row: CentreObligation, *, reason: str, fields: dict[str, Any], now: datetime
-) -> None:
-    """Mark an obligation cancelled and stage ObligationCancelled under the centre's subject."""
-    row.status = "cancelled"
-    row.cancel_reason = reason[:200]
-    session.add(row)
-    stage(
-        session,
-        ObligationCancelled(
-            **fields, obligation_id=uuid.UUID(row.obligation_id), code=row.code, reason=reason
-        ),
-        now=now,
-        subject=ObligationCancelled.subject(SERVICE),
-    )
+# Mark an obligation cancelled and stage ObligationCancelled under the centre's subject.
+cancel = partial(obligationsview.stage_cancelled, service=SERVICE)
 
 
 def open_of(session: Session, *, case_id: str, code: str) -> CentreObligation | None:

@@ -1,0 +1,343 @@
+"""Routing's obligations and directory as a service keeps them: the columns, the handlers and
+the subscriptions of the read model casework and the family centre each hold.
+
+Each service keeps its own tables (in its own database, under its own names) built from the
+columns here, and says what differs in an `ObligationsView`: which openings it keeps, whether
+a fulfilment before its opening waits for it, its inbox names. Durable consumers are named
+`<service>-<purpose>` by shared.bus and inbox consumers as the view says: both are stored
+positions (JetStream, the inbox table), so neither may ever be renamed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from faststream.nats import NatsBroker
+from sqlalchemy import Engine, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, select
+
+from shared.bus import durable_subscriber
+from shared.clock import Clock
+from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
+from shared.contracts.routing import AgencyChanged, AgencyRegistered
+from shared.db import AwareDateTime, is_postgres, unit_of_work
+from shared.inbox import claim
+from shared.outbox import stage
+
+AWARE = AwareDateTime()
+
+OPEN = "open"
+MET = "met"
+CANCELLED = "cancelled"
+# The widest name a directory replica keeps (its columns' width).
+NAME_LENGTH = 300
+
+DirectoryEvent = AgencyRegistered | AgencyChanged
+
+
+class ObligationColumns(SQLModel):
+    """The columns every service's copy of an obligation has; its table class adds its own."""
+
+    obligation_id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(index=True, max_length=36)
+    correlation_id: str = Field(max_length=36)
+    # The service that opened it: routing, or the service itself (its plan lines).
+    producer: str = Field(max_length=20)
+    code: str = Field(max_length=10)
+    legal_basis: str = Field(max_length=200)
+    actor_agency_type: str = Field(max_length=40)
+    actor_agency_id: str | None = Field(default=None, index=True, max_length=80)
+    target_agency_type: str | None = Field(default=None, max_length=40)
+    region: str | None = Field(default=None, max_length=10)
+    term: str = Field(max_length=40)
+    started_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
+    # open | met | cancelled
+    status: str = Field(default=OPEN, max_length=20)
+    met_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
+    met_by_agency_id: str | None = Field(default=None, max_length=80)
+    cancel_reason: str | None = Field(default=None, max_length=200)
+
+
+class DirectoryColumns(SQLModel):
+    """The columns of an agency of routing's directory, as its events describe it."""
+
+    agency_id: str = Field(primary_key=True, max_length=80)
+    agency_type: str = Field(max_length=40)
+    region: str | None = Field(default=None, max_length=10)
+    active: bool = True
+    # The names printed plans give the responsible organisations (Appendix 2).
+    name_kk: str = Field(default="", max_length=NAME_LENGTH)
+    name_ru: str = Field(default="", max_length=NAME_LENGTH)
+
+
+class Deps(Protocol):
+    """What the read model needs of a service's handler dependencies."""
+
+    @property
+    def engine(self) -> Engine:
+        """The service's database."""
+        ...
+
+    @property
+    def clock(self) -> Clock:
+        """The injected clock."""
+        ...
+
+
+def _keep_all(event: ObligationOpened) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class ObligationsView:
+    """One service's read model of routing's obligations and directory."""
+
+    # The service's name: its durable consumers are `<service>-obligation-opened`, ... and its
+    # inbox consumers `<service>-obligation_opened`, ...
+    service: str
+    obligations: type[ObligationColumns]
+    directory: type[DirectoryColumns]
+    # The inbox consumer of a directory entry; `{name}` is the event's name.
+    directory_inbox: str
+    # Which openings the service keeps; others are not even claimed.
+    keeps: Callable[[ObligationOpened], bool] = _keep_all
+    # Raised when a fulfilment or cancellation comes before its opening (they travel on
+    # separate consumers), so the bus retries it; None when the service keeps only some
+    # obligations, so an unknown one is not one of its own and is passed over.
+    not_yet_known: type[Exception] | None = None
+
+    def opened(self, event: ObligationOpened, *, deps: Deps) -> None:
+        """Know an obligation routing opened: its case, row, clause, actor, start and term."""
+        if not self.keeps(event):
+            return
+        if event.case_id is None:
+            raise ValueError(f"obligation {event.obligation_id} names no case")
+        with unit_of_work(deps.engine) as session:
+            if not self._claimed(session, "obligation_opened", str(event.event_id), deps):
+                return
+            if session.get(self.obligations, str(event.obligation_id)) is None:
+                values: dict[str, Any] = {
+                    "obligation_id": str(event.obligation_id),
+                    "case_id": str(event.case_id),
+                    "correlation_id": str(event.correlation_id),
+                    "producer": event.producer or "routing",
+                    "code": event.code,
+                    "legal_basis": event.legal_basis,
+                    "actor_agency_type": event.actor_agency_type,
+                    "actor_agency_id": event.actor_agency_id,
+                    "target_agency_type": event.target_agency_type,
+                    "target_agency_id": event.target_agency_id,
+                    "region": event.region,
+                    "term": event.term,
+                    "started_at": event.started_at,
+                }
+                session.add(self.obligations(**self._kept(values)))
+            session.commit()
+
+    def fulfilled(self, event: ObligationFulfilled, *, deps: Deps) -> None:
+        """Record that routing met an obligation (a platform transfer, a referral made)."""
+        with unit_of_work(deps.engine) as session:
+            if not self._claimed(session, "obligation_fulfilled", str(event.event_id), deps):
+                return
+            row = self._open_row(session, event, deps)
+            if row is not None:
+                values: dict[str, Any] = {
+                    "status": MET,
+                    "met_at": event.met_at,
+                    "met_by_agency_id": event.met_by_agency_id,
+                    "met_by_platform": event.met_by_platform,
+                }
+                for name, value in self._kept(values).items():
+                    setattr(row, name, value)
+                session.add(row)
+            session.commit()
+
+    def cancelled(self, event: ObligationCancelled, *, deps: Deps) -> None:
+        """Record that routing withdrew an obligation (a decline took it elsewhere)."""
+        with unit_of_work(deps.engine) as session:
+            if not self._claimed(session, "obligation_cancelled", str(event.event_id), deps):
+                return
+            row = self._open_row(session, event, deps)
+            if row is not None:
+                row.status = CANCELLED
+                row.cancel_reason = event.reason[:200]
+                session.add(row)
+            session.commit()
+
+    def directory_entry(self, event: DirectoryEvent, *, deps: Deps) -> None:
+        """Keep the directory replica as routing's directory says."""
+        with unit_of_work(deps.engine) as session:
+            consumer = self.directory_inbox.format(name=event.NAME)
+            if not claim(
+                session, consumer=consumer, event_id=str(event.event_id), now=deps.clock.now()
+            ):
+                return
+            agency_id = event.directory_agency_id
+            row = session.get(self.directory, agency_id) or self.directory(
+                agency_id=agency_id, agency_type=event.agency_type
+            )
+            row.agency_type = event.agency_type
+            row.region = event.region
+            row.active = event.active
+            row.name_kk = event.name_kk[:NAME_LENGTH]
+            row.name_ru = event.name_ru[:NAME_LENGTH]
+            session.add(row)
+            session.commit()
+
+    def seed_directory(self, *, deps: Deps, path: Path) -> int:
+        """Load the shipped directory into an empty replica; return how many agencies were added."""
+        with unit_of_work(deps.engine) as session:
+            if session.exec(select(func.count()).select_from(self.directory)).one():
+                return 0
+            agencies = json.loads(path.read_text(encoding="utf-8"))["agencies"]
+            for entry in agencies:
+                session.add(
+                    self.directory(
+                        agency_id=entry["agency_id"],
+                        agency_type=entry["agency_type"],
+                        region=entry.get("region"),
+                        active=entry.get("active", True),
+                        name_kk=entry.get("name_kk", ""),
+                        name_ru=entry.get("name_ru", ""),
+                    )
+                )
+            try:
+                session.commit()
+            except IntegrityError:
+                # A twin instance starting at the same moment seeded it first: theirs stands.
+                return 0
+            return len(agencies)
+
+    def _claimed(self, session: Session, name: str, event_id: str, deps: Deps) -> bool:
+        consumer = f"{self.service}-{name}"
+        return claim(session, consumer=consumer, event_id=event_id, now=deps.clock.now())
+
+    def _kept(self, values: dict[str, Any]) -> dict[str, Any]:
+        # Only what the service's table has a column for (each keeps a few of its own).
+        columns = self.obligations.model_fields
+        return {name: value for name, value in values.items() if name in columns}
+
+    def _open_row(
+        self, session: Session, event: ObligationFulfilled | ObligationCancelled, deps: Deps
+    ) -> ObligationColumns | None:
+        """Return the obligation still open, locked (PostgreSQL); None if closed or not kept."""
+        query = select(self.obligations).where(
+            self.obligations.obligation_id == str(event.obligation_id)
+        )
+        if is_postgres(deps.engine):
+            # Fulfilled and cancelled arrive on separate consumers: one settles the row.
+            query = query.with_for_update()
+        row = session.exec(query).first()
+        if row is None:
+            if self.not_yet_known is not None:
+                raise self.not_yet_known(f"obligation {event.obligation_id} not opened yet")
+            return None
+        return row if row.status == OPEN else None
+
+
+def stage_met(
+    session: Session,
+    row: ObligationColumns,
+    *,
+    service: str,
+    met_at: datetime,
+    by_agency_id: str,
+    fields: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Mark an obligation the service keeps met and stage ObligationFulfilled under its subject."""
+    row.status = MET
+    row.met_at = met_at
+    row.met_by_agency_id = by_agency_id
+    session.add(row)
+    stage(
+        session,
+        ObligationFulfilled(
+            **fields,
+            obligation_id=uuid.UUID(row.obligation_id),
+            code=row.code,
+            met_at=met_at,
+            met_by_agency_id=by_agency_id,
+            met_by_platform=False,
+        ),
+        now=now,
+        subject=ObligationFulfilled.subject(service),
+    )
+
+
+def stage_cancelled(
+    session: Session,
+    row: ObligationColumns,
+    *,
+    service: str,
+    reason: str,
+    fields: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Mark an obligation the service keeps cancelled and stage ObligationCancelled."""
+    row.status = CANCELLED
+    row.cancel_reason = reason[:200]
+    session.add(row)
+    stage(
+        session,
+        ObligationCancelled(
+            **fields, obligation_id=uuid.UUID(row.obligation_id), code=row.code, reason=reason
+        ),
+        now=now,
+        subject=ObligationCancelled.subject(service),
+    )
+
+
+def subscribe_obligations(broker: NatsBroker, view: ObligationsView, deps: Deps) -> None:
+    """Bind routing's obligation subjects to the view (durables `<service>-obligation-...`)."""
+
+    @durable_subscriber(
+        broker,
+        ObligationOpened.subject("routing"),
+        service=view.service,
+        purpose="obligation-opened",
+    )
+    async def opened(event: ObligationOpened) -> None:
+        await asyncio.to_thread(view.opened, event, deps=deps)
+
+    @durable_subscriber(
+        broker,
+        ObligationFulfilled.subject("routing"),
+        service=view.service,
+        purpose="obligation-fulfilled",
+    )
+    async def fulfilled(event: ObligationFulfilled) -> None:
+        await asyncio.to_thread(view.fulfilled, event, deps=deps)
+
+    @durable_subscriber(
+        broker,
+        ObligationCancelled.subject("routing"),
+        service=view.service,
+        purpose="obligation-cancelled",
+    )
+    async def cancelled(event: ObligationCancelled) -> None:
+        await asyncio.to_thread(view.cancelled, event, deps=deps)
+
+
+def subscribe_directory(broker: NatsBroker, view: ObligationsView, deps: Deps) -> None:
+    """Bind routing's directory subjects to the view (durables `<service>-agency-...`)."""
+
+    @durable_subscriber(
+        broker, AgencyRegistered.subject(), service=view.service, purpose="agency-registered"
+    )
+    async def registered(event: AgencyRegistered) -> None:
+        await asyncio.to_thread(view.directory_entry, event, deps=deps)
+
+    @durable_subscriber(
+        broker, AgencyChanged.subject(), service=view.service, purpose="agency-changed"
+    )
+    async def changed(event: AgencyChanged) -> None:
+        await asyncio.to_thread(view.directory_entry, event, deps=deps)
