@@ -325,8 +325,8 @@ async def project_hop(
         await asyncio.to_thread(handle, event)
         relay.wake()
 
-    await broker.start()
     _log_to_file(db_path.with_suffix(".log"))
+    await broker.start()
     relaying = asyncio.create_task(relay.run())
     try:
         await stop.wait()

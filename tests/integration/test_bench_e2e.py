@@ -17,7 +17,7 @@ from bench.hop import hop
 @pytest.mark.e2e
 def test_e2e_bench_sees_every_report_through_to_its_obligations(tmp_path: Path) -> None:
     results = e2e(
-        rates=[2], seconds=5, drain=60, services=PATH_SERVICES, folder=tmp_path, progress=False
+        rates=[2], seconds=5, drain=120, services=PATH_SERVICES, folder=tmp_path, progress=False
     )
 
     [result] = results
