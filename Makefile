@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit integration e2e install clean streams asyncapi bench-deadlines \
-	chaos
+	bench-e2e chaos
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,14 @@ asyncapi: $(STAMP)
 # on a small machine). Smaller: make bench-deadlines BENCH_ARGS="--size 100000".
 bench-deadlines: $(STAMP)
 	$(BIN)/python -m bench.deadlines $(BENCH_ARGS)
+
+# Not part of `make test` (which runs a 5-second version): `qorgau up` afresh for each rate,
+# reports sent open loop, each timed from POST /v1/reports until deadlines has scheduled its
+# three R1 obligations; then the per-hop comparison with a bare nats-py consumer-publisher.
+# Shorter: make bench-e2e BENCH_ARGS="--rates 2,5 --seconds 20 --services path".
+# Figures and method: docs/benchmarks.md.
+bench-e2e: $(STAMP)
+	$(BIN)/python -m bench.e2e --hop 2000 $(BENCH_ARGS)
 
 # Not part of `make test` (which runs a 100-report version): the production shape (3 NATS nodes,
 # streams at 3 replicas, PostgreSQL, two instances of each service) takes 1,000 reports at 20/s
