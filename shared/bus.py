@@ -540,18 +540,22 @@ class _BatchRunner:
         *,
         subject: str,
         durable: str,
-        engine: Engine,
+        engine: Engine | Callable[[], Engine],
         handle: BatchHandler[Any],
         dead_letters: DeadLetterMiddleware,
         on_commit: Callable[[], None],
     ) -> None:
         self.subject = subject
         self.durable = durable
-        self.engine = engine
+        self._engine = engine
         self.handle = handle
         self.dead_letters = dead_letters
         self.on_commit = on_commit
         self.parser = JsParser(pattern=subject)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine if isinstance(self._engine, Engine) else self._engine()
 
     @property
     def policy(self) -> RetryPolicy:
@@ -561,6 +565,7 @@ class _BatchRunner:
         """Apply a fetched batch: all in one transaction, else each message alone."""
         batch_span = trace.get_current_span()
         spans = [self._span(raw, batch_span) for raw in raws]
+        keeping = asyncio.create_task(self._keep_alive(raws))
         try:
             # A redelivered message failed before (or its ack was lost): alone, it cannot fail
             # a batch again and again while its retries run.
@@ -577,9 +582,17 @@ class _BatchRunner:
             for i in alone:
                 await self._one(raws[i], spans[i])
         finally:
+            keeping.cancel()
             for span in spans:
                 span.end()
             self.on_commit()
+
+    async def _keep_alive(self, raws: Sequence[Msg]) -> None:
+        # A long batch (a slow disk, its messages handled one by one) must not outlast the
+        # ack wait: the server would hand its messages to another instance meanwhile.
+        while True:
+            await asyncio.sleep(self.policy.ack_wait / 3)
+            await self._in_progress([raw for raw in raws if not raw.is_acked])
 
     def _span(self, raw: Msg, batch_span: trace.Span) -> trace.Span:
         # Each message's span continues its producer's trace, as the per-message consumer's
@@ -693,7 +706,7 @@ def batch_subscriber(
     *,
     service: str,
     purpose: str,
-    engine: Engine,
+    engine: Engine | Callable[[], Engine],
     handle: BatchHandler[Any],
     retry: RetryPolicy = RetryPolicy(),
     batch_size: int = 100,
@@ -706,6 +719,8 @@ def batch_subscriber(
     applied on the batch's session; the batch commits once, then each message is acked. When the
     batch fails it is rolled back and each message is handled alone: the good ones commit, a bad
     one is retried with the usual delays and dead-lettered. on_commit runs once per batch.
+    engine may be a function returning it, read at each batch: a subscribers module is also
+    registered without a database, to list its consumers (qorgau.cli).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")

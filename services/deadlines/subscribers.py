@@ -77,7 +77,8 @@ def register(
                 subject,
                 service="deadlines",
                 purpose=f"{producer}-obligation-{purpose}",
-                engine=deps.engine,
+                # Read when a batch arrives: the CLI registers without dependencies.
+                engine=lambda: deps.engine,
                 handle=handle,
                 batch_size=BATCH_SIZE,
                 on_commit=wake_relay,
@@ -89,7 +90,7 @@ def register(
             subject,
             service="deadlines",
             purpose=f"timeline-{purpose}",
-            engine=deps.engine,
+            engine=lambda: deps.engine,
             handle=_timeline(deps),
             batch_size=BATCH_SIZE,
         )

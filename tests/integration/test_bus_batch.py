@@ -163,7 +163,10 @@ async def test_a_poison_message_is_dead_lettered_and_the_others_commit_once(
     poison = {"event_id": str(uuid.uuid4()), "n": 99, "poison": True}
     bodies.insert(4, poison)
     last = await publish(nats_url, subject, bodies)
-    broker = make_broker(nats_url, service="casework", tracer_provider=TracerProvider())
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    broker = make_broker(nats_url, service="casework", tracer_provider=provider)
     batch_subscriber(
         broker,
         subject,
@@ -199,4 +202,11 @@ async def test_a_poison_message_is_dead_lettered_and_the_others_commit_once(
     assert letter.headers["Qorgau-Error"] == "ValueError"
     assert letter.headers["Qorgau-Deliveries"] == str(FAST.attempts)
     assert json.loads(alert.data)["error_type"] == "ValueError"
-    assert "Aigerim" not in json.dumps(dict(letter.headers)) + alert.data.decode()
+    finished = spans.get_finished_spans()
+    # The poison message's attempts name the error's class on their spans, never its text.
+    failed = [s for s in finished if (s.attributes or {}).get("error.type") == "ValueError"]
+    assert len(failed) == FAST.attempts
+    everything = json.dumps(dict(letter.headers)) + alert.data.decode()
+    everything += json.dumps([span.to_json() for span in finished])
+    assert "Aigerim" not in everything
+    assert "900101300123" not in everything
