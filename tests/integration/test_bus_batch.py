@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Field, Session, SQLModel, select
 
 from shared.bus import BatchHandler, RetryPolicy, batch_subscriber, make_broker
@@ -210,3 +211,45 @@ async def test_a_poison_message_is_dead_lettered_and_the_others_commit_once(
     everything += json.dumps([span.to_json() for span in finished])
     assert "Aigerim" not in everything
     assert "900101300123" not in everything
+
+
+async def test_a_database_outage_is_waited_out_by_the_whole_batch(
+    nats_url: str, engine: Engine
+) -> None:
+    subject = f"qorgau.casework.{unique('outage')}.v1"
+    purpose = unique("outage")
+    durable = f"casework-{purpose}"
+    # Retry delays long enough that a nak would show: the test would wait for them.
+    slow = RetryPolicy(delays=(30.0, 30.0), ack_wait=5.0, outage_wait=10.0)
+    bodies = [{"event_id": str(uuid.uuid4()), "n": n} for n in range(10)]
+    last = await publish(nats_url, subject, bodies)
+    failures: list[int] = []
+
+    def flaky(session: Session, body: dict[str, Any]) -> None:
+        if len(failures) < 4:
+            failures.append(1)
+            raise OperationalError("insert", {}, Exception("server closed the connection"))
+        apply(session, body)
+
+    broker = make_broker(nats_url, service="casework", tracer_provider=TracerProvider())
+    batch_subscriber(
+        broker,
+        subject,
+        service="casework",
+        purpose=purpose,
+        engine=engine,
+        handle=BatchHandler[dict[str, Any]](
+            inbox=INBOX, decode=decode, event_id=lambda b: str(b["event_id"]), apply=flaky
+        ),
+        retry=slow,
+    )
+
+    async with running(broker):
+        await eventually(lambda: settled(nats_url, durable, last), "every message acked")
+        async with connected(nats_url) as (_, js):
+            info = await js.consumer_info("CASEWORK", durable)
+
+    assert sorted(r.n for r in rows(engine)) == list(range(10))
+    # Waited in place: each message delivered once, none nacked or redelivered.
+    assert info.delivered.consumer_seq == 10
+    assert info.num_redelivered == 0
