@@ -47,7 +47,7 @@ def _event(case_id: uuid.UUID) -> ObligationOpened:
         producer="routing",
         obligation_id=uuid.uuid4(),
         code="R1",
-        legal_basis="bench",
+        legal_basis="bench.consume",
         actor_agency_type="police",
         actor_agency_id="kz-75-police",
         region="KZ-75",
@@ -77,6 +77,12 @@ def _database(pg: str | None, folder: Path, mode: str) -> str:
     with psycopg.connect(pg, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     return pg.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop(pg: str, db_url: str) -> None:
+    name = db_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _drain(url: str, db_url: str, mode: str, last: int, batch: int) -> dict[str, Any]:
@@ -127,7 +133,12 @@ async def _main(count: int, batch: int, pg: str | None, modes: list[str]) -> Non
                 f"{count} ObligationOpened in ROUTING; database: {'PostgreSQL' if pg else 'SQLite'}"
             )
             for mode in modes:
-                result = await _drain(server.url, _database(pg, folder, mode), mode, last, batch)
+                db_url = _database(pg, folder, mode)
+                try:
+                    result = await _drain(server.url, db_url, mode, last, batch)
+                finally:
+                    if pg is not None:
+                        _drop(pg, db_url)
                 print(
                     f"{result['mode']:>12}: {result['seconds']:6.2f} s, "
                     f"{result['per_second']:7.0f} messages/s"
