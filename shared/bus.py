@@ -14,6 +14,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar, cast
 
 from faststream import AckPolicy, Context
@@ -504,6 +505,8 @@ class BatchHandler(Generic[T]):
     event_id: Callable[[T], str]
     # The change, on the batch's session; it must not commit (the batch commits once).
     apply: Callable[[Session, T], object]
+    # The time an inbox entry records; None: the broker's clock (make_broker's clock=).
+    now: Callable[[], datetime] | None = None
 
 
 class _PromptBatchSubscriber(BatchPullStreamSubscriber):
@@ -616,7 +619,7 @@ class _BatchRunner:
     def _apply(self, raws: Sequence[Msg], spans: Sequence[trace.Span]) -> None:
         """Claim and apply every message in one transaction, and commit it (a thread)."""
         handle = self.handle
-        clock = self.dead_letters.clock
+        now = handle.now or self.dead_letters.clock.now
         with unit_of_work(self.engine) as session:
             for raw, span in zip(raws, spans, strict=True):
                 token = otel_context.attach(trace.set_span_in_context(span))
@@ -625,7 +628,7 @@ class _BatchRunner:
                     if item is None:
                         continue
                     event_id = handle.event_id(item)
-                    if claim(session, consumer=handle.inbox, event_id=event_id, now=clock.now()):
+                    if claim(session, consumer=handle.inbox, event_id=event_id, now=now()):
                         handle.apply(session, item)
                 finally:
                     otel_context.detach(token)

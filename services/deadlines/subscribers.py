@@ -106,6 +106,7 @@ def _opened(deps: DeadlinesDeps) -> BatchHandler[ObligationOpened]:
         decode=lambda _subject, data: ObligationOpened.model_validate_json(data),
         event_id=_event_id,
         apply=lambda session, event: apply_obligation_opened(session, event, deps=deps),
+        now=lambda: deps.clock.now(),
     )
 
 
@@ -115,6 +116,7 @@ def _fulfilled(deps: DeadlinesDeps) -> BatchHandler[ObligationFulfilled]:
         decode=lambda _subject, data: ObligationFulfilled.model_validate_json(data),
         event_id=_event_id,
         apply=lambda session, event: apply_obligation_fulfilled(session, event, deps=deps),
+        now=lambda: deps.clock.now(),
     )
 
 
@@ -124,6 +126,7 @@ def _cancelled(deps: DeadlinesDeps) -> BatchHandler[ObligationCancelled]:
         decode=lambda _subject, data: ObligationCancelled.model_validate_json(data),
         event_id=_event_id,
         apply=lambda session, event: apply_obligation_cancelled(session, event, deps=deps),
+        now=lambda: deps.clock.now(),
     )
 
 
@@ -133,4 +136,5 @@ def _timeline(deps: DeadlinesDeps) -> BatchHandler[TimelineEntry]:
         decode=lambda subject, data: case_entry(subject, json.loads(data), now=deps.clock.now()),
         event_id=lambda entry: entry.event_id,
         apply=apply_case_entry,
+        now=lambda: deps.clock.now(),
     )
