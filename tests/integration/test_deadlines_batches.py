@@ -33,6 +33,8 @@ from tests.integration.test_deadlines_lifecycle import (
 from tests.waiting import eventually
 
 COUNT = 30
+# 120 messages on a machine that may be busy: more than the default wait of one outcome.
+WAIT = 60.0
 
 
 def statuses(engine: Engine) -> list[str]:
@@ -64,8 +66,10 @@ async def test_batches_of_openings_and_early_fulfilments_end_met_once(
 
     await broker.start()
     try:
-        await eventually(lambda: statuses(engine) == ["met"] * COUNT, "every obligation met")
-        await eventually(lambda: len(timeline(engine, case_id)) >= 4 * COUNT, "the case's timeline")
+        await eventually(lambda: statuses(engine) == ["met"] * COUNT, "every obligation met", WAIT)
+        await eventually(
+            lambda: len(timeline(engine, case_id)) >= 4 * COUNT, "the case's timeline", WAIT
+        )
         async with connected(url) as (_, js):
             for purpose in ("routing-obligation-fulfilled", "routing-obligation-opened"):
 
@@ -73,7 +77,7 @@ async def test_batches_of_openings_and_early_fulfilments_end_met_once(
                     info = await js.consumer_info("ROUTING", durable)
                     return (info.num_pending, info.num_ack_pending) == (0, 0)
 
-                await eventually(acked, f"{purpose} acked")
+                await eventually(acked, f"{purpose} acked", WAIT)
     finally:
         await broker.stop()
 
