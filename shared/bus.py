@@ -32,6 +32,7 @@ from nats.js.errors import ServiceUnavailableError
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from pydantic import SkipValidation
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -507,6 +508,9 @@ class BatchHandler(Generic[T]):
     apply: Callable[[Session, T], object]
     # The time an inbox entry records; None: the broker's clock (make_broker's clock=).
     now: Callable[[], datetime] | None = None
+    # What the AsyncAPI document shows: one message's type, and the handler's name.
+    payload: Any = Any
+    name: str = "consume"
 
 
 class _PromptBatchSubscriber(BatchPullStreamSubscriber):
@@ -755,9 +759,15 @@ def batch_subscriber(
         raise TypeError(f"unexpected batch subscriber {type(subscriber).__name__}")
     subscriber.__class__ = _PromptBatchSubscriber
 
-    @subscriber
     async def consume(bodies: Any, message: Annotated[Any, Context("message")]) -> None:
         await runner.run(list(message.raw_message))
+
+    # The document names each message's type and the handler, as for a per-message consumer;
+    # the runner, not FastStream, validates each message, so that a bad one fails alone.
+    skip: Any = SkipValidation
+    consume.__annotations__["bodies"] = skip[handle.payload]
+    consume.__name__ = consume.__qualname__ = handle.name
+    subscriber(consume)
 
 
 async def _raw_bodies(message: Any) -> Any:

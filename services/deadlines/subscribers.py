@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from faststream.nats import NatsBroker
 
@@ -104,6 +105,8 @@ def _opened(deps: DeadlinesDeps) -> BatchHandler[ObligationOpened]:
     return BatchHandler(
         inbox=OPENED_INBOX,
         decode=lambda _subject, data: ObligationOpened.model_validate_json(data),
+        payload=ObligationOpened,
+        name="opened",
         event_id=_event_id,
         apply=lambda session, event: apply_obligation_opened(session, event, deps=deps),
         now=lambda: deps.clock.now(),
@@ -114,6 +117,8 @@ def _fulfilled(deps: DeadlinesDeps) -> BatchHandler[ObligationFulfilled]:
     return BatchHandler(
         inbox=FULFILLED_INBOX,
         decode=lambda _subject, data: ObligationFulfilled.model_validate_json(data),
+        payload=ObligationFulfilled,
+        name="fulfilled",
         event_id=_event_id,
         apply=lambda session, event: apply_obligation_fulfilled(session, event, deps=deps),
         now=lambda: deps.clock.now(),
@@ -124,6 +129,8 @@ def _cancelled(deps: DeadlinesDeps) -> BatchHandler[ObligationCancelled]:
     return BatchHandler(
         inbox=CANCELLED_INBOX,
         decode=lambda _subject, data: ObligationCancelled.model_validate_json(data),
+        payload=ObligationCancelled,
+        name="cancelled",
         event_id=_event_id,
         apply=lambda session, event: apply_obligation_cancelled(session, event, deps=deps),
         now=lambda: deps.clock.now(),
@@ -134,6 +141,8 @@ def _timeline(deps: DeadlinesDeps) -> BatchHandler[TimelineEntry]:
     return BatchHandler(
         inbox=TIMELINE_INBOX,
         decode=lambda subject, data: case_entry(subject, json.loads(data), now=deps.clock.now()),
+        payload=dict[str, Any],
+        name="case_event",
         event_id=lambda entry: entry.event_id,
         apply=apply_case_entry,
         now=lambda: deps.clock.now(),
