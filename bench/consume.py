@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 
 from services.deadlines.handlers import DeadlinesDeps, on_obligation_opened
-from services.deadlines.subscribers import _opened
+from services.deadlines.subscribers import _opened, batches_in_flight
 from shared.bus import batch_subscriber, durable_subscriber, make_broker
 from shared.clock import ALMATY, FixedClock
 from shared.contracts.obligations import ObligationOpened
@@ -106,6 +106,7 @@ async def _drain(url: str, db_url: str, mode: str, last: int, batch: int) -> dic
             engine=engine,
             handle=_opened(deps),
             batch_size=batch,
+            in_flight=batches_in_flight(deps),
         )
     started = time.perf_counter()
     await broker.start()

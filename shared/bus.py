@@ -518,25 +518,51 @@ class _PromptBatchSubscriber(BatchPullStreamSubscriber):
 
     __slots__ = ()
 
+    # Batches handled at once (set by batch_subscriber): more than one overlaps a batch's
+    # database round trips with the next one's, which pays on PostgreSQL, not on SQLite (one
+    # writer at a time: concurrent batches only wait for each other).
+    in_flight: int = 1
+
     async def _consume_pull(self) -> None:
         # FastStream's own loop keeps fetching until the batch is full or its timeout passes:
         # under light load every message would wait that long. nats-py's fetch returns what is
         # there at once (or the first message to arrive), so one fetch is one batch.
         assert self.subscription, "create_subscription first"
-        while self.running:
-            try:
-                messages = await self.subscription.fetch(
-                    batch=self.pull_sub.batch_size, timeout=self.pull_sub.timeout
-                )
-            except TimeoutError:  # nats-py's own TimeoutError derives from it
-                continue
-            except (ConnectionClosedError, ServiceUnavailableError) as error:
-                # Fetched-but-unhandled messages come back after ack_wait.
-                logger.warning("batch fetch failed: %s", type(error).__name__)
-                await asyncio.sleep(_FETCH_ERROR_PAUSE)
-                continue
-            if messages and self.running:
-                await self.consume(messages)
+        slots = asyncio.Semaphore(self.in_flight)
+        running: set[asyncio.Task[Any]] = set()
+
+        def done(task: asyncio.Task[Any]) -> None:
+            running.discard(task)
+            slots.release()
+
+        try:
+            while self.running:
+                await slots.acquire()
+                try:
+                    messages = await self.subscription.fetch(
+                        batch=self.pull_sub.batch_size, timeout=self.pull_sub.timeout
+                    )
+                except TimeoutError:  # nats-py's own TimeoutError derives from it
+                    slots.release()
+                    continue
+                except (ConnectionClosedError, ServiceUnavailableError) as error:
+                    # Fetched-but-unhandled messages come back after ack_wait.
+                    slots.release()
+                    logger.warning("batch fetch failed: %s", type(error).__name__)
+                    await asyncio.sleep(_FETCH_ERROR_PAUSE)
+                    continue
+                except BaseException:
+                    slots.release()
+                    raise
+                if not (messages and self.running):
+                    slots.release()
+                    continue
+                task = asyncio.create_task(self.consume(messages))
+                running.add(task)
+                task.add_done_callback(done)
+        finally:
+            for task in list(running):
+                task.cancel()
 
 
 class _BatchRunner:
@@ -718,6 +744,7 @@ def batch_subscriber(
     retry: RetryPolicy = RetryPolicy(),
     batch_size: int = 100,
     on_commit: Callable[[], None] = lambda: None,
+    in_flight: int = 1,
 ) -> None:
     """Declare a durable pull consumer that applies up to batch_size messages per transaction.
 
@@ -727,10 +754,11 @@ def batch_subscriber(
     batch fails it is rolled back and each message is handled alone: the good ones commit, a bad
     one is retried with the usual delays and dead-lettered. on_commit runs once per batch.
     engine may be a function returning it, read at each batch: a subscribers module is also
-    registered without a database, to list its consumers (qorgau.cli).
+    registered without a database, to list its consumers (qorgau.cli). in_flight batches are
+    handled at once (in stream order only with one).
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    if batch_size < 1 or in_flight < 1:
+        raise ValueError("batch_size and in_flight must be at least 1")
     durable = _durable_name(service, purpose)
     stream = stream_for(subject)
     dead_letters = _dead_letter_middleware(broker)
@@ -758,6 +786,7 @@ def batch_subscriber(
     if type(subscriber) is not BatchPullStreamSubscriber:
         raise TypeError(f"unexpected batch subscriber {type(subscriber).__name__}")
     subscriber.__class__ = _PromptBatchSubscriber
+    cast("_PromptBatchSubscriber", subscriber).in_flight = in_flight
 
     async def consume(bodies: Any, message: Annotated[Any, Context("message")]) -> None:
         await runner.run(list(message.raw_message))

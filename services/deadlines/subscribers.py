@@ -33,6 +33,7 @@ from shared.contracts.deadlines import (
 from shared.contracts.envelope import Event
 from shared.contracts.intake import ReportJoined, ReportReceived
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
+from shared.db import is_postgres
 
 # What deadlines publishes (through its outbox), for the event catalogue. ObligationCancelled
 # goes out under deadlines' own subject when it stops watching an obligation.
@@ -67,6 +68,7 @@ def register(
     broker: NatsBroker, deps: DeadlinesDeps, *, wake_relay: Callable[[], None] = lambda: None
 ) -> None:
     """Bind deadlines' subjects to its handlers, each consumer taking its messages in batches."""
+    in_flight = batches_in_flight(deps)
     for producer in OBLIGATION_PRODUCERS:
         for purpose, subject, handle in (
             ("opened", ObligationOpened.subject(producer), _opened(deps)),
@@ -83,6 +85,7 @@ def register(
                 handle=handle,
                 batch_size=BATCH_SIZE,
                 on_commit=wake_relay,
+                in_flight=in_flight,
             )
 
     for purpose, subject in TIMELINE_SUBJECTS:
@@ -94,7 +97,14 @@ def register(
             engine=lambda: deps.engine,
             handle=_timeline(deps),
             batch_size=BATCH_SIZE,
+            in_flight=in_flight,
         )
+
+
+def batches_in_flight(deps: DeadlinesDeps | None) -> int:
+    """Batches each consumer handles at once: two on PostgreSQL, one on SQLite (one writer)."""
+    # The CLI registers the subscribers without dependencies, only to list the consumers.
+    return 2 if deps is not None and is_postgres(deps.engine) else 1
 
 
 def _event_id(event: Event) -> str:
