@@ -12,23 +12,34 @@ import contextlib
 import logging
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Generic, NoReturn, TypeVar, cast
 
-from faststream import AckPolicy
+from faststream import AckPolicy, Context
 from faststream.exceptions import AckMessage, IgnoredException, NackMessage
 from faststream.middlewares import BaseMiddleware
 from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsBroker, PullSub
 from faststream.nats.message import NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.nats.parser import JsParser
 from faststream.nats.security import NatsNKey, NatsSecurity
+from faststream.nats.subscriber.usecases.stream_pull_subscriber import BatchPullStreamSubscriber
 from nats.aio.msg import Msg
-from nats.errors import NotJSMessageError
+from nats.errors import ConnectionClosedError, NotJSMessageError
+from nats.js.errors import ServiceUnavailableError
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from pydantic import SkipValidation
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from shared.clock import Clock, SystemClock
+from shared.db import unit_of_work
 from shared.dbwait import DatabaseWait
+from shared.inbox import claim
 from shared.natsauth import connect_options
 from shared.streams import PREFIX, stream_for
 
@@ -40,9 +51,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEAD_LETTER_MARGIN",
+    "BatchHandler",
     "DeadLetterMiddleware",
     "RetryPolicy",
     "alert_subject",
+    "batch_subscriber",
     "dead_letter_subject",
     "durable_subscriber",
     "make_broker",
@@ -51,6 +64,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 # Deliveries allowed beyond the retries, so that a dead letter whose publication failed (DLQ
 # unreachable for a moment) is tried again before the server gives up on the message.
@@ -134,11 +148,14 @@ class DeadLetterMiddleware:
         service: str,
         retry: RetryPolicy,
         clock: Clock | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.broker = broker
         self.service = service
         self.default_retry = retry
         self.clock: Clock = clock or SystemClock()
+        # The batch subscribers' per-message spans use the broker's tracer.
+        self.tracer = trace.get_tracer("qorgau.bus", tracer_provider=tracer_provider)
         self.alert_subject = alert_subject(service)
         # Fails here, at start-up, rather than at the first dead letter.
         self.alert_stream = stream_for(self.alert_subject)
@@ -387,7 +404,11 @@ def make_broker(
     broker = NatsBroker(servers, middlewares=middlewares, **options)
     # Added last, so it is the innermost: it sees the handler's own exception, and FastStream's
     # logging and the telemetry span see only NackMessage/AckMessage, not the exception text.
-    broker.add_middleware(DeadLetterMiddleware(broker, service=service, retry=retry, clock=clock))
+    broker.add_middleware(
+        DeadLetterMiddleware(
+            broker, service=service, retry=retry, clock=clock, tracer_provider=tracer_provider
+        )
+    )
     return broker
 
 
@@ -415,6 +436,23 @@ def _inbox_prefix(broker: NatsBroker) -> bytes:
     return f"{text}.".encode()
 
 
+def _durable_name(service: str, purpose: str) -> str:
+    durable = f"{service}-{purpose}"
+    if not durable or any(char in durable for char in ".*> \t\r\n/\\"):
+        raise ValueError(f"invalid consumer name {durable!r}")
+    return durable
+
+
+def _consumer_config(durable: str, retry: RetryPolicy) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=durable,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=retry.ack_wait,
+        # Above the retries: the middleware, not the server, decides when to give up.
+        max_deliver=retry.max_deliver,
+    )
+
+
 def durable_subscriber(
     broker: NatsBroker,
     subject: str,
@@ -425,9 +463,7 @@ def durable_subscriber(
     batch_size: int = 10,
 ) -> Callable[[F], F]:
     """Declare a durable pull consumer on the subject's stream, with retries and dead letters."""
-    durable = f"{service}-{purpose}"
-    if not durable or any(char in durable for char in ".*> \t\r\n/\\"):
-        raise ValueError(f"invalid consumer name {durable!r}")
+    durable = _durable_name(service, purpose)
     stream = stream_for(subject)
     _dead_letter_middleware(broker).register(durable, retry)
     subscriber = broker.subscriber(
@@ -441,12 +477,327 @@ def durable_subscriber(
         # The framework's policy: a handler that raises gets its message nacked, never
         # terminated (reject on error, the default) nor acked before it is handled (ack first).
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        config=ConsumerConfig(
-            durable_name=durable,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=retry.ack_wait,
-            # Above the retries: the middleware, not the server, decides when to give up.
-            max_deliver=retry.max_deliver,
-        ),
+        config=_consumer_config(durable, retry),
     )
     return cast("Callable[[F], F]", subscriber)
+
+
+# --- consuming in batches -----------------------------------------------------------------
+
+# How long one pull waits for a first message when the stream is idle. A fetch returns as soon
+# as messages are there (a partial batch at once), so this costs no latency, only idle pulls.
+_FETCH_WAIT = 5.0
+# Pause after the connection failed under a fetch, so a closed connection is not spun on.
+_FETCH_ERROR_PAUSE = 1.0
+
+_TRACE_CONTEXT = TraceContextTextMapPropagator()
+
+
+@dataclass(frozen=True)
+class BatchHandler(Generic[T]):
+    """How a batch subscriber applies one message: decode it, name its inbox entry, change state."""
+
+    # The consumer's inbox name (shared.inbox): the same one its per-message handler claims.
+    inbox: str
+    # (subject, data) -> the item; None when the message asks nothing (no inbox row either).
+    # Raising makes the message a failure: retried alone, then dead-lettered.
+    decode: Callable[[str, bytes], T | None]
+    # The item's event id, its key in the inbox.
+    event_id: Callable[[T], str]
+    # The change, on the batch's session; it must not commit (the batch commits once).
+    apply: Callable[[Session, T], object]
+    # The time an inbox entry records; None: the broker's clock (make_broker's clock=).
+    now: Callable[[], datetime] | None = None
+    # What the AsyncAPI document shows: one message's type, and the handler's name.
+    payload: Any = Any
+    name: str = "consume"
+
+
+class _PromptBatchSubscriber(BatchPullStreamSubscriber):
+    """FastStream's batch pull subscriber, handing over whatever one fetch returns at once."""
+
+    __slots__ = ()
+
+    # Batches handled at once (set by batch_subscriber): more than one overlaps a batch's
+    # database round trips with the next one's, which pays on PostgreSQL, not on SQLite (one
+    # writer at a time: concurrent batches only wait for each other).
+    in_flight: int = 1
+
+    async def _consume_pull(self) -> None:
+        # FastStream's own loop keeps fetching until the batch is full or its timeout passes:
+        # under light load every message would wait that long. nats-py's fetch returns what is
+        # there at once (or the first message to arrive), so one fetch is one batch.
+        assert self.subscription, "create_subscription first"
+        slots = asyncio.Semaphore(self.in_flight)
+        running: set[asyncio.Task[Any]] = set()
+
+        def done(task: asyncio.Task[Any]) -> None:
+            running.discard(task)
+            slots.release()
+
+        try:
+            while self.running:
+                await slots.acquire()
+                try:
+                    messages = await self.subscription.fetch(
+                        batch=self.pull_sub.batch_size, timeout=self.pull_sub.timeout
+                    )
+                except TimeoutError:  # nats-py's own TimeoutError derives from it
+                    slots.release()
+                    continue
+                except (ConnectionClosedError, ServiceUnavailableError) as error:
+                    # Fetched-but-unhandled messages come back after ack_wait.
+                    slots.release()
+                    logger.warning("batch fetch failed: %s", type(error).__name__)
+                    await asyncio.sleep(_FETCH_ERROR_PAUSE)
+                    continue
+                except BaseException:
+                    slots.release()
+                    raise
+                if not (messages and self.running):
+                    slots.release()
+                    continue
+                task = asyncio.create_task(self.consume(messages))
+                running.add(task)
+                task.add_done_callback(done)
+        finally:
+            for task in list(running):
+                task.cancel()
+
+
+class _BatchRunner:
+    """One batch consumer's work: one transaction per batch, each message alone on failure."""
+
+    def __init__(
+        self,
+        *,
+        subject: str,
+        durable: str,
+        engine: Engine | Callable[[], Engine],
+        handle: BatchHandler[Any],
+        dead_letters: DeadLetterMiddleware,
+        on_commit: Callable[[], None],
+    ) -> None:
+        self.subject = subject
+        self.durable = durable
+        self._engine = engine
+        self.handle = handle
+        self.dead_letters = dead_letters
+        self.on_commit = on_commit
+        self.parser = JsParser(pattern=subject)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine if isinstance(self._engine, Engine) else self._engine()
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self.dead_letters.policy_for(self.durable)
+
+    async def run(self, raws: Sequence[Msg]) -> None:
+        """Apply a fetched batch: all in one transaction, else each message alone."""
+        batch_span = trace.get_current_span()
+        spans = [self._span(raw, batch_span) for raw in raws]
+        keeping = asyncio.create_task(self._keep_alive(raws))
+        try:
+            # A redelivered message failed before (or its ack was lost): alone, it cannot fail
+            # a batch again and again while its retries run.
+            fresh = [i for i, raw in enumerate(raws) if _deliveries(raw) <= 1]
+            alone = [i for i in range(len(raws)) if i not in set(fresh)]
+            if len(fresh) > 1:
+                batch = [raws[i] for i in fresh]
+                if await self._batch(batch, [spans[i] for i in fresh]):
+                    await asyncio.gather(*(self._ack(raw) for raw in batch))
+                else:
+                    alone = sorted(alone + fresh)
+            else:
+                alone = sorted(alone + fresh)
+            for i in alone:
+                await self._one(raws[i], spans[i])
+        finally:
+            keeping.cancel()
+            for span in spans:
+                span.end()
+            self.on_commit()
+
+    async def _keep_alive(self, raws: Sequence[Msg]) -> None:
+        # A long batch (a slow disk, its messages handled one by one) must not outlast the
+        # ack wait: the server would hand its messages to another instance meanwhile.
+        while True:
+            await asyncio.sleep(self.policy.ack_wait / 3)
+            await self._in_progress([raw for raw in raws if not raw.is_acked])
+
+    def _span(self, raw: Msg, batch_span: trace.Span) -> trace.Span:
+        # Each message's span continues its producer's trace, as the per-message consumer's
+        # process span does, and links to the batch's span. Ids and codes only.
+        parent = _TRACE_CONTEXT.extract(raw.headers or {})
+        links = [trace.Link(batch_span.get_span_context())]
+        span = self.dead_letters.tracer.start_span(
+            f"{raw.subject} process",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            links=links if batch_span.get_span_context().is_valid else None,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation": "process",
+                "messaging.destination.name": raw.subject,
+                "messaging.consumer.group.name": self.durable,
+            },
+        )
+        return span
+
+    def _apply(self, raws: Sequence[Msg], spans: Sequence[trace.Span]) -> None:
+        """Claim and apply every message in one transaction, and commit it (a thread)."""
+        handle = self.handle
+        now = handle.now or self.dead_letters.clock.now
+        with unit_of_work(self.engine) as session:
+            for raw, span in zip(raws, spans, strict=True):
+                token = otel_context.attach(trace.set_span_in_context(span))
+                try:
+                    item = handle.decode(raw.subject, raw.data)
+                    if item is None:
+                        continue
+                    event_id = handle.event_id(item)
+                    if claim(session, consumer=handle.inbox, event_id=event_id, now=now()):
+                        handle.apply(session, item)
+                finally:
+                    otel_context.detach(token)
+            session.commit()
+
+    async def _batch(self, raws: Sequence[Msg], spans: Sequence[trace.Span]) -> bool:
+        """Commit the batch in one transaction; False when it failed, not for its database."""
+        waiting = DatabaseWait()
+        while True:
+            try:
+                await asyncio.to_thread(self._apply, raws, spans)
+                return True
+            except Exception as error:
+                pause = waiting.pause(error, limit=self.policy.outage_wait)
+                if pause is None:
+                    logger.info(
+                        "batch failed, handling its %d messages one by one: consumer=%s error=%s",
+                        len(raws),
+                        self.durable,
+                        type(error).__name__,
+                    )
+                    return False
+                await self._in_progress(raws)
+                await asyncio.sleep(pause)
+
+    async def _one(self, raw: Msg, span: trace.Span) -> None:
+        """Handle one message in its own transaction, as a per-message consumer does."""
+        waiting = DatabaseWait()
+        while True:
+            try:
+                await asyncio.to_thread(self._apply, [raw], [span])
+            except Exception as error:
+                pause = waiting.pause(error, limit=self.policy.outage_wait)
+                if pause is None:
+                    await self._fail(raw, span, error)
+                    return
+                await self._in_progress([raw])
+                await asyncio.sleep(pause)
+            else:
+                await self._ack(raw)
+                return
+
+    async def _fail(self, raw: Msg, span: trace.Span, error: Exception) -> None:
+        message = cast("NatsMessage", await self.parser.parse_message(raw))
+        with trace.use_span(span, end_on_exit=False):
+            try:
+                await self.dead_letters.handle_failure(message, raw, error)
+            except (NackMessage, AckMessage):
+                pass  # settled: nacked with its delay, or dead-lettered and acked
+
+    async def _ack(self, raw: Msg) -> None:
+        try:
+            await raw.ack()
+        except Exception as error:
+            # Committed: a redelivery finds its inbox entry and does nothing.
+            logger.warning(
+                "ack after commit failed: consumer=%s error=%s", self.durable, type(error).__name__
+            )
+
+    @staticmethod
+    async def _in_progress(raws: Sequence[Msg]) -> None:
+        # Waiting for the database: tell the server the messages are still being handled.
+        for raw in raws:
+            with contextlib.suppress(Exception):
+                await raw.in_progress()
+
+
+def _deliveries(raw: Msg) -> int:
+    try:
+        return int(raw.metadata.num_delivered)
+    except NotJSMessageError:
+        return 1
+
+
+def batch_subscriber(
+    broker: NatsBroker,
+    subject: str,
+    *,
+    service: str,
+    purpose: str,
+    engine: Engine | Callable[[], Engine],
+    handle: BatchHandler[Any],
+    retry: RetryPolicy = RetryPolicy(),
+    batch_size: int = 100,
+    on_commit: Callable[[], None] = lambda: None,
+    in_flight: int = 1,
+) -> None:
+    """Declare a durable pull consumer that applies up to batch_size messages per transaction.
+
+    The consumer is declared as durable_subscriber declares it (same name, same configuration),
+    so a consumer moved to batches keeps its position. Each message is claimed in the inbox and
+    applied on the batch's session; the batch commits once, then each message is acked. When the
+    batch fails it is rolled back and each message is handled alone: the good ones commit, a bad
+    one is retried with the usual delays and dead-lettered. on_commit runs once per batch.
+    engine may be a function returning it, read at each batch: a subscribers module is also
+    registered without a database, to list its consumers (qorgau.cli). in_flight batches are
+    handled at once (in stream order only with one).
+    """
+    if batch_size < 1 or in_flight < 1:
+        raise ValueError("batch_size and in_flight must be at least 1")
+    durable = _durable_name(service, purpose)
+    stream = stream_for(subject)
+    dead_letters = _dead_letter_middleware(broker)
+    dead_letters.register(durable, retry)
+    runner = _BatchRunner(
+        subject=subject,
+        durable=durable,
+        engine=engine,
+        handle=handle,
+        dead_letters=dead_letters,
+        on_commit=on_commit,
+    )
+    subscriber = broker.subscriber(
+        subject,
+        stream=JStream(name=stream, declare=False),
+        durable=durable,
+        pull_sub=PullSub(batch_size=batch_size, batch=True, timeout=_FETCH_WAIT),
+        inbox_prefix=_inbox_prefix(broker),
+        # The runner settles every message itself: acks after the commit, naks with delays.
+        ack_policy=AckPolicy.MANUAL,
+        config=_consumer_config(durable, retry),
+        # The runner decodes each message itself; FastStream's JSON decoding is not needed.
+        decoder=_raw_bodies,
+    )
+    if type(subscriber) is not BatchPullStreamSubscriber:
+        raise TypeError(f"unexpected batch subscriber {type(subscriber).__name__}")
+    subscriber.__class__ = _PromptBatchSubscriber
+    cast("_PromptBatchSubscriber", subscriber).in_flight = in_flight
+
+    async def consume(bodies: Any, message: Annotated[Any, Context("message")]) -> None:
+        await runner.run(list(message.raw_message))
+
+    # The document names each message's type and the handler, as for a per-message consumer;
+    # the runner, not FastStream, validates each message, so that a bad one fails alone.
+    skip: Any = SkipValidation
+    consume.__annotations__["bodies"] = skip[handle.payload]
+    consume.__name__ = consume.__qualname__ = handle.name
+    subscriber(consume)
+
+
+async def _raw_bodies(message: Any) -> Any:
+    return message.body

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
 from faststream.nats import NatsBroker
-from faststream.nats.annotations import NatsMessage
 
 from services.deadlines.handlers import (
+    CANCELLED_INBOX,
+    FULFILLED_INBOX,
+    OPENED_INBOX,
+    TIMELINE_INBOX,
     DeadlinesDeps,
-    on_case_event,
-    on_obligation_cancelled,
-    on_obligation_fulfilled,
-    on_obligation_opened,
+    apply_case_entry,
+    apply_obligation_cancelled,
+    apply_obligation_fulfilled,
+    apply_obligation_opened,
+    case_entry,
 )
-from shared.bus import durable_subscriber
+from services.deadlines.tables import TimelineEntry
+from shared.bus import BatchHandler, batch_subscriber
 from shared.contracts.deadlines import (
     ObligationBreached,
     ObligationDueSoon,
@@ -25,8 +30,10 @@ from shared.contracts.deadlines import (
     ObligationRescheduled,
     ObligationScheduled,
 )
+from shared.contracts.envelope import Event
 from shared.contracts.intake import ReportJoined, ReportReceived
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
+from shared.db import is_postgres
 
 # What deadlines publishes (through its outbox), for the event catalogue. ObligationCancelled
 # goes out under deadlines' own subject when it stops watching an obligation.
@@ -52,44 +59,101 @@ TIMELINE_SUBJECTS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Messages per transaction: deadlines hears 20-30 events per report, each one a single fsync
+# when handled alone; a batch shares one commit (and one wake of the relay) among them.
+BATCH_SIZE = 100
+
+
 def register(
     broker: NatsBroker, deps: DeadlinesDeps, *, wake_relay: Callable[[], None] = lambda: None
 ) -> None:
-    """Bind deadlines' subjects to its handlers."""
+    """Bind deadlines' subjects to its handlers, each consumer taking its messages in batches."""
+    in_flight = batches_in_flight(deps)
     for producer in OBLIGATION_PRODUCERS:
-
-        @durable_subscriber(
-            broker,
-            ObligationOpened.subject(producer),
-            service="deadlines",
-            purpose=f"{producer}-obligation-opened",
-        )
-        async def opened(event: ObligationOpened) -> None:
-            await asyncio.to_thread(on_obligation_opened, event, deps=deps)
-            wake_relay()
-
-        @durable_subscriber(
-            broker,
-            ObligationFulfilled.subject(producer),
-            service="deadlines",
-            purpose=f"{producer}-obligation-fulfilled",
-        )
-        async def fulfilled(event: ObligationFulfilled) -> None:
-            await asyncio.to_thread(on_obligation_fulfilled, event, deps=deps)
-            wake_relay()
-
-        @durable_subscriber(
-            broker,
-            ObligationCancelled.subject(producer),
-            service="deadlines",
-            purpose=f"{producer}-obligation-cancelled",
-        )
-        async def cancelled(event: ObligationCancelled) -> None:
-            await asyncio.to_thread(on_obligation_cancelled, event, deps=deps)
-            wake_relay()
+        for purpose, subject, handle in (
+            ("opened", ObligationOpened.subject(producer), _opened(deps)),
+            ("fulfilled", ObligationFulfilled.subject(producer), _fulfilled(deps)),
+            ("cancelled", ObligationCancelled.subject(producer), _cancelled(deps)),
+        ):
+            batch_subscriber(
+                broker,
+                subject,
+                service="deadlines",
+                purpose=f"{producer}-obligation-{purpose}",
+                # Read when a batch arrives: the CLI registers without dependencies.
+                engine=lambda: deps.engine,
+                handle=handle,
+                batch_size=BATCH_SIZE,
+                on_commit=wake_relay,
+                in_flight=in_flight,
+            )
 
     for purpose, subject in TIMELINE_SUBJECTS:
+        batch_subscriber(
+            broker,
+            subject,
+            service="deadlines",
+            purpose=f"timeline-{purpose}",
+            engine=lambda: deps.engine,
+            handle=_timeline(deps),
+            batch_size=BATCH_SIZE,
+            in_flight=in_flight,
+        )
 
-        @durable_subscriber(broker, subject, service="deadlines", purpose=f"timeline-{purpose}")
-        async def case_event(body: dict[str, Any], msg: NatsMessage) -> None:
-            await asyncio.to_thread(on_case_event, msg.raw_message.subject, body, deps=deps)
+
+def batches_in_flight(deps: DeadlinesDeps | None) -> int:
+    """Batches each consumer handles at once: two on PostgreSQL, one on SQLite (one writer)."""
+    # The CLI registers the subscribers without dependencies, only to list the consumers.
+    return 2 if deps is not None and is_postgres(deps.engine) else 1
+
+
+def _event_id(event: Event) -> str:
+    return str(event.event_id)
+
+
+def _opened(deps: DeadlinesDeps) -> BatchHandler[ObligationOpened]:
+    return BatchHandler(
+        inbox=OPENED_INBOX,
+        decode=lambda _subject, data: ObligationOpened.model_validate_json(data),
+        payload=ObligationOpened,
+        name="opened",
+        event_id=_event_id,
+        apply=lambda session, event: apply_obligation_opened(session, event, deps=deps),
+        now=lambda: deps.clock.now(),
+    )
+
+
+def _fulfilled(deps: DeadlinesDeps) -> BatchHandler[ObligationFulfilled]:
+    return BatchHandler(
+        inbox=FULFILLED_INBOX,
+        decode=lambda _subject, data: ObligationFulfilled.model_validate_json(data),
+        payload=ObligationFulfilled,
+        name="fulfilled",
+        event_id=_event_id,
+        apply=lambda session, event: apply_obligation_fulfilled(session, event, deps=deps),
+        now=lambda: deps.clock.now(),
+    )
+
+
+def _cancelled(deps: DeadlinesDeps) -> BatchHandler[ObligationCancelled]:
+    return BatchHandler(
+        inbox=CANCELLED_INBOX,
+        decode=lambda _subject, data: ObligationCancelled.model_validate_json(data),
+        payload=ObligationCancelled,
+        name="cancelled",
+        event_id=_event_id,
+        apply=lambda session, event: apply_obligation_cancelled(session, event, deps=deps),
+        now=lambda: deps.clock.now(),
+    )
+
+
+def _timeline(deps: DeadlinesDeps) -> BatchHandler[TimelineEntry]:
+    return BatchHandler(
+        inbox=TIMELINE_INBOX,
+        decode=lambda subject, data: case_entry(subject, json.loads(data), now=deps.clock.now()),
+        payload=dict[str, Any],
+        name="case_event",
+        event_id=lambda entry: entry.event_id,
+        apply=apply_case_entry,
+        now=lambda: deps.clock.now(),
+    )

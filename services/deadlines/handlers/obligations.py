@@ -1,4 +1,8 @@
-"""Obligations as producers open, fulfil and cancel them (one transaction per event)."""
+"""Obligations as producers open, fulfil and cancel them.
+
+Each `apply_*` works in its caller's transaction (a batch of messages, or one); each `on_*`
+handles one event in a transaction of its own: claim its inbox entry, apply, commit.
+"""
 
 from __future__ import annotations
 
@@ -52,8 +56,23 @@ _DUTY = frozenset(
 )
 
 
+OPENED_INBOX = "deadlines-obligation_opened"
+
+
 def on_obligation_opened(event: ObligationOpened, *, deps: DeadlinesDeps) -> None:
     """Record an obligation with its due time counted in Kazakhstan working time."""
+    with unit_of_work(deps.engine) as session:
+        if claim(
+            session, consumer=OPENED_INBOX, event_id=str(event.event_id), now=deps.clock.now()
+        ):
+            apply_obligation_opened(session, event, deps=deps)
+            session.commit()
+
+
+def apply_obligation_opened(
+    session: Session, event: ObligationOpened, *, deps: DeadlinesDeps
+) -> None:
+    """Record an opened obligation in the caller's transaction (its inbox entry claimed)."""
     now = deps.clock.now()
     if event.case_id is None:
         # Every obligation belongs to a case: a producer bug, dead-lettered rather than guessed.
@@ -65,52 +84,45 @@ def on_obligation_opened(event: ObligationOpened, *, deps: DeadlinesDeps) -> Non
     span.set_attribute(AGENCY_TYPE, event.actor_agency_type)
     if event.actor_agency_id:
         span.set_attribute(AGENCY_ID, event.actor_agency_id)
-    with unit_of_work(deps.engine) as session:
-        if not claim(
-            session, consumer="deadlines-obligation_opened", event_id=str(event.event_id), now=now
-        ):
-            return
-        pending.hold(session, obligation_id=str(event.obligation_id))
-        if repository.get(session, obligation_id=str(event.obligation_id)) is not None:
-            session.commit()
-            return
-        calendar = deps.calendars.current(session)
-        occurrence = domain.first_occurrence(term)
-        counted = count(
-            calendar, term, event.started_at, occurrence=occurrence, warning=deps.policy.warning
-        )
-        obligation = opened_now(
-            counted,
-            now=now,
-            **event.model_dump(include=set(_DUTY)),
-            obligation_id=str(event.obligation_id),
-            case_id=str(event.case_id),
-            series_id=str(event.obligation_id),
-            occurrence=occurrence,
-            opened_by=event.producer or "unknown",
-            correlation_id=str(event.correlation_id),
-            opened_event_id=str(event.event_id),
-        )
-        session.add(obligation)
-        timeline: list[TimelineEntry] = []
-        announce(
-            session,
-            obligation,
-            now=now,
-            cause=event,
-            timeline=timeline,
-            target_agency_id=obligation.target_agency_id,
-            target_agency_type=obligation.target_agency_type,
-        )
-        repository.add_timeline(session, timeline)
-        session.flush()
-        # What arrived before the opening is applied now, as if it had come after it.
-        for early in pending.take(session, obligation_id=obligation.obligation_id, now=now):
-            if isinstance(early, ObligationFulfilled):
-                _fulfil(session, early, deps=deps, now=now)
-            else:
-                _withdraw(session, early, now=now)
-        session.commit()
+    pending.hold(session, obligation_id=str(event.obligation_id))
+    if repository.get(session, obligation_id=str(event.obligation_id)) is not None:
+        return
+    calendar = deps.calendars.current(session)
+    occurrence = domain.first_occurrence(term)
+    counted = count(
+        calendar, term, event.started_at, occurrence=occurrence, warning=deps.policy.warning
+    )
+    obligation = opened_now(
+        counted,
+        now=now,
+        **event.model_dump(include=set(_DUTY)),
+        obligation_id=str(event.obligation_id),
+        case_id=str(event.case_id),
+        series_id=str(event.obligation_id),
+        occurrence=occurrence,
+        opened_by=event.producer or "unknown",
+        correlation_id=str(event.correlation_id),
+        opened_event_id=str(event.event_id),
+    )
+    session.add(obligation)
+    timeline: list[TimelineEntry] = []
+    announce(
+        session,
+        obligation,
+        now=now,
+        cause=event,
+        timeline=timeline,
+        target_agency_id=obligation.target_agency_id,
+        target_agency_type=obligation.target_agency_type,
+    )
+    repository.add_timeline(session, timeline)
+    session.flush()
+    # What arrived before the opening is applied now, as if it had come after it.
+    for early in pending.take(session, obligation_id=obligation.obligation_id, now=now):
+        if isinstance(early, ObligationFulfilled):
+            _fulfil(session, early, deps=deps, now=now)
+        else:
+            _withdraw(session, early, now=now)
 
 
 # --- fulfilment and cancellation ----------------------------------------------------------
@@ -205,24 +217,30 @@ def _next_occurrence(
 
 def on_obligation_fulfilled(event: ObligationFulfilled, *, deps: DeadlinesDeps) -> None:
     """Mark an obligation met, recording when, by whom, and whether it was on time."""
+    with unit_of_work(deps.engine) as session:
+        if claim(session, consumer=_FULFILLED, event_id=str(event.event_id), now=deps.clock.now()):
+            apply_obligation_fulfilled(session, event, deps=deps)
+            session.commit()
+
+
+def apply_obligation_fulfilled(
+    session: Session, event: ObligationFulfilled, *, deps: DeadlinesDeps
+) -> None:
+    """Apply a fulfilment in the caller's transaction, or keep it until its obligation opens."""
     now = deps.clock.now()
     span = trace.get_current_span()
     span.set_attribute(CASE_ID, str(event.case_id))
     span.set_attribute(OBLIGATION_CODE, event.code)
     if event.met_by_agency_id:
         span.set_attribute(AGENCY_ID, event.met_by_agency_id)
-    with unit_of_work(deps.engine) as session:
-        if not claim(session, consumer=_FULFILLED, event_id=str(event.event_id), now=now):
-            return
-        pending.hold(session, obligation_id=str(event.obligation_id))
-        if not _fulfil(session, event, deps=deps, now=now):
-            # Opened and fulfilled travel on separate consumers: kept until the opening.
-            pending.keep(session, event, now=now)
-        session.commit()
+    pending.hold(session, obligation_id=str(event.obligation_id))
+    if not _fulfil(session, event, deps=deps, now=now):
+        # Opened and fulfilled travel on separate consumers: kept until the opening.
+        pending.keep(session, event, now=now)
 
 
-_FULFILLED = "deadlines-obligation_fulfilled"
-_CANCELLED = "deadlines-obligation_cancelled"
+_FULFILLED = FULFILLED_INBOX = "deadlines-obligation_fulfilled"
+_CANCELLED = CANCELLED_INBOX = "deadlines-obligation_cancelled"
 
 
 def _fulfil(
@@ -294,17 +312,23 @@ def _fulfil(
 
 def on_obligation_cancelled(event: ObligationCancelled, *, deps: DeadlinesDeps) -> None:
     """Cancel a producer's obligation with its reason, and the escalations it set climbing."""
+    with unit_of_work(deps.engine) as session:
+        if claim(session, consumer=_CANCELLED, event_id=str(event.event_id), now=deps.clock.now()):
+            apply_obligation_cancelled(session, event, deps=deps)
+            session.commit()
+
+
+def apply_obligation_cancelled(
+    session: Session, event: ObligationCancelled, *, deps: DeadlinesDeps
+) -> None:
+    """Apply a cancellation in the caller's transaction, or keep it until its obligation opens."""
     now = deps.clock.now()
     span = trace.get_current_span()
     span.set_attribute(CASE_ID, str(event.case_id))
     span.set_attribute(OBLIGATION_CODE, event.code)
-    with unit_of_work(deps.engine) as session:
-        if not claim(session, consumer=_CANCELLED, event_id=str(event.event_id), now=now):
-            return
-        pending.hold(session, obligation_id=str(event.obligation_id))
-        if not _withdraw(session, event, now=now):
-            pending.keep(session, event, now=now)
-        session.commit()
+    pending.hold(session, obligation_id=str(event.obligation_id))
+    if not _withdraw(session, event, now=now):
+        pending.keep(session, event, now=now)
 
 
 def _withdraw(session: Session, event: ObligationCancelled, *, now: datetime) -> bool:

@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
+from sqlmodel import Session
 
 from services.deadlines import repository
 from services.deadlines.handlers.common import DeadlinesDeps, timeline_row
+from services.deadlines.tables import TimelineEntry
 from shared.db import unit_of_work
 from shared.inbox import claim
 
@@ -44,16 +46,37 @@ def _acted_at(payload: dict[str, Any]) -> datetime | None:
     return moment if moment.tzinfo else None
 
 
+TIMELINE_INBOX = "deadlines-timeline"
+
+
 def on_case_event(subject: str, payload: dict[str, Any], *, deps: DeadlinesDeps) -> bool:
     """Put another service's event on its case's timeline (ids and codes only); False if none."""
+    now = deps.clock.now()
+    entry = case_entry(subject, payload, now=now)
+    if entry is None:
+        return False
+    with unit_of_work(deps.engine) as session:
+        if not claim(session, consumer=TIMELINE_INBOX, event_id=entry.event_id, now=now):
+            return False
+        apply_case_entry(session, entry)
+        session.commit()
+    return True
+
+
+def apply_case_entry(session: Session, entry: TimelineEntry) -> None:
+    """Add a case event's timeline entry in the caller's transaction (its inbox entry claimed)."""
+    repository.add_timeline(session, [entry])
+
+
+def case_entry(subject: str, payload: dict[str, Any], *, now: datetime) -> TimelineEntry | None:
+    """The timeline entry of another service's event (ids and codes only); None if not a case's."""
     case_event = _CaseEvent.model_validate(payload)
     if case_event.case_id is None:
         # Not about a case (a directory change, a dead-letter alert): nothing to show.
-        return False
+        return None
     parts = subject.split(".")
     name = ".".join(parts[1:3]) if len(parts) >= 3 else subject
-    now = deps.clock.now()
-    entry = timeline_row(
+    return timeline_row(
         case_id=str(case_event.case_id),
         event_id=str(case_event.event_id),
         event=name[:120],
@@ -79,11 +102,3 @@ def on_case_event(subject: str, payload: dict[str, Any], *, deps: DeadlinesDeps)
         code=_first(payload, "code", length=10),
         acted_at=_acted_at(payload),
     )
-    with unit_of_work(deps.engine) as session:
-        if not claim(
-            session, consumer="deadlines-timeline", event_id=str(case_event.event_id), now=now
-        ):
-            return False
-        repository.add_timeline(session, [entry])
-        session.commit()
-    return True
