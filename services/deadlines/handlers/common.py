@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import propagate, trace
 from sqlalchemy import Engine
@@ -40,6 +40,10 @@ IDS = uuid.UUID("0f5c2b1e-3a8d-4c5e-9b7a-1d2e3f4a5b6c")
 CANCELLED_SUBJECT = ObligationCancelled.subject(SERVICE)
 
 
+# Where a session keeps the calendar it read in its current transaction.
+_CALENDAR_KEY = "qorgau.deadlines.calendar"
+
+
 class CalendarBook:
     """The working calendar in force: the overrides table, rebuilt when its version moves."""
 
@@ -51,12 +55,22 @@ class CalendarBook:
 
     def current(self, session: Session, *, share_lock: bool = True) -> WorkingCalendar:
         """The calendar for this transaction (on PostgreSQL, held steady until commit)."""
+        # A batch of a hundred openings is one transaction: the version is read (and on
+        # PostgreSQL share-locked until commit) once for it, not once per obligation.
+        transaction = session.get_transaction()
+        known = session.info.get(_CALENDAR_KEY)
+        if known is not None and known[0] is transaction and known[1] >= share_lock:
+            return cast("WorkingCalendar", known[2])
         version = repository.calendar_version(session, share_lock=share_lock)
         with self._lock:
             if version > self._version:
                 self._calendar = self.build(repository.overrides(session))
                 self._version = version
-            return self._calendar
+            calendar = self._calendar
+        transaction = session.get_transaction()
+        if transaction is not None:
+            session.info[_CALENDAR_KEY] = (transaction, share_lock, calendar)
+        return calendar
 
     def build(self, rows: Iterable[CalendarOverride]) -> WorkingCalendar:
         """A calendar with the given day transfers."""
