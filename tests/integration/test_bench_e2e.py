@@ -34,13 +34,15 @@ def test_e2e_bench_sees_every_report_through_to_its_obligations(tmp_path: Path) 
     assert "Peak RSS" in printed
 
 
-def test_hop_bench_carries_every_message_in_both_variants(tmp_path: Path) -> None:
+def test_hop_bench_carries_every_message_in_every_variant(tmp_path: Path) -> None:
     result = hop(messages=200, rounds=1, folder=tmp_path)
 
     assert [(run.variant, run.outputs, run.stored) for run in result.runs] == [
         ("bare", 200, 200),
         ("project", 200, 200),
+        ("batch", 200, 200),
     ]
     assert result.best("bare") > 0
     assert result.best("project") > 0
+    assert result.best("batch") > 0
     assert "project/bare" in result.table()
