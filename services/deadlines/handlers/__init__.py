@@ -19,7 +19,14 @@ from services.deadlines.handlers.obligations import (
     on_obligation_opened,
 )
 from services.deadlines.handlers.timeline import on_case_event
-from services.deadlines.handlers.timer import Fired, FireReport, _Batch, _breach, fire_due
+from services.deadlines.handlers.timer import (
+    Fired,
+    FireReport,
+    Poller,
+    _Batch,
+    _breach,
+    fire_due,
+)
 
 __all__ = [
     "BadOverrides",
@@ -29,6 +36,7 @@ __all__ = [
     "FireReport",
     "Fired",
     "Policy",
+    "Poller",
     "_Batch",
     "_breach",
     "apply_calendar_change",
