@@ -114,6 +114,7 @@ def test_a_wave_is_prepared_ahead_and_fired_once_at_its_due_time(
     on_obligation_opened(met, deps=deps)
     ids = load_wave(engine, WAVE - 1, due=DUE)
     moved = ids.pop()
+    reassigned = ids[0]
     poller = Poller(deps, interval=0.5, ahead=timedelta(seconds=30))
 
     # Twenty seconds before: every breach is prepared, nothing is written.
@@ -132,6 +133,12 @@ def test_a_wave_is_prepared_ahead_and_fired_once_at_its_due_time(
             sa.update(OBLIGATIONS)
             .where(OBLIGATIONS.c.obligation_id == moved)
             .values(due_at=DUE + timedelta(days=1))
+        )
+        # And one is handed to another police unit: its breach is computed again, not as prepared.
+        connection.execute(
+            sa.update(OBLIGATIONS)
+            .where(OBLIGATIONS.c.obligation_id == reassigned)
+            .values(actor_agency_id="kz-75-police-2")
         )
 
     # A microsecond before the due time: still nothing written.
@@ -174,6 +181,15 @@ def test_a_wave_is_prepared_ahead_and_fired_once_at_its_due_time(
     assert by_status == {"breached": WAVE - 2, "met": 1, "open": 1}
     assert fired_at == {DUE}
     assert row(engine, met.obligation_id)["status"] == "met"
+    with unit_of_work(engine) as session:
+        actors = {
+            json.loads(p)["obligation_id"]: json.loads(p)["actor_agency_id"]
+            for p in session.execute(
+                sa.select(OUTBOX.c.payload).where(OUTBOX.c.subject == BREACHED)
+            ).scalars()
+        }
+    assert actors[reassigned] == "kz-75-police-2"
+    assert actors[ids[1]] == "kz-75-police"
     assert row(engine, moved)["status"] == "open"
     assert not poller.prepared
     # Nothing fires twice.

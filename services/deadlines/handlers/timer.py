@@ -345,24 +345,62 @@ def _log_chain_ended(obligation: Obligation) -> None:
     )
 
 
-# What firing changes on a row: the rest must be as it was read for a prepared breach to stand.
-_FIRING_COLUMNS = frozenset({"status", "breached_at", "fired_at", "warned", "warned_at"})
+class _Reading:
+    """A row that notes which columns are read of it: what a prepared breach was computed from."""
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+        self.read: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._row, name)
+        self.read[name] = value
+        return value
 
 
-def _standing(row: Any) -> tuple[Any, ...]:
-    return tuple(v for k, v in row._mapping.items() if k not in _FIRING_COLUMNS)
+# Column orders of the packed rows a prepared breach keeps (tuples take a third of a dict's
+# memory, and a midnight wave keeps thousands of them).
+_ESCALATION_KEYS = tuple(_OBLIGATION_DEFAULTS)
+_OUTBOX_KEYS = tuple(
+    ("event_id", "subject", "payload", "headers", "created_at", "sent_at", "attempts", "last_error")
+)
+_TIMELINE_KEYS = tuple(_TIMELINE_DEFAULTS)
+
+
+def _pack(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> tuple[tuple[Any, ...], ...]:
+    return tuple(tuple(row[key] for key in keys) for row in rows)
+
+
+def _unpack(rows: tuple[tuple[Any, ...], ...], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
 @dataclass
 class _Prepared:
     """A breach computed ahead of its due time from the row as it then stood, not yet written."""
 
-    standing: tuple[Any, ...]
+    # The columns the breach was computed from, with their values then.
+    standing: tuple[tuple[str, Any], ...]
     calendar: WorkingCalendar
-    batch: _Batch
+    now: datetime
+    escalations: tuple[tuple[Any, ...], ...]
+    outbox: tuple[tuple[Any, ...], ...]
+    timeline: tuple[tuple[Any, ...], ...]
     escalation_due: datetime | None
     escalated: bool
     chain_ended: bool
+
+    def stands(self, row: Any, calendar: WorkingCalendar) -> bool:
+        """Whether the row (and calendar) still read as they did when this was prepared."""
+        return calendar is self.calendar and all(
+            getattr(row, name) == value for name, value in self.standing
+        )
+
+    def into(self, batch: _Batch) -> None:
+        """Add this breach's writes to a batch."""
+        batch.escalations.extend(_unpack(self.escalations, _ESCALATION_KEYS))
+        batch.outbox.extend(_unpack(self.outbox, _OUTBOX_KEYS))
+        batch.timeline.extend(_unpack(self.timeline, _TIMELINE_KEYS))
 
 
 def _fire_once(
@@ -395,12 +433,8 @@ def _fire_once(
             assert obligation.due_at is not None
             fired.append((obligation.obligation_id, "breached", obligation.due_at))
             ready = prepared.pop(obligation.obligation_id, None) if prepared else None
-            if (
-                ready is not None
-                and ready.calendar is calendar
-                and ready.standing == _standing(row)
-            ):
-                work.extend(ready.batch)
+            if ready is not None and ready.stands(row, calendar):
+                ready.into(work)
                 report.breached += 1
                 report.escalated += ready.escalated
                 report.chains_ended += ready.chain_ended
@@ -522,7 +556,7 @@ class Poller:
     def _forget(self, now: datetime) -> None:
         # Prepared breaches whose due time passed without a claim (met, cancelled, moved, or
         # another instance's) are dropped.
-        for obligation_id in [k for k, p in self.prepared.items() if p.batch.now <= now]:
+        for obligation_id in [k for k, p in self.prepared.items() if p.now <= now]:
             del self.prepared[obligation_id]
         if not self.prepared:
             self._counted.clear()
@@ -547,16 +581,21 @@ class Poller:
         if not rows:
             return False
         for row in rows:
-            obligation = _as_obligation(row)
-            assert obligation.due_at is not None
+            assert row.due_at is not None
+            reading = _Reading(row)
             # Each breach as it will be when it falls due: at its due time.
-            batch = _Batch(now=obligation.due_at, counted=self._counted)
+            batch = _Batch(now=row.due_at, counted=self._counted)
             report = FireReport()
-            escalation_due = _breach(obligation, batch, deps=deps, calendar=calendar, report=report)
-            self.prepared[obligation.obligation_id] = _Prepared(
-                standing=_standing(row),
+            escalation_due = _breach(
+                _as_obligation(reading), batch, deps=deps, calendar=calendar, report=report
+            )
+            self.prepared[row.obligation_id] = _Prepared(
+                standing=tuple(reading.read.items()),
                 calendar=calendar,
-                batch=batch,
+                now=row.due_at,
+                escalations=_pack(batch.escalations, _ESCALATION_KEYS),
+                outbox=_pack(batch.outbox, _OUTBOX_KEYS),
+                timeline=_pack(batch.timeline, _TIMELINE_KEYS),
                 escalation_due=escalation_due,
                 escalated=bool(report.escalated),
                 chain_ended=bool(report.chains_ended),
