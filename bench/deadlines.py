@@ -4,9 +4,12 @@
 throwaway PostgreSQL database, each in a process of its own (so peak memory is its own):
 
 - qorgau: the deadlines service's own code. Scheduling = `on_obligation_opened` (one transaction
-  per obligation: the row, the inbox entry, the outbox event, the timeline entry). Firing = the
-  service's poller loop (`fire_due` every poll interval, SystemClock), which breaches, opens the
-  escalation and stages its events in the same transaction.
+  per obligation: the row, the inbox entry, the outbox event, the timeline entry), or with
+  `--schedule-batch N` one transaction per N events where the service has the batch
+  subscriber's `apply_obligation_opened`. Firing = the service's Poller (the loop of
+  services.deadlines.app on the SystemClock: wakes at the next due time, prepares the breaches
+  falling due soon in memory, claims and writes them at their due time in batches), which
+  breaches, opens the escalation and stages its events in the same transaction.
 - apscheduler: the same service built on APScheduler 3 with its SQLAlchemyJobStore on the same
   database. Scheduling = `on_obligation_opened` + `add_job` of a DateTrigger job at the due time
   (the warning job such a design also needs is left out, to APScheduler's advantage). Firing = the
@@ -15,7 +18,8 @@ throwaway PostgreSQL database, each in a process of its own (so peak memory is i
 Measured: scheduling throughput; loading the table to `--size` open obligations (bulk, with
 rows like the service's); the idle due-query (what each poll or wakeup asks) at 10 thousand and at
 `--size`; firing lateness p50/p99/max for `--burst` obligations falling due in the same second
-(lateness = commit of the breach minus the due time); peak RSS. Not a test: a command.
+(lateness = commit of the breach minus the due time), the burst given `--notice` seconds between
+its rows being moved to their due time and that time; peak RSS. Not a test: a command.
 """
 
 from __future__ import annotations
@@ -46,11 +50,18 @@ from sqlalchemy import Engine
 
 from services.deadlines import handlers, repository
 from services.deadlines.config import DeadlinesSettings
-from services.deadlines.handlers import DeadlinesDeps, FireReport, fire_due, on_obligation_opened
+from services.deadlines.handlers import (
+    DeadlinesDeps,
+    FireReport,
+    Poller,
+    fire_due,
+    on_obligation_opened,
+)
 from services.deadlines.tables import Obligation
 from shared.clock import SystemClock
 from shared.contracts.obligations import ObligationOpened
 from shared.db import is_postgres, make_engine, migrate, unit_of_work
+from shared.inbox import claim
 
 PG_ADMIN = os.environ.get("QORGAU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 AGENCY_TYPES = ("police", "child_rights_regional", "ombudsman_regional", "education_org", "shelter")
@@ -62,8 +73,8 @@ CODES = ("R7", "R8", "R12", "R13", "R19", "R21", "G1", "S4", "F2", "F3")
 CHUNK = 5_000
 OBLIGATIONS: sa.Table = Obligation.__table__  # type: ignore[attr-defined]
 FAR = timedelta(days=3650)
-# The burst is moved to fall due this many seconds ahead, then the timer is left to it.
-LEAD = 5.0
+# The inbox consumer of obligation_opened, as the service's subscriber claims it.
+OPENED_INBOX = "deadlines-obligation_opened"
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -226,14 +237,13 @@ def run_qorgau(url: str, args: argparse.Namespace) -> dict[str, Any]:
     interval = DeadlinesSettings().poll_interval
     result: dict[str, Any] = {"poll_interval_s": interval}
 
-    # Scheduling: the real handler, one durable transaction per obligation.
+    # Scheduling: the real handler, one durable transaction per obligation (or per batch).
     now = clock.now()
     events = [opened_event(now) for _ in range(args.schedule)]
     start = time.perf_counter()
-    for event in events:
-        on_obligation_opened(event, deps=deps)
+    mode = schedule(events, deps, batch=args.schedule_batch)
     elapsed = time.perf_counter() - start
-    result["schedule"] = {"count": args.schedule, "per_s": args.schedule / elapsed}
+    result["schedule"] = {"count": args.schedule, "per_s": args.schedule / elapsed, "mode": mode}
 
     loaded = args.schedule
     for target in sorted({min(10_000, args.size), args.size}):
@@ -250,29 +260,39 @@ def run_qorgau(url: str, args: argparse.Namespace) -> dict[str, Any]:
             lambda: _case(engine, str(events[0].case_id)), args.repeat
         )
 
-    # Firing: `burst` obligations due in the same second, drained by the service's poller loop.
+    # Firing: `burst` obligations due in the same second, drained by the service's poller (the
+    # same Poller and step loop as services.deadlines.app), which has `--notice` seconds between
+    # the burst's rows being moved to their due time and that time; a real midnight's rows are
+    # open for days before it.
+    settings = DeadlinesSettings()
+    poller = Poller(
+        deps, interval=interval, ahead=settings.prepare_ahead, keep=settings.prepare_keep
+    )
     burst = list(obligation_rows(args.burst, now, due=now + FAR))
     bulk_insert(engine, iter(burst))
+    del burst
     analyse(engine)
-    due = datetime.now(UTC) + timedelta(seconds=LEAD)
+    due = datetime.now(UTC) + timedelta(seconds=args.notice)
     with engine.begin() as connection:
         connection.execute(
             sa.update(OBLIGATIONS)
             .where(OBLIGATIONS.c.due_at == now + FAR)
             .values(due_at=due, warn_at=due - timedelta(hours=1), warned=True)
         )
-    result["prepared_before_due_s"] = (due - datetime.now(UTC)).total_seconds()
+    result["notice_s"] = (due - datetime.now(UTC)).total_seconds()
     samples: list[float] = []
     fired = 0
+    prepared = 0
     while fired < args.burst:
-        tick = time.monotonic()
-        report: FireReport = fire_due(deps=deps)
+        report, wait = poller.step()
+        prepared = max(prepared, len(poller.prepared))
         for f in report.fired:
             if f.kind == "breached" and f.due_at == due:
                 fired += 1
                 samples.append((f.committed_at - f.due_at) / timedelta(milliseconds=1))
-        time.sleep(max(0.0, interval - (time.monotonic() - tick)))
+        time.sleep(wait)
     result["firing"] = lateness(samples)
+    result["prepared_ahead"] = prepared
     with unit_of_work(engine) as session:
         result["breach_events"] = session.execute(
             sa.text("select count(*) from outbox where subject like '%obligation_breached%'")
@@ -280,6 +300,41 @@ def run_qorgau(url: str, args: argparse.Namespace) -> dict[str, Any]:
     result["peak_rss_mb"] = peak_rss_mb()
     engine.dispose()
     return result
+
+
+def schedule(events: list[ObligationOpened], deps: DeadlinesDeps, *, batch: int) -> str:
+    """Schedule events as the service consumes them; return how ("one by one", "batches of N").
+
+    With batch > 1 and a session-taking `apply_obligation_opened(session, event, *, deps)` in
+    the service (the batch subscriber's handler), one transaction per batch: per event the inbox
+    claim and the change, one commit, as shared.bus's batch subscriber does. Otherwise one
+    transaction per event through `on_obligation_opened`.
+    """
+    apply = _apply_opened()
+    if batch <= 1 or apply is None:
+        for event in events:
+            on_obligation_opened(event, deps=deps)
+        return "one by one"
+    for first in range(0, len(events), batch):
+        with unit_of_work(deps.engine) as session:
+            for event in events[first : first + batch]:
+                if claim(
+                    session,
+                    consumer=OPENED_INBOX,
+                    event_id=str(event.event_id),
+                    now=deps.clock.now(),
+                ):
+                    apply(session, event, deps=deps)
+            session.commit()
+    return f"batches of {batch}"
+
+
+def _apply_opened() -> Callable[..., Any] | None:
+    # The batch subscriber's per-message function, where the service has one.
+    from services.deadlines.handlers import obligations
+
+    found = getattr(handlers, "apply_obligation_opened", None)
+    return found or getattr(obligations, "apply_obligation_opened", None)
 
 
 def _case(engine: Engine, case_id: str) -> int:
@@ -299,14 +354,17 @@ def aps_breach(obligation_id: str) -> None:
     deps: DeadlinesDeps = _APS["deps"]
     pg = is_postgres(deps.engine)
     with unit_of_work(deps.engine) as session:
+        now = deps.clock.now()
         if not pg:
-            repository.tick_poller(session, now=deps.clock.now())
+            repository.tick_poller(session, now=now)
         calendar = deps.calendars.current(session)
-        query = sa.select(OBLIGATIONS).where(OBLIGATIONS.c.obligation_id == obligation_id)
-        o = session.execute(query.with_for_update() if pg else query).first()
-        if o is None or o.status != "open":
+        claimed = repository.claim_due(
+            session, now=now, limit=1, skip_locked=pg, ids=[obligation_id]
+        )
+        if not claimed:
             return
-        batch = handlers._Batch(now=deps.clock.now())
+        o = claimed[0]
+        batch = handlers._Batch(now=now)
         handlers._breach(o, batch, deps=deps, calendar=calendar, report=FireReport())
         batch.write(session)
         due = o.due_at
@@ -411,7 +469,7 @@ def run_apscheduler(url: str, args: argparse.Namespace) -> dict[str, Any]:
     # Firing: the burst's jobs and rows moved to one second, then the scheduler resumed.
     burst = load(args.burst, due=now + FAR)
     analyse(engine)
-    due = datetime.now(UTC) + timedelta(seconds=LEAD)
+    due = datetime.now(UTC) + timedelta(seconds=args.notice)
     with engine.begin() as connection:
         connection.execute(
             sa.update(OBLIGATIONS)
@@ -428,7 +486,7 @@ def run_apscheduler(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 for r in job_rows(moved)
             ],
         )
-    result["prepared_before_due_s"] = (due - datetime.now(UTC)).total_seconds()
+    result["notice_s"] = (due - datetime.now(UTC)).total_seconds()
     scheduler.resume()
     scheduler.wakeup()
     deadline = time.monotonic() + args.timeout
@@ -476,6 +534,7 @@ ROWS = [
     Row("firing lateness p99", lambda r: r["firing"]["p99_ms"], "ms", "lower"),
     Row("firing lateness max", lambda r: r["firing"]["max_ms"], "ms", "lower"),
     Row("fired of the burst", lambda r: r["firing"]["count"], "obligations", "higher"),
+    Row("burst prepared ahead", lambda r: r.get("prepared_ahead"), "obligations", "higher"),
     Row(
         "idle due-query p50 at 10k", lambda r: _at(r, "due_query", 10_000, "p50_ms"), "ms", "lower"
     ),
@@ -589,6 +648,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--schedule", type=int, default=2_000, help="obligations scheduled one by one"
     )
+    parser.add_argument(
+        "--schedule-batch",
+        type=int,
+        default=1,
+        help="schedule in transactions of this many events, where the service can (else 1)",
+    )
+    parser.add_argument(
+        "--notice",
+        type=float,
+        default=35.0,
+        help="seconds between the burst being moved to its due time and that time",
+    )
     parser.add_argument("--repeat", type=int, default=200, help="samples per query latency")
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--impls", nargs="+", default=["qorgau", "apscheduler"])
@@ -612,8 +683,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"running {scenario} (size {args.size:,}, burst {args.burst:,}) ...", flush=True
                 )
                 command = [sys.executable, "-m", "bench.deadlines", "--scenario", scenario]
-                for name in ("size", "burst", "schedule", "repeat", "timeout"):
-                    command += [f"--{name}", str(getattr(args, name))]
+                for name in ("size", "burst", "schedule", "schedule_batch", "notice", "repeat"):
+                    command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+                command += ["--timeout", str(args.timeout)]
                 command += ["--workdir", workdir]
                 done = subprocess.run(command, capture_output=True, text=True, check=False)
                 if done.returncode != 0:

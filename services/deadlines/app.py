@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import FastAPI
 
 from services.deadlines import api, subscribers
 from services.deadlines.config import DeadlinesSettings
-from services.deadlines.handlers import DeadlinesDeps, fire_due, load_overrides_file
+from services.deadlines.handlers import DeadlinesDeps, Poller, load_overrides_file
 from shared import audit_api, auth
 from shared.access import Gatekeeper, audit_key
 from shared.calendar import CalendarOverrides
@@ -38,8 +39,28 @@ def build(
         )
         log.info("calendar overrides file: %d day(s) new", len(change.changed_days))
     subscribers.register(runtime.broker, deps, wake_relay=runtime.relay.wake)
-    # The timer: what fell due fires at the next tick (after a restart, all of it at once).
-    runtime.run_every("poller", settings.poll_interval, lambda: fire_due(deps=deps).count)
+    # The timer: wakes at the next due time (or every poll interval, for new work), fires what
+    # fell due (after a restart, all of it at once) and prepares what falls due soon.
+    poller = Poller(
+        deps,
+        interval=settings.poll_interval,
+        ahead=settings.prepare_ahead,
+        keep=settings.prepare_keep,
+    )
+
+    async def poll() -> None:
+        while True:
+            wait = settings.poll_interval
+            try:
+                report, wait = await asyncio.to_thread(poller.step)
+                if report.count:
+                    runtime.relay.wake()
+            except Exception as error:
+                # Logged and tried again next round: the database keeps what is due.
+                log.error("deadlines poller failed: %s", type(error).__name__)
+            await asyncio.sleep(wait)
+
+    runtime.run_in_background("poller", poll)
     ring = KeyRing.load_or_create(settings.resolved_data_key_file())
     gate = Gatekeeper(runtime.engine, audit_key(ring), runtime.clock)
     app = runtime.http_app(

@@ -28,6 +28,10 @@ class DeadlinesSettings(ServiceSettings):
     # A breach fires within 2 seconds of its due time: the poll interval leaves room for it.
     poll_interval: float = Field(default=0.5, gt=0, le=1.5)
     poll_batch: int = Field(default=500, ge=1, le=10_000)
+    # Breaches falling due within this window are computed ahead (in memory, nothing written),
+    # so that a midnight wave only has to be written at its due time; at most prepare_keep.
+    prepare_ahead: timedelta = timedelta(seconds=30)
+    prepare_keep: int = Field(default=20_000, ge=0, le=100_000)
     # The due-soon point: before a term in hours; n working days before the last day of a
     # term in days (0: the start of the last working day).
     warn_before_hours: timedelta = timedelta(hours=1)

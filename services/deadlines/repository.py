@@ -96,35 +96,52 @@ def of_agency(
 
 
 def claim_due(
-    session: Session, *, now: datetime, limit: int, skip_locked: bool
-) -> list[Obligation]:
-    """Return open obligations due by now, earliest first, locked (skipping others' locks).
+    session: Session,
+    *,
+    now: datetime,
+    limit: int,
+    skip_locked: bool,
+    ids: Sequence[str] | None = None,
+) -> list[Any]:
+    """Mark open obligations due by now breached (fired now); return them as they now stand.
 
-    Detached copies, not tracked by the session: the poller writes them back in one statement
-    per batch.
+    One statement claims and changes the rows, so whatever was met, cancelled or moved since it
+    was last read is simply not claimed. On PostgreSQL the chosen rows are locked `SKIP LOCKED`,
+    so instances share a burst and never claim the same row. Rows are the table's columns (the
+    attributes an Obligation has), earliest due first.
     """
-    query = (
-        sa.select(OBLIGATIONS)
-        .where(OBLIGATIONS.c.status == OPEN, OBLIGATIONS.c.due_at <= now)
-        .order_by(OBLIGATIONS.c.due_at)
-        .limit(limit)
+    chosen = sa.select(OBLIGATIONS.c.obligation_id).where(
+        OBLIGATIONS.c.status == OPEN, OBLIGATIONS.c.due_at <= now
     )
-    if skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    return _detached(session.execute(query))
+    if ids is not None:
+        chosen = chosen.where(OBLIGATIONS.c.obligation_id.in_(list(ids)))
+    chosen = chosen.order_by(OBLIGATIONS.c.due_at).limit(limit)
+    claim = (
+        sa.update(OBLIGATIONS)
+        .where(OBLIGATIONS.c.obligation_id.in_(_chosen(session, chosen, skip_locked)))
+        .where(OBLIGATIONS.c.status == OPEN)
+        .values(status=BREACHED, breached_at=OBLIGATIONS.c.due_at, fired_at=now)
+        .returning(*OBLIGATIONS.c)
+    )
+    rows = list(session.connection().execute(claim))
+    return sorted(rows, key=lambda row: (row.due_at, row.obligation_id))
 
 
-def _detached(rows: Iterable[Any]) -> list[Obligation]:
-    # Plain rows read in one statement, as models the session does not track (nor flush).
-    return [Obligation(**row._mapping) for row in rows]
+def _chosen(session: Session, chosen: sa.Select[Any], skip_locked: bool) -> Any:
+    """The rows a claim updates: locked first where other instances claim too (PostgreSQL)."""
+    if not skip_locked:
+        # SQLite: one statement; the poller's row already holds the write lock.
+        return chosen
+    # PostgreSQL: lock, then update by id. Inside the UPDATE, a LIMIT ... SKIP LOCKED subquery
+    # may be run again and skip the rows the statement itself just changed, claiming beyond
+    # the limit (seen in testing); locking first keeps the batch to its limit.
+    return list(session.execute(chosen.with_for_update(skip_locked=True)).scalars())
 
 
-def claim_warnings(
-    session: Session, *, now: datetime, limit: int, skip_locked: bool
-) -> list[Obligation]:
-    """Return open, unwarned obligations past their due-soon point and not yet due, locked."""
-    query = (
-        sa.select(OBLIGATIONS)
+def claim_warnings(session: Session, *, now: datetime, limit: int, skip_locked: bool) -> list[Any]:
+    """Mark open, unwarned obligations past their due-soon point (not yet due) warned."""
+    chosen = (
+        sa.select(OBLIGATIONS.c.obligation_id)
         .where(
             OBLIGATIONS.c.status == OPEN,
             OBLIGATIONS.c.warned == sa.false(),
@@ -134,72 +151,95 @@ def claim_warnings(
         .order_by(OBLIGATIONS.c.warn_at)
         .limit(limit)
     )
-    if skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    return _detached(session.execute(query))
+    claim = (
+        sa.update(OBLIGATIONS)
+        .where(
+            OBLIGATIONS.c.obligation_id.in_(_chosen(session, chosen, skip_locked)),
+            OBLIGATIONS.c.status == OPEN,
+            OBLIGATIONS.c.warned == sa.false(),
+        )
+        .values(warned=True, warned_at=now)
+        .returning(*OBLIGATIONS.c)
+    )
+    rows = list(session.connection().execute(claim))
+    return sorted(rows, key=lambda row: (row.warn_at, row.obligation_id))
 
 
-def mark_breached(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Set each row's obligation breached ({b_id, b_breached_at, b_fired_at}), in one statement."""
-    if rows:
-        session.connection().execute(
-            sa.update(OBLIGATIONS)
-            .where(OBLIGATIONS.c.obligation_id == sa.bindparam("b_id"))
-            .values(
-                status=BREACHED,
-                breached_at=sa.bindparam("b_breached_at", type_=AWARE),
-                fired_at=sa.bindparam("b_fired_at", type_=AWARE),
+def coming_due(
+    session: Session, *, after: tuple[datetime, str], until: datetime, limit: int
+) -> list[Any]:
+    """Open obligations due after `after` (due time, id) and by `until`, in that order; no lock.
+
+    What the poller reads to prepare breaches ahead of their due time: a read, never a claim.
+    """
+    due_at, obligation_id = after
+    query = (
+        sa.select(OBLIGATIONS)
+        .where(
+            OBLIGATIONS.c.status == OPEN,
+            OBLIGATIONS.c.due_at <= until,
+            sa.or_(
+                OBLIGATIONS.c.due_at > due_at,
+                sa.and_(
+                    OBLIGATIONS.c.due_at == due_at, OBLIGATIONS.c.obligation_id > obligation_id
+                ),
             ),
-            list(rows),
         )
+        .order_by(OBLIGATIONS.c.due_at, OBLIGATIONS.c.obligation_id)
+        .limit(limit)
+    )
+    return list(session.execute(query))
 
 
-def mark_warned(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Record each row's due-soon warning ({b_id, b_warned_at}), in one statement."""
-    if rows:
-        session.connection().execute(
-            sa.update(OBLIGATIONS)
-            .where(OBLIGATIONS.c.obligation_id == sa.bindparam("b_id"))
-            .values(warned=True, warned_at=sa.bindparam("b_warned_at", type_=AWARE)),
-            list(rows),
+def next_to_fire(session: Session) -> datetime | None:
+    """The earliest due time or due-soon point still waiting (two index probes, no lock)."""
+    due = session.execute(
+        sa.select(OBLIGATIONS.c.due_at)
+        .where(OBLIGATIONS.c.status == OPEN, OBLIGATIONS.c.due_at.is_not(None))
+        .order_by(OBLIGATIONS.c.due_at)
+        .limit(1)
+    ).scalar()
+    warn = session.execute(
+        sa.select(OBLIGATIONS.c.warn_at)
+        .where(
+            OBLIGATIONS.c.status == OPEN,
+            OBLIGATIONS.c.warned == sa.false(),
+            OBLIGATIONS.c.warn_at.is_not(None),
         )
+        .order_by(OBLIGATIONS.c.warn_at)
+        .limit(1)
+    ).scalar()
+    found = [moment for moment in (due, warn) if moment is not None]
+    return min(found) if found else None
 
 
-def insert_obligations(session: Session, obligations: Sequence[Obligation]) -> None:
-    """Insert new obligations in one statement."""
+def insert_obligations(
+    session: Session, obligations: Sequence[Obligation | dict[str, Any]]
+) -> None:
+    """Insert new obligations (models, or dicts of every column alike) in one statement."""
     if obligations:
-        session.connection().execute(
-            sa.insert(OBLIGATIONS), [obligation.model_dump() for obligation in obligations]
-        )
+        session.connection().execute(sa.insert(OBLIGATIONS), [_values(o) for o in obligations])
 
 
-def stage_outbox(session: Session, rows: Sequence[OutboxRow]) -> None:
-    """Insert outbox rows (built by shared.outbox.outbox_row) in one statement."""
+def stage_outbox(session: Session, rows: Sequence[OutboxRow | dict[str, Any]]) -> None:
+    """Insert outbox rows (shared.outbox.outbox_row's, or dicts alike) in one statement."""
     if rows:
         session.connection().execute(
-            sa.insert(OUTBOX), [row.model_dump(exclude={"id"}) for row in rows]
+            sa.insert(OUTBOX), [_values(row, exclude={"id"}) for row in rows]
         )
+
+
+def _values(row: Any, *, exclude: set[str] | None = None) -> dict[str, Any]:
+    # A dict is already a row's values (built so, because models cost most of a burst's time).
+    if isinstance(row, dict):
+        return row
+    return dict(row.model_dump(exclude=exclude))
 
 
 def anything_to_fire(session: Session, *, now: datetime) -> bool:
     """Tell cheaply (two index probes, no lock) whether a breach or a warning is waiting."""
-    due = session.exec(
-        select(Obligation.obligation_id)
-        .where(Obligation.status == OPEN, col(Obligation.due_at) <= now)
-        .limit(1)
-    ).first()
-    if due is not None:
-        return True
-    warn = session.exec(
-        select(Obligation.obligation_id)
-        .where(
-            Obligation.status == OPEN,
-            Obligation.warned == False,  # noqa: E712 - SQL, not Python
-            col(Obligation.warn_at) <= now,
-        )
-        .limit(1)
-    ).first()
-    return warn is not None
+    upcoming = next_to_fire(session)
+    return upcoming is not None and upcoming <= now
 
 
 def tick_poller(session: Session, *, now: datetime) -> None:
@@ -267,11 +307,11 @@ def override(session: Session, *, day: date) -> CalendarOverride | None:
 # --- timeline -----------------------------------------------------------------------------
 
 
-def add_timeline(session: Session, entries: Sequence[TimelineEntry]) -> None:
-    """Insert timeline entries in one statement."""
+def add_timeline(session: Session, entries: Sequence[TimelineEntry | dict[str, Any]]) -> None:
+    """Insert timeline entries (models, or dicts of every column alike) in one statement."""
     if entries:
         session.connection().execute(
-            sa.insert(TIMELINE), [entry.model_dump(exclude={"id"}) for entry in entries]
+            sa.insert(TIMELINE), [_values(entry, exclude={"id"}) for entry in entries]
         )
 
 

@@ -30,7 +30,14 @@ from services.deadlines.handlers.timeline import (
     case_entry,
     on_case_event,
 )
-from services.deadlines.handlers.timer import Fired, FireReport, _Batch, _breach, fire_due
+from services.deadlines.handlers.timer import (
+    Fired,
+    FireReport,
+    Poller,
+    _Batch,
+    _breach,
+    fire_due,
+)
 
 __all__ = [
     "CANCELLED_INBOX",
@@ -44,6 +51,7 @@ __all__ = [
     "FireReport",
     "Fired",
     "Policy",
+    "Poller",
     "_Batch",
     "_breach",
     "apply_calendar_change",
