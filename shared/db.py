@@ -111,6 +111,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Cheap, and durability is untouched: a larger page cache (16 MB instead of 2 MB:
+            # the deadlines due index of a million obligations stays in memory) and sorts and
+            # temporary indexes in memory rather than in temporary files.
+            cursor.execute("PRAGMA cache_size=-16384")
+            cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
 
         if path and path != ":memory:":

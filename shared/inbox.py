@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, Session, SQLModel
 
 from shared.db import AwareDateTime
 
@@ -21,12 +23,17 @@ class InboxEntry(SQLModel, table=True):
 
 def claim(session: Session, *, consumer: str, event_id: str, now: datetime) -> bool:
     """Record that consumer handles event_id in this transaction; False if it already did."""
-    seen = session.exec(
-        select(InboxEntry).where(InboxEntry.consumer == consumer, InboxEntry.event_id == event_id)
-    ).first()
-    if seen is not None:
-        return False
-    session.add(InboxEntry(consumer=consumer, event_id=event_id, handled_at=now))
-    # Flushing takes the primary key now, so a concurrent twin fails here, not silently later.
-    session.flush()
-    return True
+    table: Table = InboxEntry.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # One statement, relying on the primary key: a twin being handled concurrently in another
+    # transaction makes this one wait for it (PostgreSQL waits on the key, SQLite on the write
+    # lock), then see its row once it commits (False) or take the key if it rolled back.
+    # RETURNING tells whether the row went in: the rowcount SQLAlchemy reported through psycopg
+    # was 1 for a conflicting row too.
+    inserted = session.connection().execute(
+        insert(table)
+        .values(consumer=consumer, event_id=event_id, handled_at=now)
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(table.c.event_id)
+    )
+    return inserted.first() is not None

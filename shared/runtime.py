@@ -88,6 +88,7 @@ class ServiceRuntime:
             clock=clock,
             interval=settings.relay_interval,
             is_connected=lambda: broker_connected(broker),
+            tracer_provider=provider,
         )
         return cls(service, settings, clock, engine, provider, broker, relay)
 

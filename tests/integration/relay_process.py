@@ -18,6 +18,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import nats
+
 from shared.bus import make_broker
 from shared.clock import SystemClock
 from shared.contracts.intake import ReportReceived
@@ -43,12 +45,16 @@ def _event(event_id: str) -> ReportReceived:
 
 
 class _DieAfterPublish:
+    """JetStream as the relay sees it, killing the process once the first PubAck is back."""
+
     def __init__(self, inner: Any) -> None:
         self._inner = inner
 
-    async def publish(self, *args: Any, **kwargs: Any) -> Any:
-        await self._inner.publish(*args, **kwargs)
+    async def publish_async(self, *args: Any, **kwargs: Any) -> Any:
+        future = await self._inner.publish_async(*args, **kwargs)
+        await future
         os.kill(os.getpid(), signal.SIGKILL)
+        return future
 
 
 async def main(db_url: str, nats_url: str, mode: str, event_id: str) -> None:
@@ -62,7 +68,10 @@ async def main(db_url: str, nats_url: str, mode: str, event_id: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     broker = make_broker(nats_url, service="intake")
     await broker.connect()
-    publisher: Any = _DieAfterPublish(broker) if mode == "crash-after-publish" else broker
+    publisher: Any = broker
+    if mode == "crash-after-publish":
+        connection = await nats.connect(nats_url)
+        publisher = _DieAfterPublish(connection.jetstream())
     relay = OutboxRelay(engine=engine, publisher=publisher, clock=SystemClock())
     while pending_count(engine):
         await relay.relay_once()
