@@ -1,5 +1,5 @@
 """The read models of routing's events consume in batches, over a real NATS: casework's and the
-family centre's obligations.
+family centre's obligations, and intake's case access.
 
 All events are in the stream before the service starts, so each consumer takes them as one
 batch: every row must be there once, every event claimed once, with fewer commits than messages.
@@ -16,8 +16,13 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlmodel import col, func, select
 
+from services.intake import subscribers as intake_subscribers
+from services.intake.handlers import IntakeDeps
+from services.intake.tables import CaseAccess
 from shared.bus import make_broker
 from shared.clock import FixedClock
+from shared.contracts.routing import ReferralIssued, ReferralPurpose
+from shared.crypto import FieldCipher, KeyRing
 from shared.db import unit_of_work
 from shared.inbox import InboxEntry
 from shared.natsserver import NatsServer
@@ -155,3 +160,58 @@ async def test_casework_fulfilments_before_their_openings_end_met_once(
         "casework-obligation_opened": COUNT,
         "casework-obligation_fulfilled": COUNT,
     }
+
+
+async def test_intake_grants_case_access_from_batches(
+    migrated_engine: Callable[[str], Engine], nats_restartable: NatsServer
+) -> None:
+    url = nats_restartable.url
+    engine = migrated_engine("intake")
+    deps = IntakeDeps(engine=engine, clock=FixedClock(NOW), cipher=FieldCipher(KeyRing.generate()))
+    openings = [opening("education_org", SCHOOL) for _ in range(COUNT)]
+    referrals = [
+        ReferralIssued(
+            **each.follow(),
+            producer="routing",
+            occurred_at=NOW,
+            referral_id=uuid.uuid4(),
+            code=each.code,
+            legal_basis=each.legal_basis,
+            from_agency_type="education_org",
+            to_agency_id="kz-75-police",
+            to_agency_type="police",
+            purpose=ReferralPurpose.ACTION,
+            region="KZ-75",
+            issued_at=NOW,
+        )
+        for each in openings
+    ]
+    await publish_events(url, *openings, *referrals)
+    commits = counting_commits(engine)
+    broker = make_broker(url, service="intake")
+    intake_subscribers.register(broker, deps)
+    await broker.start()
+    try:
+        for purpose in ("routing-obligation-opened", "routing-referral-issued"):
+            await settled(url, "ROUTING", f"intake-{purpose}")
+    finally:
+        await broker.stop()
+    with unit_of_work(engine) as session:
+        access = sorted(
+            (row.case_id, row.agency_id, row.relation) for row in session.exec(select(CaseAccess))
+        )
+    expected = sorted(
+        (str(each.case_id), agency, relation)
+        for each in openings
+        for agency, relation in (
+            (SCHOOL, "obligation"),
+            ("kz-75-shelter", "obligation"),
+            ("kz-75-police", "referral"),
+        )
+    )
+    assert access == expected
+    assert claimed(engine) == {
+        "intake-routing-obligation-opened": COUNT,
+        "intake-routing-referral-issued": COUNT,
+    }
+    assert len(commits) < COUNT
