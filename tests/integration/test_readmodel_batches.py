@@ -1,5 +1,5 @@
 """The read models of routing's events consume in batches, over a real NATS: casework's and the
-family centre's obligations, and intake's case access.
+family centre's obligations, casework's due times and intake's case access.
 
 All events are in the stream before the service starts, so each consumer takes them as one
 batch: every row must be there once, every event claimed once, with fewer commits than messages.
@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
+from opentelemetry import trace
 from sqlalchemy import Engine, event
 from sqlmodel import col, func, select
 
+from services.casework import subscribers as casework_subscribers
+from services.casework.handlers import CaseworkDeps
+from services.casework.tables import DueTime
 from services.intake import subscribers as intake_subscribers
 from services.intake.handlers import IntakeDeps
 from services.intake.tables import CaseAccess
 from shared.bus import make_broker
 from shared.clock import FixedClock
+from shared.contracts.deadlines import ObligationBreached, ObligationScheduled
 from shared.contracts.routing import ReferralIssued, ReferralPurpose
 from shared.crypto import FieldCipher, KeyRing
 from shared.db import unit_of_work
@@ -160,6 +166,72 @@ async def test_casework_fulfilments_before_their_openings_end_met_once(
         "casework-obligation_opened": COUNT,
         "casework-obligation_fulfilled": COUNT,
     }
+
+
+async def test_casework_keeps_due_times_from_batches(
+    migrated_engine: Callable[[str], Engine], nats_restartable: NatsServer
+) -> None:
+    url = nats_restartable.url
+    engine = migrated_engine("casework")
+    deps = CaseworkDeps(
+        engine=engine,
+        clock=FixedClock(NOW),
+        tracer=trace.get_tracer("test"),
+        cipher=FieldCipher(KeyRing.generate()),
+    )
+    openings = [opening() for _ in range(COUNT)]
+    due = NOW + timedelta(days=2)
+    scheduled = [
+        ObligationScheduled(
+            **each.follow(),
+            producer="deadlines",
+            occurred_at=NOW,
+            obligation_id=each.obligation_id,
+            code=each.code,
+            legal_basis=each.legal_basis,
+            actor_agency_type=each.actor_agency_type,
+            due_at=due,
+        )
+        for each in openings
+    ]
+    breached = [
+        ObligationBreached(
+            **each.follow(),
+            producer="deadlines",
+            occurred_at=NOW,
+            obligation_id=each.obligation_id,
+            code=each.code,
+            legal_basis=each.legal_basis,
+            actor_agency_type=each.actor_agency_type,
+            due_at=due,
+            breached_at=due,
+        )
+        for each in openings[:5]
+    ]
+    await publish_events(url, *scheduled)
+    commits = counting_commits(engine)
+    broker = make_broker(url, service="casework")
+    casework_subscribers.register(broker, deps)
+    await broker.start()
+    try:
+        await settled(url, "DEADLINES", "casework-obligation-scheduled")
+        await publish_events(url, *breached)
+        await settled(url, "DEADLINES", "casework-obligation-breached")
+    finally:
+        await broker.stop()
+    with unit_of_work(engine) as session:
+        times = {
+            row.obligation_id: (row.due_at, row.breached_at)
+            for row in session.exec(select(DueTime))
+        }
+    assert times == {
+        str(each.obligation_id): (due, due if each in openings[:5] else None) for each in openings
+    }
+    assert claimed(engine) == {
+        "casework-obligation_scheduled": COUNT,
+        "casework-obligation_breached": len(breached),
+    }
+    assert len(commits) < COUNT
 
 
 async def test_intake_grants_case_access_from_batches(
