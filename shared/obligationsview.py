@@ -24,8 +24,9 @@ from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
-from shared.bus import durable_subscriber
+from shared.bus import BatchHandler, batch_subscriber, durable_subscriber
 from shared.clock import Clock
+from shared.contracts.envelope import Event
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.contracts.routing import AgencyChanged, AgencyRegistered
 from shared.db import AwareDateTime, is_postgres, unit_of_work
@@ -116,30 +117,12 @@ class ObligationsView:
 
     def opened(self, event: ObligationOpened, *, deps: Deps) -> None:
         """Know an obligation routing opened: its case, row, clause, actor, start and term."""
-        if not self.keeps(event):
+        if not self.wants(event):
             return
-        if event.case_id is None:
-            raise ValueError(f"obligation {event.obligation_id} names no case")
         with unit_of_work(deps.engine) as session:
             if not self._claimed(session, "obligation_opened", str(event.event_id), deps):
                 return
-            if session.get(self.obligations, str(event.obligation_id)) is None:
-                values: dict[str, Any] = {
-                    "obligation_id": str(event.obligation_id),
-                    "case_id": str(event.case_id),
-                    "correlation_id": str(event.correlation_id),
-                    "producer": event.producer or "routing",
-                    "code": event.code,
-                    "legal_basis": event.legal_basis,
-                    "actor_agency_type": event.actor_agency_type,
-                    "actor_agency_id": event.actor_agency_id,
-                    "target_agency_type": event.target_agency_type,
-                    "target_agency_id": event.target_agency_id,
-                    "region": event.region,
-                    "term": event.term,
-                    "started_at": event.started_at,
-                }
-                session.add(self.obligations(**self._kept(values)))
+            self.apply_opened(session, event, deps=deps)
             session.commit()
 
     def fulfilled(self, event: ObligationFulfilled, *, deps: Deps) -> None:
@@ -147,17 +130,7 @@ class ObligationsView:
         with unit_of_work(deps.engine) as session:
             if not self._claimed(session, "obligation_fulfilled", str(event.event_id), deps):
                 return
-            row = self._open_row(session, event, deps)
-            if row is not None:
-                values: dict[str, Any] = {
-                    "status": MET,
-                    "met_at": event.met_at,
-                    "met_by_agency_id": event.met_by_agency_id,
-                    "met_by_platform": event.met_by_platform,
-                }
-                for name, value in self._kept(values).items():
-                    setattr(row, name, value)
-                session.add(row)
+            self.apply_fulfilled(session, event, deps=deps)
             session.commit()
 
     def cancelled(self, event: ObligationCancelled, *, deps: Deps) -> None:
@@ -165,12 +138,61 @@ class ObligationsView:
         with unit_of_work(deps.engine) as session:
             if not self._claimed(session, "obligation_cancelled", str(event.event_id), deps):
                 return
-            row = self._open_row(session, event, deps)
-            if row is not None:
-                row.status = CANCELLED
-                row.cancel_reason = event.reason[:200]
-                session.add(row)
+            self.apply_cancelled(session, event, deps=deps)
             session.commit()
+
+    def wants(self, event: ObligationOpened) -> bool:
+        """Tell whether the service keeps an opening (one it does not keep is not even claimed)."""
+        if not self.keeps(event):
+            return False
+        if event.case_id is None:
+            raise ValueError(f"obligation {event.obligation_id} names no case")
+        return True
+
+    def apply_opened(self, session: Session, event: ObligationOpened, *, deps: Deps) -> None:
+        """Add a wanted, claimed opening's row on the caller's session (no commit)."""
+        if session.get(self.obligations, str(event.obligation_id)) is not None:
+            return
+        values: dict[str, Any] = {
+            "obligation_id": str(event.obligation_id),
+            "case_id": str(event.case_id),
+            "correlation_id": str(event.correlation_id),
+            "producer": event.producer or "routing",
+            "code": event.code,
+            "legal_basis": event.legal_basis,
+            "actor_agency_type": event.actor_agency_type,
+            "actor_agency_id": event.actor_agency_id,
+            "target_agency_type": event.target_agency_type,
+            "target_agency_id": event.target_agency_id,
+            "region": event.region,
+            "term": event.term,
+            "started_at": event.started_at,
+        }
+        session.add(self.obligations(**self._kept(values)))
+
+    def apply_fulfilled(self, session: Session, event: ObligationFulfilled, *, deps: Deps) -> None:
+        """Mark a claimed fulfilment's obligation met on the caller's session (no commit)."""
+        row = self._open_row(session, event, deps)
+        if row is None:
+            return
+        values: dict[str, Any] = {
+            "status": MET,
+            "met_at": event.met_at,
+            "met_by_agency_id": event.met_by_agency_id,
+            "met_by_platform": event.met_by_platform,
+        }
+        for name, value in self._kept(values).items():
+            setattr(row, name, value)
+        session.add(row)
+
+    def apply_cancelled(self, session: Session, event: ObligationCancelled, *, deps: Deps) -> None:
+        """Mark a claimed withdrawal's obligation cancelled on the caller's session (no commit)."""
+        row = self._open_row(session, event, deps)
+        if row is None:
+            return
+        row.status = CANCELLED
+        row.cancel_reason = event.reason[:200]
+        session.add(row)
 
     def directory_entry(self, event: DirectoryEvent, *, deps: Deps) -> None:
         """Keep the directory replica as routing's directory says."""
@@ -296,35 +318,87 @@ def stage_cancelled(
     )
 
 
+# Messages per transaction: each report brings ~27 openings and ~14 fulfilments, each a single
+# fsync when handled alone; a batch shares one commit among them.
+BATCH_SIZE = 100
+
+
+def batches_in_flight(deps: Deps | None) -> int:
+    """Batches each consumer handles at once: two on PostgreSQL, one on SQLite (one writer)."""
+    # The CLI registers the subscribers without dependencies, only to list the consumers.
+    return 2 if deps is not None and is_postgres(deps.engine) else 1
+
+
 def subscribe_obligations(broker: NatsBroker, view: ObligationsView, deps: Deps) -> None:
-    """Bind routing's obligation subjects to the view (durables `<service>-obligation-...`)."""
+    """Bind routing's obligation subjects to the view (durables `<service>-obligation-...`).
 
-    @durable_subscriber(
-        broker,
-        ObligationOpened.subject("routing"),
-        service=view.service,
-        purpose="obligation-opened",
+    Each consumer takes its messages in batches, one transaction per batch. A fulfilment or
+    withdrawal before its opening (a view with not_yet_known) fails its batch; the batch's
+    messages are then handled one by one and that one is retried with the usual delays.
+    """
+    in_flight = batches_in_flight(deps)
+    handles: tuple[tuple[str, str, BatchHandler[Any]], ...] = (
+        ("obligation-opened", ObligationOpened.subject("routing"), _opened(view, deps)),
+        ("obligation-fulfilled", ObligationFulfilled.subject("routing"), _fulfilled(view, deps)),
+        ("obligation-cancelled", ObligationCancelled.subject("routing"), _cancelled(view, deps)),
     )
-    async def opened(event: ObligationOpened) -> None:
-        await asyncio.to_thread(view.opened, event, deps=deps)
+    for purpose, subject, handle in handles:
+        batch_subscriber(
+            broker,
+            subject,
+            service=view.service,
+            purpose=purpose,
+            # Read when a batch arrives: the CLI registers without dependencies.
+            engine=lambda: deps.engine,
+            handle=handle,
+            batch_size=BATCH_SIZE,
+            in_flight=in_flight,
+        )
 
-    @durable_subscriber(
-        broker,
-        ObligationFulfilled.subject("routing"),
-        service=view.service,
-        purpose="obligation-fulfilled",
-    )
-    async def fulfilled(event: ObligationFulfilled) -> None:
-        await asyncio.to_thread(view.fulfilled, event, deps=deps)
 
-    @durable_subscriber(
-        broker,
-        ObligationCancelled.subject("routing"),
-        service=view.service,
-        purpose="obligation-cancelled",
+def _event_id(event: Event) -> str:
+    return str(event.event_id)
+
+
+def _opened(view: ObligationsView, deps: Deps) -> BatchHandler[ObligationOpened]:
+    def decode(_subject: str, data: bytes) -> ObligationOpened | None:
+        event = ObligationOpened.model_validate_json(data)
+        # An opening the service does not keep is not claimed, as one by one.
+        return event if view.wants(event) else None
+
+    return BatchHandler(
+        inbox=f"{view.service}-obligation_opened",
+        decode=decode,
+        payload=ObligationOpened,
+        name="opened",
+        event_id=_event_id,
+        apply=lambda session, event: view.apply_opened(session, event, deps=deps),
+        now=lambda: deps.clock.now(),
     )
-    async def cancelled(event: ObligationCancelled) -> None:
-        await asyncio.to_thread(view.cancelled, event, deps=deps)
+
+
+def _fulfilled(view: ObligationsView, deps: Deps) -> BatchHandler[ObligationFulfilled]:
+    return BatchHandler(
+        inbox=f"{view.service}-obligation_fulfilled",
+        decode=lambda _subject, data: ObligationFulfilled.model_validate_json(data),
+        payload=ObligationFulfilled,
+        name="fulfilled",
+        event_id=_event_id,
+        apply=lambda session, event: view.apply_fulfilled(session, event, deps=deps),
+        now=lambda: deps.clock.now(),
+    )
+
+
+def _cancelled(view: ObligationsView, deps: Deps) -> BatchHandler[ObligationCancelled]:
+    return BatchHandler(
+        inbox=f"{view.service}-obligation_cancelled",
+        decode=lambda _subject, data: ObligationCancelled.model_validate_json(data),
+        payload=ObligationCancelled,
+        name="cancelled",
+        event_id=_event_id,
+        apply=lambda session, event: view.apply_cancelled(session, event, deps=deps),
+        now=lambda: deps.clock.now(),
+    )
 
 
 def subscribe_directory(broker: NatsBroker, view: ObligationsView, deps: Deps) -> None:

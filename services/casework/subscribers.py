@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
@@ -16,11 +17,13 @@ from faststream.nats.annotations import NatsMessage
 from services.casework.handlers import (
     OBLIGATIONS,
     CaseworkDeps,
+    apply_due_time,
+    due_time_inbox,
     on_agency_action,
-    on_due_time,
     on_referral_issued,
 )
-from shared.bus import durable_subscriber
+from services.casework.handlers.readmodel import DueTimeEvent
+from shared.bus import BatchHandler, batch_subscriber, durable_subscriber
 from shared.contracts.casework import (
     AgencyObligationAction,
     CaseArrived,
@@ -38,7 +41,12 @@ from shared.contracts.deadlines import (
 )
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.contracts.routing import ReferralIssued
-from shared.obligationsview import subscribe_directory, subscribe_obligations
+from shared.obligationsview import (
+    BATCH_SIZE,
+    batches_in_flight,
+    subscribe_directory,
+    subscribe_obligations,
+)
 from shared.streams import PREFIX
 
 # What casework publishes (through its outbox), for the event catalogue; the obligation
@@ -91,28 +99,26 @@ def register(
 
     subscribe_directory(broker, OBLIGATIONS, deps)
 
-    # Due times as deadlines counts them, shown on each agency's work list (one subscriber per
-    # event: each body is read as its own type).
-    @durable_subscriber(
-        broker, ObligationScheduled.subject(), service="casework", purpose="obligation-scheduled"
-    )
-    async def scheduled(event: ObligationScheduled) -> None:
-        await asyncio.to_thread(on_due_time, event, deps=deps)
-
-    @durable_subscriber(
-        broker,
-        ObligationRescheduled.subject(),
-        service="casework",
-        purpose="obligation-rescheduled",
-    )
-    async def rescheduled(event: ObligationRescheduled) -> None:
-        await asyncio.to_thread(on_due_time, event, deps=deps)
-
-    @durable_subscriber(
-        broker, ObligationBreached.subject(), service="casework", purpose="obligation-breached"
-    )
-    async def breached(event: ObligationBreached) -> None:
-        await asyncio.to_thread(on_due_time, event, deps=deps)
+    # Due times as deadlines counts them, shown on each agency's work list (~27 schedules per
+    # report): in batches, one transaction each. One consumer per event: each body is read as
+    # its own type.
+    in_flight = batches_in_flight(deps)
+    for purpose, event_type, name in (
+        ("obligation-scheduled", ObligationScheduled, "scheduled"),
+        ("obligation-rescheduled", ObligationRescheduled, "rescheduled"),
+        ("obligation-breached", ObligationBreached, "breached"),
+    ):
+        batch_subscriber(
+            broker,
+            event_type.subject(),
+            service="casework",
+            purpose=purpose,
+            # Read when a batch arrives: the CLI registers without dependencies.
+            engine=lambda: deps.engine,
+            handle=_due_time(event_type, name, deps),
+            batch_size=BATCH_SIZE,
+            in_flight=in_flight,
+        )
 
     @durable_subscriber(broker, ACTION_SUBJECT, service="casework", purpose="agency-actions")
     async def action(event: AgencyObligationAction, message: NatsMessage) -> None:
@@ -120,3 +126,15 @@ def register(
             on_agency_action, event, subject_agency_id=_acting_agency(message), deps=deps
         )
         wake_relay_now()
+
+
+def _due_time(event_type: type[DueTimeEvent], name: str, deps: CaseworkDeps) -> BatchHandler[Any]:
+    return BatchHandler(
+        inbox=due_time_inbox(event_type),
+        decode=lambda _subject, data: event_type.model_validate_json(data),
+        payload=event_type,
+        name=name,
+        event_id=lambda event: str(event.event_id),
+        apply=lambda session, event: apply_due_time(session, event, deps=deps),
+        now=lambda: deps.clock.now(),
+    )

@@ -13,6 +13,7 @@ from opentelemetry import trace
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from services.intake import children as witnesses
 from services.intake import domain, duplicates, names, repository
@@ -529,48 +530,63 @@ def _stage_event(
 
 def referral_issued(event: ReferralIssued, *, consumer: str, deps: IntakeDeps) -> None:
     """A referral relates its receiving agency to the case."""
-    if event.case_id is None:
-        return
-    _grant_all(
-        event.event_id,
-        str(event.case_id),
-        [(event.to_agency_id, Relation.REFERRAL)],
-        consumer=consumer,
-        deps=deps,
-    )
+    _grant_all(referral_access(event), consumer=consumer, deps=deps)
 
 
 def obligation_opened(event: ObligationOpened, *, consumer: str, deps: IntakeDeps) -> None:
     """An obligation relates the agency that must act and the one it must reach to the case."""
+    _grant_all(obligation_access(event), consumer=consumer, deps=deps)
+
+
+@dataclass(frozen=True)
+class Access:
+    """The relations to a case one event of routing's grants."""
+
+    event_id: str
+    case_id: str
+    agencies: tuple[tuple[str, Relation], ...]
+
+
+def referral_access(event: ReferralIssued) -> Access | None:
+    """The access a referral grants: its receiving agency's; None without a case."""
     if event.case_id is None:
-        return
-    agencies = [
+        return None
+    return Access(
+        str(event.event_id), str(event.case_id), ((event.to_agency_id, Relation.REFERRAL),)
+    )
+
+
+def obligation_access(event: ObligationOpened) -> Access | None:
+    """The access an obligation grants: its actor's and its target's; None without a case."""
+    if event.case_id is None:
+        return None
+    agencies = tuple(
         (agency_id, Relation.OBLIGATION)
         for agency_id in (event.actor_agency_id, event.target_agency_id)
         if agency_id
-    ]
-    _grant_all(event.event_id, str(event.case_id), agencies, consumer=consumer, deps=deps)
+    )
+    return Access(str(event.event_id), str(event.case_id), agencies)
 
 
-def _grant_all(
-    event_id: uuid.UUID,
-    case_id: str,
-    agencies: list[tuple[str, Relation]],
-    *,
-    consumer: str,
-    deps: IntakeDeps,
-) -> None:
+def apply_access(session: Session, access: Access, *, deps: IntakeDeps) -> None:
+    """Record a claimed event's relations on the caller's session (no commit)."""
     now = deps.clock.now()
+    for agency_id, relation in access.agencies:
+        repository.grant(
+            session,
+            case_id=access.case_id,
+            agency_id=agency_id,
+            relation=relation,
+            source=f"event:{access.event_id}",
+            now=now,
+        )
+
+
+def _grant_all(access: Access | None, *, consumer: str, deps: IntakeDeps) -> None:
+    if access is None:
+        return
     with unit_of_work(deps.engine) as session:
-        if not claim(session, consumer=consumer, event_id=str(event_id), now=now):
+        if not claim(session, consumer=consumer, event_id=access.event_id, now=deps.clock.now()):
             return
-        for agency_id, relation in agencies:
-            repository.grant(
-                session,
-                case_id=case_id,
-                agency_id=agency_id,
-                relation=relation,
-                source=f"event:{event_id}",
-                now=now,
-            )
+        apply_access(session, access, deps=deps)
         session.commit()

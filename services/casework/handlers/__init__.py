@@ -40,6 +40,8 @@ from services.casework.handlers.plans import (
 )
 from services.casework.handlers.readmodel import (
     OBLIGATIONS,
+    apply_due_time,
+    due_time_inbox,
     on_directory_entry,
     on_due_time,
     on_obligation_cancelled,
@@ -61,6 +63,7 @@ __all__ = [
     "UnknownObligation",
     "UnknownPlan",
     "Work",
+    "apply_due_time",
     "approve_action",
     "approve_assessment",
     "approve_plan",
@@ -68,6 +71,7 @@ __all__ = [
     "close_case",
     "correct_assessment",
     "create_plan",
+    "due_time_inbox",
     "on_agency_action",
     "on_directory_entry",
     "on_due_time",

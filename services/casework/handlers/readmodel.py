@@ -91,18 +91,29 @@ def on_referral_issued(event: ReferralIssued, *, deps: CaseworkDeps) -> None:
         session.commit()
 
 
-def on_due_time(
-    event: ObligationScheduled | ObligationRescheduled | ObligationBreached, *, deps: CaseworkDeps
-) -> None:
+DueTimeEvent = ObligationScheduled | ObligationRescheduled | ObligationBreached
+
+
+def on_due_time(event: DueTimeEvent, *, deps: CaseworkDeps) -> None:
     """Keep an obligation's due time (and its breach) as deadlines counted it, for work lists."""
     with unit_of_work(deps.engine) as session:
-        if not _claimed(session, f"casework-{event.NAME}", event.event_id, deps):
+        if not _claimed(session, due_time_inbox(event), event.event_id, deps):
             return
-        row = session.get(DueTime, str(event.obligation_id)) or DueTime(
-            obligation_id=str(event.obligation_id)
-        )
-        row.due_at = event.due_at
-        if isinstance(event, ObligationBreached):
-            row.breached_at = event.breached_at
-        session.add(row)
+        apply_due_time(session, event, deps=deps)
         session.commit()
+
+
+def due_time_inbox(event: DueTimeEvent | type[DueTimeEvent]) -> str:
+    """The inbox consumer of a due-time event: `casework-<event name>` (a stored name)."""
+    return f"casework-{event.NAME}"
+
+
+def apply_due_time(session: Session, event: DueTimeEvent, *, deps: CaseworkDeps) -> None:
+    """Keep a claimed due-time event's due time on the caller's session (no commit)."""
+    row = session.get(DueTime, str(event.obligation_id)) or DueTime(
+        obligation_id=str(event.obligation_id)
+    )
+    row.due_at = event.due_at
+    if isinstance(event, ObligationBreached):
+        row.breached_at = event.breached_at
+    session.add(row)
