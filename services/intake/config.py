@@ -17,9 +17,10 @@ class IntakeSettings(ServiceSettings):
     http_port: int = 8101
     # Load shedding (docs/reliability.md): past this backlog of messages on a report's path
     # (shared.backlog.REPORT_PATH plus intake's unsent outbox rows) a new report is refused
-    # with 503 and Retry-After. 2,000 messages is a few reports' worth of minutes at the rate
-    # the platform saturated at (issue 15) and seconds at the rate it is built for: the
-    # platform's share of an "immediately" term's 15-minute grace stays about a minute.
+    # with 503 and Retry-After. A school's report of violence puts 28 messages on that path:
+    # 2,000 is about 70 reports ahead, some 25 s of work at the rate the platform saturated at
+    # before issue 15, under 2 s at the 50 a second it is built for; well within a tenth of
+    # the 15-minute grace of an "immediately" term (R1).
     shed_backlog: int = Field(default=2000, gt=0)
     # Reports are accepted again once the backlog is below this (hysteresis: no flapping).
     shed_resume_backlog: int = Field(default=1500, ge=0)
