@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 # How often the monitor reads: often enough that intake reacts within a second or two to a
 # growing backlog, rarely enough that the consumer info requests cost the server nothing.
 POLL_INTERVAL = 1.0
+# A service's own consumers, for /health only, are read less often: a service has up to twenty,
+# and every instance of every service reads them.
+OWN_INTERVAL = 5.0
 # A reading older than this many intervals is no longer believed (the monitor is stuck, or
 # NATS has been unreachable that long): the backlog is unknown.
 STALE_AFTER_INTERVALS = 3
@@ -180,6 +183,7 @@ class BacklogMonitor:
         client: Callable[[], Client | None],
         own: Callable[[], Iterable[Consumer]],
         interval: float = POLL_INTERVAL,
+        own_interval: float = OWN_INTERVAL,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
@@ -187,10 +191,14 @@ class BacklogMonitor:
         self._client = client
         self._own = own
         self.interval = interval
+        self.own_interval = max(own_interval, interval)
         self._monotonic = monotonic
         self._watched: list[Consumer] = []
         self._listeners: list[Callable[[Reading], None]] = []
         self.latest: Reading | None = None
+        # The own consumers' last reading and when it was taken (they are read less often).
+        self._own_readings: tuple[ConsumerReading, ...] = ()
+        self._own_at: float | None = None
 
     def watch(self, consumers: Iterable[Consumer]) -> None:
         """Also read these consumers (another service's) every round."""
@@ -209,11 +217,18 @@ class BacklogMonitor:
     async def read_once(self) -> Reading:
         """Read every consumer and the outbox once; record and announce the reading."""
         client = self._client()
-        consumers = self.own_consumers()
-        consumers += [each for each in self._watched if each not in consumers]
-        readings = await asyncio.gather(
-            *(read_consumer(client, each.stream, each.durable) for each in consumers)
+        own = self.own_consumers()
+        watched = [each for each in self._watched if each not in own]
+        started = self._monotonic()
+        refresh = self._own_at is None or started - self._own_at >= self.own_interval
+        targets = [*own, *watched] if refresh else watched
+        found = await asyncio.gather(
+            *(read_consumer(client, each.stream, each.durable) for each in targets)
         )
+        if refresh:
+            self._own_readings, self._own_at = tuple(found[: len(own)]), started
+            found = found[len(own) :]
+        readings = [*self._own_readings, *found]
         try:
             pending, head = await asyncio.to_thread(outbox_state, self._engine)
         except Exception as error:
@@ -258,9 +273,11 @@ class BacklogMonitor:
             (seen or ConsumerReading(each.stream, each.durable, "unknown")).health()
             for each, seen in zip(own, found, strict=True)
         ]
-        known = self.fresh(reading) and all(
-            seen is not None and seen.state != "unknown" for seen in found
+        own_fresh = (
+            self._own_at is not None
+            and self._monotonic() - self._own_at <= STALE_AFTER_INTERVALS * self.own_interval
         )
+        known = own_fresh and all(seen is not None and seen.state != "unknown" for seen in found)
         return {
             "status": "known" if known else "unknown",
             "read_at": reading.read_at if reading else None,
