@@ -5,7 +5,9 @@ One account, one user per party, every user restricted by allow-lists (nats-serv
 
 - a service publishes only its own subjects (`qorgau.<service>.>`, routing also delivers on
   `qorgau.agency.>`), dead letters on `qorgau.dlq.>`, its own audit checkpoints on
-  `qorgau.audit.<service>.>`, and runs only the durable pull consumers it declares;
+  `qorgau.audit.<service>.>`, and runs only the durable pull consumers it declares; intake
+  also reads the info (pending counts) of the consumers on a report's path, for load shedding
+  (shared.backlog.WATCHES), and may do nothing else with them;
 - an agency reads only its own deliveries, `qorgau.agency.<agency_id>.>`, through one JetStream
   consumer named by its agency id on the AGENCY stream, and publishes only its answers on its
   own subjects (`qorgau.agency.<agency_id>.referral_acknowledged.v1`, ...): routing trusts the
@@ -210,9 +212,18 @@ def _consumer_api(stream: str, name: str, *, filters: Sequence[str] = (">",)) ->
 
 
 def service_user(
-    service: str, consumers: Iterable[Consumer], *, password: str, delivers: bool = False
+    service: str,
+    consumers: Iterable[Consumer],
+    *,
+    password: str,
+    delivers: bool = False,
+    watches: Iterable[Consumer] = (),
 ) -> NatsUser:
-    """Return the user of a service: its own subjects, dead letters, its own consumers."""
+    """Return the user of a service: its own subjects, dead letters, its own consumers.
+
+    `watches` are other services' consumers whose info (pending counts) it may read, and only
+    read: no message, no ack, no create or delete.
+    """
     publish = [
         f"{PREFIX}.{service}.>",
         f"{PREFIX}.dlq.>",
@@ -227,6 +238,10 @@ def service_user(
     for consumer in sorted(set(consumers), key=lambda each: (each.stream, each.durable)):
         publish += _consumer_api(consumer.stream, consumer.durable)
         publish.append(f"{_JS}.CONSUMER.CREATE.{consumer.stream}.{consumer.durable}")
+    for watched in sorted(set(watches), key=lambda each: (each.stream, each.durable)):
+        info = f"{_JS}.CONSUMER.INFO.{watched.stream}.{watched.durable}"
+        if info not in publish:
+            publish.append(info)
     return NatsUser(service, password, tuple(publish), (f"{inbox_prefix(service)}.>",))
 
 
@@ -309,14 +324,27 @@ def build_users(
     delivering_services: Iterable[str] = ("routing",),
     agency_answers: Sequence[str] = (),
     site_services: Mapping[str, Sequence[str]] | None = None,
+    watching: Mapping[str, Iterable[Consumer]] | None = None,
 ) -> list[NatsUser]:
-    """Return every user of the platform: admin, services, readers, one per agency."""
+    """Return every user of the platform: admin, services, readers, one per agency.
+
+    `watching` names the consumers whose info a service reads (default: shared.backlog's).
+    """
+    if watching is None:
+        # Imported here: shared.backlog imports this module (its consumers are ours).
+        from shared.backlog import WATCHES
+
+        watching = WATCHES
     delivering = set(delivering_services)
     users = [NatsUser(ADMIN, passwords[ADMIN], (), ())]
     for service, consumers in sorted(services.items()):
         users.append(
             service_user(
-                service, consumers, password=passwords[service], delivers=service in delivering
+                service,
+                consumers,
+                password=passwords[service],
+                delivers=service in delivering,
+                watches=watching.get(service, ()),
             )
         )
     users.append(reader_user(INTEGRATOR, CASE_STREAMS, password=passwords[INTEGRATOR]))

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
+from shared.backlog import BacklogMonitor, Consumer
 from shared.bus import make_broker
 from shared.clock import Clock
 from shared.db import database_ok, make_engine, migrate
@@ -33,6 +34,37 @@ from shared.telemetry import setup_tracing
 log = logging.getLogger(__name__)
 
 
+class ConsumerHealth(BaseModel):
+    """One durable consumer's backlog as JetStream last reported it."""
+
+    stream: str
+    durable: str
+    state: Literal["ok", "missing", "unknown"]
+    num_pending: int | None
+    num_ack_pending: int | None
+
+
+class BacklogHealth(BaseModel):
+    """The service's own consumers, read in the background (unknown while NATS is away)."""
+
+    status: Literal["known", "unknown"]
+    read_at: str | None
+    consumers: list[ConsumerHealth]
+
+
+class LoadSheddingHealth(BaseModel):
+    """Intake only: the backlog on a report's path and whether new reports are refused."""
+
+    status: Literal["accepting", "shedding", "unknown"]
+    backlog: int | None
+    bound: int
+    resume_below: int
+    drain_per_second: float | None
+    retry_after: int | None
+    outbox_pending: int | None
+    watched: list[ConsumerHealth]
+
+
 class Health(BaseModel):
     """What /health answers: 200 when NATS and the database are up, 503 while one is away."""
 
@@ -41,6 +73,8 @@ class Health(BaseModel):
     nats: Literal["connected", "disconnected"]
     database: Literal["ok", "unreachable"]
     outbox_pending: int | None
+    backlog: BacklogHealth
+    load_shedding: LoadSheddingHealth | None = None
 
 
 def broker_connected(broker: NatsBroker) -> bool:
@@ -49,6 +83,16 @@ def broker_connected(broker: NatsBroker) -> bool:
     # truth: it is false from the moment the connection drops until it is re-established.
     connection = getattr(broker, "_connection", None)
     return bool(connection is not None and connection.is_connected)
+
+
+def broker_consumers(broker: NatsBroker) -> list[Consumer]:
+    """Return the durable JetStream consumers the broker's subscribers declare."""
+    options = [getattr(sub, "extra_options", None) or {} for sub in broker.subscribers]
+    return [
+        Consumer(option["stream"], option["durable"])
+        for option in options
+        if option.get("durable") and option.get("stream")
+    ]
 
 
 @dataclass
@@ -62,6 +106,7 @@ class ServiceRuntime:
     tracer_provider: TracerProvider
     broker: NatsBroker
     relay: OutboxRelay
+    backlog: BacklogMonitor
     # Set while the HTTP server runs: the task connecting to NATS, the relay's, the loops'.
     _connecting: asyncio.Task[None] | None = None
     _relaying: asyncio.Task[None] | None = None
@@ -69,6 +114,7 @@ class ServiceRuntime:
     _background: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = field(
         default_factory=list
     )
+    _health_parts: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: ServiceSettings, *, clock: Clock) -> ServiceRuntime:
@@ -90,7 +136,16 @@ class ServiceRuntime:
             is_connected=lambda: broker_connected(broker),
             tracer_provider=provider,
         )
-        return cls(service, settings, clock, engine, provider, broker, relay)
+        backlog = BacklogMonitor(
+            engine=engine,
+            clock=clock,
+            client=lambda: getattr(broker, "_connection", None),
+            own=lambda: broker_consumers(broker),
+        )
+        runtime = cls(service, settings, clock, engine, provider, broker, relay, backlog)
+        # Read in the background, so that /health answers from the last reading.
+        runtime.run_in_background("backlog", backlog.run)
+        return runtime
 
     async def _connect_forever(self) -> None:
         # A service that cannot reach NATS keeps serving HTTP (intake keeps taking reports);
@@ -154,17 +209,26 @@ class ServiceRuntime:
 
         self.run_in_background(name, loop)
 
+    def add_health(self, name: str, part: Callable[[], dict[str, Any]]) -> None:
+        """Add a section to /health (intake's load shedding); it must answer without I/O."""
+        self._health_parts[name] = part
+
     def health(self) -> dict[str, Any]:
-        """Report NATS and database state; the status is ok only when both are."""
+        """Report NATS and database state and the backlog; the status is ok only when both are."""
         db_ok = database_ok(self.engine)
         nats_ok = broker_connected(self.broker)
-        return {
+        report = {
             "service": self.service,
             "status": "ok" if db_ok and nats_ok else "degraded",
             "nats": "connected" if nats_ok else "disconnected",
             "database": "ok" if db_ok else "unreachable",
             "outbox_pending": pending_count(self.engine) if db_ok else None,
+            # From the background reading: no request to NATS on the way to an answer.
+            "backlog": self.backlog.health(),
         }
+        for name, part in self._health_parts.items():
+            report[name] = part()
+        return report
 
     def http_app(self, *, title: str, routers: Sequence[APIRouter]) -> FastAPI:
         """Build the FastAPI app with health, validation errors by field, and tracing."""

@@ -23,7 +23,7 @@ from services.intake.domain import DuplicateDecision, IllegalDecision, InvalidRe
 from services.intake.handlers import IntakeDeps, ReportIn
 from shared.auth import Principal, Refused, principal
 from shared.http import limited_body
-from shared.openapi import json_body, refusals
+from shared.openapi import Refusal, json_body, refusals
 from shared.runtime import field_errors
 
 Caller = Annotated[Principal, Depends(principal)]
@@ -47,12 +47,47 @@ class DecisionIn(BaseModel):
     decision: DuplicateDecision
 
 
-def router(deps: IntakeDeps, *, max_body_bytes: int) -> APIRouter:
-    """Build intake's routes."""
+# The 503 of a new report: the database is away, or the platform's backlog is over its bound.
+SHEDDING_503: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": Refusal,
+        "description": "The database is unavailable, or intake is shedding load: the work "
+        "already waiting on a report's path is over its bound (docs/reliability.md). Nothing "
+        "was stored; send the report again after Retry-After seconds.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before sending the report again (1 to 60).",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 60},
+            }
+        },
+    }
+}
+
+
+def router(
+    deps: IntakeDeps, *, max_body_bytes: int, refuse: Callable[[], int | None] = lambda: None
+) -> APIRouter:
+    """Build intake's routes; refuse() says when new reports must wait (load shedding)."""
     routes = APIRouter(responses=refusals(403, 404))
 
-    @routes.post("/v1/reports", status_code=201, openapi_extra=json_body(ReportIn))
+    @routes.post(
+        "/v1/reports",
+        status_code=201,
+        openapi_extra=json_body(ReportIn),
+        responses=SHEDDING_503,
+    )
     async def post_report(request: Request, who: Caller) -> JSONResponse:
+        retry_after = refuse()
+        if retry_after is not None:
+            # Before the body is read: nothing is stored, audited or published for it.
+            return JSONResponse(
+                {
+                    "detail": "intake is shedding load: the platform's backlog is over its "
+                    f"bound; send the report again in {retry_after} seconds"
+                },
+                status_code=503,
+                headers={"Retry-After": str(retry_after)},
+            )
         body = await limited_body(request, max_body_bytes)
         if isinstance(body, JSONResponse):
             return body

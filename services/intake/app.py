@@ -9,6 +9,7 @@ from services.intake.config import IntakeSettings
 from services.intake.handlers import IntakeDeps
 from shared import audit_api, auth
 from shared.access import audit_key
+from shared.backlog import LoadShedder
 from shared.clock import Clock, SystemClock
 from shared.crypto import FieldCipher, KeyRing
 from shared.runtime import ServiceRuntime
@@ -29,9 +30,16 @@ def build(
         wake_relay=runtime.relay.wake,
     )
     subscribers.register(runtime.broker, deps)
+    # Reads the report path's consumers with intake's own, in the runtime's background round.
+    shedder = LoadShedder(
+        runtime.backlog,
+        bound=settings.shed_backlog,
+        resume_below=settings.shed_resume_backlog,
+    )
+    runtime.add_health("load_shedding", shedder.health)
     app = runtime.http_app(
         title="Qorgau intake",
-        routers=[api.router(deps, max_body_bytes=settings.max_body_bytes)],
+        routers=[api.router(deps, max_body_bytes=settings.max_body_bytes, refuse=shedder.refuse)],
     )
     keys = auth.deployment_keys(settings)
     audit_api.mount(app, deps.gate(), auth.TokenVerifier(keys, runtime.clock), runtime=runtime)

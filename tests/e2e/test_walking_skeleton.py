@@ -88,6 +88,34 @@ def test_health_reports_nats_and_database(platform: Platform, http: httpx.Client
         assert answer.json()["database"] == "ok"
 
 
+def test_health_reports_every_services_backlog(platform: Platform, http: httpx.Client) -> None:
+    # Read with the NATS permissions `qorgau up` generates: each service its own consumers,
+    # intake also those on a report's path (the load shedding bound's backlog).
+    def healths() -> dict[str, dict[str, Any]]:
+        return {s: http.get(f"{platform.url(s)}/health").json() for s in BUS_SERVICE_NAMES}
+
+    found = wait_for(
+        healths,
+        lambda every: (
+            all(h["backlog"]["status"] == "known" for h in every.values())
+            and every["intake"]["load_shedding"]["status"] != "unknown"
+        ),
+    )
+    for service, answer in found.items():
+        consumers = answer["backlog"]["consumers"]
+        assert consumers, service
+        assert all(c["durable"].startswith(f"{service}-") for c in consumers), service
+        assert all(c["state"] == "ok" for c in consumers), (service, consumers)
+    shedding = found["intake"]["load_shedding"]
+    assert shedding["status"] == "accepting"
+    assert (shedding["bound"], shedding["resume_below"]) == (2000, 1500)
+    assert {c["durable"]: c["state"] for c in shedding["watched"]} == {
+        "routing-report-received": "ok",
+        "routing-report-joined": "ok",
+        "deadlines-routing-obligation-opened": "ok",
+    }
+
+
 def test_report_reaches_r1_agencies_and_obligations_are_tracked(
     platform: Platform, http: httpx.Client
 ) -> None:

@@ -393,3 +393,60 @@ async def test_a_service_checkpoints_its_own_audit_log_only(server: Server, conn
             "AUDIT", "qorgau.audit.intake.checkpoint"
         )
     assert await integrator.violated("$JS.API.STREAM.MSG.GET.AUDIT")
+
+
+async def test_intake_reads_the_report_paths_backlog_and_nothing_else_of_it(
+    server: Server, connect: Any
+) -> None:
+    # Deadlines' consumer of routing's obligations, created by deadlines itself, with work in it.
+    watched = "deadlines-routing-obligation-opened"
+    subject = "qorgau.routing.obligation_opened.v1"
+    deadlines = await connect("deadlines")
+    await deadlines.nc.jetstream().add_consumer(
+        "ROUTING",
+        ConsumerConfig(
+            name=watched,
+            durable_name=watched,
+            filter_subject=subject,
+            ack_policy=AckPolicy.EXPLICIT,
+        ),
+    )
+    routing = await connect("routing")
+    for n in range(3):
+        await routing.nc.jetstream().publish(
+            subject, b"{}", headers={"Nats-Msg-Id": f"shed-{n}"}, timeout=5
+        )
+    intake = await connect("intake")
+    js = intake.nc.jetstream(timeout=1)
+    # What load shedding reads: the pending counts (names and numbers, no message).
+    info = await js.consumer_info("ROUTING", watched)
+    assert info.num_pending >= 3
+    # Not its messages, not its acks, not its existence.
+    taken = await js.pull_subscribe_bind(
+        durable=watched,
+        stream="ROUTING",
+        inbox_prefix=f"{natsauth.inbox_prefix('intake')}.".encode(),
+    )
+    with pytest.raises(Exception):  # noqa: B017
+        await taken.fetch(1, timeout=1)
+    assert await intake.violated(f"$JS.API.CONSUMER.MSG.NEXT.ROUTING.{watched}")
+    with pytest.raises(Exception):  # noqa: B017
+        await js.delete_consumer("ROUTING", watched)
+    assert await intake.violated(f"$JS.API.CONSUMER.DELETE.ROUTING.{watched}")
+    with pytest.raises(Exception):  # noqa: B017
+        await js.add_consumer(
+            "ROUTING",
+            ConsumerConfig(name=watched, durable_name=watched, filter_subject=subject),
+            timeout=1,
+        )
+    assert await intake.violated(f"$JS.API.CONSUMER.CREATE.ROUTING.{watched}")
+    # Nor the info of a consumer off the report's path.
+    with pytest.raises(Exception):  # noqa: B017
+        await js.consumer_info("ROUTING", "casework-obligation-opened")
+    assert await intake.violated("$JS.API.CONSUMER.INFO.ROUTING.casework-obligation-opened")
+    after = await (await connect("deadlines")).nc.jetstream().consumer_info("ROUTING", watched)
+    assert after.num_pending == info.num_pending
+    # Routing, which watches nothing, cannot read deadlines' consumer either.
+    with pytest.raises(Exception):  # noqa: B017
+        await routing.nc.jetstream(timeout=1).consumer_info("ROUTING", watched)
+    assert await routing.violated(f"$JS.API.CONSUMER.INFO.ROUTING.{watched}")
