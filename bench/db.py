@@ -11,40 +11,24 @@ handlers do). Not a test: a command; the figures are in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import Engine
 
+from bench.common import drop_database, sample_event, throwaway_database
 from services.deadlines.tables import TimelineEntry
-from shared.contracts.intake import ReportReceived
 from shared.db import make_engine, migrate, unit_of_work
 from shared.inbox import claim
 from shared.outbox import stage
 
-PG_ADMIN = os.environ.get("QORGAU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
 
 def one_transaction(engine: Engine, now: datetime) -> None:
     """Claim an event, write a state row and an outbox row, commit."""
-    event = ReportReceived(
-        occurred_at=now,
-        case_id=uuid.uuid4(),
-        correlation_id=uuid.uuid4(),
-        report_id=uuid.uuid4(),
-        reporter_agency_type="police",
-        region="KZ-75",
-        channel="duties",
-        received_at=now,
-        subject_kind="minor",
-        concerns=("violence",),
-    )
+    event = sample_event(now)
     with unit_of_work(engine) as session:
         if not claim(session, consumer="bench", event_id=str(event.event_id), now=now):
             raise RuntimeError("a fresh event was taken for a repeat")
@@ -85,22 +69,6 @@ def measure(url: str, transactions: int, threads: int) -> tuple[float, float]:
     return each * threads / elapsed, 1e6 * cpu / (each * threads)
 
 
-def _pg_database() -> str | None:
-    try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=2) as connection:
-            name = f"qorgau_bench_db_{uuid.uuid4().hex[:8]}"
-            connection.execute(f'CREATE DATABASE "{name}"')
-    except Exception:
-        return None
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _drop_pg(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main(transactions: int, threads: int, repeat: int) -> None:
     """Print transactions per second on SQLite and PostgreSQL."""
     shape = "inbox claim + state row + outbox row, commit"
@@ -112,7 +80,7 @@ def main(transactions: int, threads: int, repeat: int) -> None:
                 if backend == "sqlite":
                     url = f"sqlite:///{Path(folder) / f'db-{attempt}.db'}"
                 else:
-                    found = _pg_database()
+                    found = throwaway_database("qorgau_bench_db")
                     if found is None:
                         print("postgres: not reachable, skipped")
                         break
@@ -121,7 +89,7 @@ def main(transactions: int, threads: int, repeat: int) -> None:
                     figures.append(measure(url, transactions, threads))
                 finally:
                     if backend == "postgres":
-                        _drop_pg(url)
+                        drop_database(url)
             if figures:
                 shown = ", ".join(f"{rate:,.0f}" for rate, _cpu in figures)
                 best = max(rate for rate, _cpu in figures)

@@ -11,41 +11,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import nats
-import psycopg
 
+from bench.common import drop_database, sample_event, throwaway_database
 from shared.bus import make_broker
 from shared.clock import SystemClock
-from shared.contracts.intake import ReportReceived
 from shared.db import make_engine, migrate, unit_of_work
 from shared.natsserver import NatsServer
 from shared.outbox import OutboxRelay, outbox_row, pending_count
 from shared.streams import provision
-
-PG_ADMIN = os.environ.get("QORGAU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _event(now: datetime) -> ReportReceived:
-    return ReportReceived(
-        occurred_at=now,
-        case_id=uuid.uuid4(),
-        correlation_id=uuid.uuid4(),
-        report_id=uuid.uuid4(),
-        reporter_agency_type="police",
-        region="KZ-75",
-        channel="duties",
-        received_at=now,
-        subject_kind="minor",
-        concerns=("violence",),
-    )
 
 
 async def _stream_count(url: str) -> int:
@@ -65,7 +45,7 @@ async def run_once(
     migrate(engine, "intake")
     now = datetime.now(UTC)
     with unit_of_work(engine) as session:
-        session.add_all([outbox_row(_event(now), now=now) for _ in range(rows)])
+        session.add_all([outbox_row(sample_event(now), now=now) for _ in range(rows)])
         session.commit()
     before = await _stream_count(nats_url)
     broker = make_broker(nats_url, service="intake")
@@ -86,22 +66,6 @@ async def run_once(
     return rows / elapsed, 1e6 * cpu / rows
 
 
-def _pg_database() -> str | None:
-    try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=2) as connection:
-            name = f"qorgau_bench_relay_{uuid.uuid4().hex[:8]}"
-            connection.execute(f'CREATE DATABASE "{name}"')
-    except Exception:
-        return None
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _drop_pg(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 async def main(rows: int, repeat: int, in_flight: int | None) -> None:
     """Print events per second on SQLite and PostgreSQL."""
     with tempfile.TemporaryDirectory(prefix="qorgau-bench-relay-") as folder:
@@ -116,7 +80,7 @@ async def main(rows: int, repeat: int, in_flight: int | None) -> None:
                     if backend == "sqlite":
                         url = f"sqlite:///{Path(folder) / f'relay-{attempt}.db'}"
                     else:
-                        found = _pg_database()
+                        found = throwaway_database("qorgau_bench_relay")
                         if found is None:
                             print("postgres: not reachable, skipped")
                             break
@@ -126,7 +90,7 @@ async def main(rows: int, repeat: int, in_flight: int | None) -> None:
                         figures.append(await run_once(url, server.url, rows, **options))
                     finally:
                         if backend == "postgres":
-                            _drop_pg(url)
+                            drop_database(url)
                 if figures:
                     shown = ", ".join(f"{rate:,.0f}" for rate, _cpu in figures)
                     best = max(rate for rate, _cpu in figures)
