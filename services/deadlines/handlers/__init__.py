@@ -24,20 +24,14 @@ from services.deadlines.handlers.obligations import (
     on_obligation_fulfilled,
     on_obligation_opened,
 )
+from services.deadlines.handlers.poller import Poller
 from services.deadlines.handlers.timeline import (
     TIMELINE_INBOX,
     apply_case_entry,
     case_entry,
     on_case_event,
 )
-from services.deadlines.handlers.timer import (
-    Fired,
-    FireReport,
-    Poller,
-    _Batch,
-    _breach,
-    fire_due,
-)
+from services.deadlines.handlers.timer import Fired, FireReport, _Batch, _breach, fire_due
 
 __all__ = [
     "CANCELLED_INBOX",
