@@ -37,6 +37,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from shared.clock import Clock, SystemClock
+from shared.contracts.envelope import Event
 from shared.db import unit_of_work
 from shared.dbwait import DatabaseWait
 from shared.inbox import claim
@@ -58,6 +59,7 @@ __all__ = [
     "batch_subscriber",
     "dead_letter_subject",
     "durable_subscriber",
+    "event_handler",
     "make_broker",
 ]
 
@@ -65,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
+E = TypeVar("E", bound=Event)
 
 # Deliveries allowed beyond the retries, so that a dead letter whose publication failed (DLQ
 # unreachable for a moment) is tried again before the server gives up on the message.
@@ -515,6 +518,33 @@ class BatchHandler(Generic[T]):
     # What the AsyncAPI document shows: one message's type, and the handler's name.
     payload: Any = Any
     name: str = "consume"
+
+
+def event_handler(
+    event_type: type[E],
+    *,
+    inbox: str,
+    name: str,
+    apply: Callable[[Session, E], object],
+    now: Callable[[], datetime] | None = None,
+    keep: Callable[[E], bool] = lambda _event: True,
+) -> BatchHandler[E]:
+    """Return the BatchHandler of one event contract: read from JSON, keyed by its event id."""
+
+    def decode(_subject: str, data: bytes) -> E | None:
+        event = event_type.model_validate_json(data)
+        # An event the consumer does not keep is not claimed, as one by one.
+        return event if keep(event) else None
+
+    return BatchHandler(
+        inbox=inbox,
+        decode=decode,
+        event_id=lambda event: str(event.event_id),
+        apply=apply,
+        now=now,
+        payload=event_type,
+        name=name,
+    )
 
 
 class _PromptBatchSubscriber(BatchPullStreamSubscriber):

@@ -24,9 +24,8 @@ from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
-from shared.bus import BatchHandler, batch_subscriber, durable_subscriber
+from shared.bus import BatchHandler, batch_subscriber, durable_subscriber, event_handler
 from shared.clock import Clock
-from shared.contracts.envelope import Event
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.contracts.routing import AgencyChanged, AgencyRegistered
 from shared.db import AwareDateTime, is_postgres, unit_of_work
@@ -356,46 +355,32 @@ def subscribe_obligations(broker: NatsBroker, view: ObligationsView, deps: Deps)
         )
 
 
-def _event_id(event: Event) -> str:
-    return str(event.event_id)
-
-
 def _opened(view: ObligationsView, deps: Deps) -> BatchHandler[ObligationOpened]:
-    def decode(_subject: str, data: bytes) -> ObligationOpened | None:
-        event = ObligationOpened.model_validate_json(data)
-        # An opening the service does not keep is not claimed, as one by one.
-        return event if view.wants(event) else None
-
-    return BatchHandler(
+    return event_handler(
+        ObligationOpened,
         inbox=f"{view.service}-obligation_opened",
-        decode=decode,
-        payload=ObligationOpened,
         name="opened",
-        event_id=_event_id,
         apply=lambda session, event: view.apply_opened(session, event, deps=deps),
         now=lambda: deps.clock.now(),
+        keep=view.wants,
     )
 
 
 def _fulfilled(view: ObligationsView, deps: Deps) -> BatchHandler[ObligationFulfilled]:
-    return BatchHandler(
+    return event_handler(
+        ObligationFulfilled,
         inbox=f"{view.service}-obligation_fulfilled",
-        decode=lambda _subject, data: ObligationFulfilled.model_validate_json(data),
-        payload=ObligationFulfilled,
         name="fulfilled",
-        event_id=_event_id,
         apply=lambda session, event: view.apply_fulfilled(session, event, deps=deps),
         now=lambda: deps.clock.now(),
     )
 
 
 def _cancelled(view: ObligationsView, deps: Deps) -> BatchHandler[ObligationCancelled]:
-    return BatchHandler(
+    return event_handler(
+        ObligationCancelled,
         inbox=f"{view.service}-obligation_cancelled",
-        decode=lambda _subject, data: ObligationCancelled.model_validate_json(data),
-        payload=ObligationCancelled,
         name="cancelled",
-        event_id=_event_id,
         apply=lambda session, event: view.apply_cancelled(session, event, deps=deps),
         now=lambda: deps.clock.now(),
     )

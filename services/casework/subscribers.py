@@ -23,7 +23,7 @@ from services.casework.handlers import (
     on_referral_issued,
 )
 from services.casework.handlers.readmodel import DueTimeEvent
-from shared.bus import BatchHandler, batch_subscriber, durable_subscriber
+from shared.bus import BatchHandler, batch_subscriber, durable_subscriber, event_handler
 from shared.contracts.casework import (
     AgencyObligationAction,
     CaseArrived,
@@ -129,12 +129,10 @@ def register(
 
 
 def _due_time(event_type: type[DueTimeEvent], name: str, deps: CaseworkDeps) -> BatchHandler[Any]:
-    return BatchHandler(
+    return event_handler(
+        event_type,
         inbox=due_time_inbox(event_type),
-        decode=lambda _subject, data: event_type.model_validate_json(data),
-        payload=event_type,
         name=name,
-        event_id=lambda event: str(event.event_id),
         apply=lambda session, event: apply_due_time(session, event, deps=deps),
         now=lambda: deps.clock.now(),
     )

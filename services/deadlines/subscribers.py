@@ -21,7 +21,7 @@ from services.deadlines.handlers import (
     case_entry,
 )
 from services.deadlines.tables import TimelineEntry
-from shared.bus import BatchHandler, batch_subscriber
+from shared.bus import BatchHandler, batch_subscriber, event_handler
 from shared.contracts.deadlines import (
     ObligationBreached,
     ObligationDueSoon,
@@ -30,7 +30,6 @@ from shared.contracts.deadlines import (
     ObligationRescheduled,
     ObligationScheduled,
 )
-from shared.contracts.envelope import Event
 from shared.contracts.intake import ReportJoined, ReportReceived
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.db import is_postgres
@@ -107,41 +106,31 @@ def batches_in_flight(deps: DeadlinesDeps | None) -> int:
     return 2 if deps is not None and is_postgres(deps.engine) else 1
 
 
-def _event_id(event: Event) -> str:
-    return str(event.event_id)
-
-
 def _opened(deps: DeadlinesDeps) -> BatchHandler[ObligationOpened]:
-    return BatchHandler(
+    return event_handler(
+        ObligationOpened,
         inbox=OPENED_INBOX,
-        decode=lambda _subject, data: ObligationOpened.model_validate_json(data),
-        payload=ObligationOpened,
         name="opened",
-        event_id=_event_id,
         apply=lambda session, event: apply_obligation_opened(session, event, deps=deps),
         now=lambda: deps.clock.now(),
     )
 
 
 def _fulfilled(deps: DeadlinesDeps) -> BatchHandler[ObligationFulfilled]:
-    return BatchHandler(
+    return event_handler(
+        ObligationFulfilled,
         inbox=FULFILLED_INBOX,
-        decode=lambda _subject, data: ObligationFulfilled.model_validate_json(data),
-        payload=ObligationFulfilled,
         name="fulfilled",
-        event_id=_event_id,
         apply=lambda session, event: apply_obligation_fulfilled(session, event, deps=deps),
         now=lambda: deps.clock.now(),
     )
 
 
 def _cancelled(deps: DeadlinesDeps) -> BatchHandler[ObligationCancelled]:
-    return BatchHandler(
+    return event_handler(
+        ObligationCancelled,
         inbox=CANCELLED_INBOX,
-        decode=lambda _subject, data: ObligationCancelled.model_validate_json(data),
-        payload=ObligationCancelled,
         name="cancelled",
-        event_id=_event_id,
         apply=lambda session, event: apply_obligation_cancelled(session, event, deps=deps),
         now=lambda: deps.clock.now(),
     )
