@@ -43,7 +43,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,6 +121,8 @@ class RateResult:
     in_flight_end: int = 0
     scheduled_events: int = 0
     peak_rss_kib: dict[str, int] = field(default_factory=dict)
+    # CPU seconds (user + system) each process spent while this rate ran, drain included.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
@@ -185,6 +187,14 @@ def table(results: Sequence[RateResult]) -> str:
         lines.append(
             f"{result.rate:>6g} {cells}   {result.load_before[0]:.1f}/{result.load_after[0]:.1f}"
         )
+    lines += ["", "CPU per accepted report, ms (user + system, sending and drain):"]
+    names = sorted({name for result in results for name in result.cpu_seconds})
+    lines.append(f"{'rate/s':>6} " + " ".join(f"{name[:12]:>12}" for name in names) + "   all")
+    for result in results:
+        accepted = max(result.answers.get("201", 0), 1)
+        per = {name: 1000 * result.cpu_seconds.get(name, 0.0) / accepted for name in names}
+        cells = " ".join(f"{per[name]:>12.1f}" for name in names)
+        lines.append(f"{result.rate:>6g} {cells}   {sum(per.values()):.1f}")
     return "\n".join(lines)
 
 
@@ -215,6 +225,31 @@ def peak_rss_kib(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) a process has used so far; 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return 0.0
+    # Fields after the command name (which may hold spaces) start at field 3; utime is 14.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_idle(pids: Iterable[int], *, limit: float = 30.0) -> None:
+    # The rate's case is finished at its third R1; the read models and the timeline may still
+    # be working on it: their CPU counts too, so wait until the processes are near idle.
+    pids = list(pids)
+    until = time.monotonic() + limit
+    last = sum(cpu_seconds(pid) for pid in pids)
+    while time.monotonic() < until:
+        time.sleep(1.0)
+        now = sum(cpu_seconds(pid) for pid in pids)
+        if now - last < 0.1:
+            return
+        last = now
 
 
 @contextlib.contextmanager
@@ -388,11 +423,16 @@ def measure_rate(
     with databases(backend, services, pg_admin) as urls, _environment(urls):
         platform = start_platform(folder / "var", services)
         try:
+            pids = process_ids(platform.output.read_text(encoding="utf-8", errors="replace"))
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             load_before = os.getloadavg()
             result = asyncio.run(drive(platform, rate=rate, seconds=seconds, drain=drain))
             result.load_before, result.load_after = load_before, os.getloadavg()
-            pids = process_ids(platform.output.read_text(encoding="utf-8", errors="replace"))
+            _wait_idle(pids.values())
             result.peak_rss_kib = {name: peak_rss_kib(pid) for name, pid in pids.items()}
+            result.cpu_seconds = {
+                name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()
+            }
         finally:
             stop_platform(platform)
     result.services, result.backend = services, backend

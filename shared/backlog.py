@@ -72,12 +72,13 @@ RETRY_AFTER_MAX = 60
 
 # The consumers a report's work passes through until its R1 obligations are scheduled (the
 # end-to-end measure of issue 15): routing's consumers of intake's report events, and
-# deadlines' consumer of the obligations routing opens. Their names are `<service>-<purpose>`
-# (shared.bus.durable_subscriber); tests/unit/test_backlog.py checks the services declare them.
+# deadlines' consumer of everything routing publishes (the obligations it opens among them).
+# Their names are `<service>-<purpose>` (shared.bus.durable_subscriber);
+# tests/unit/test_backlog.py checks the services declare them.
 REPORT_PATH: tuple[Consumer, ...] = (
     Consumer("INTAKE", "routing-report-received"),
     Consumer("INTAKE", "routing-report-joined"),
-    Consumer("ROUTING", "deadlines-routing-obligation-opened"),
+    Consumer("ROUTING", "deadlines-routing-events"),
 )
 
 # Who reads the info of which other services' consumers: shared.natsauth lets each of these

@@ -505,7 +505,8 @@ class BatchHandler(Generic[T]):
     """How a batch subscriber applies one message: decode it, name its inbox entry, change state."""
 
     # The consumer's inbox name (shared.inbox): the same one its per-message handler claims.
-    inbox: str
+    # None: apply claims for itself (one message feeding several views, each with its entry).
+    inbox: str | None
     # (subject, data) -> the item; None when the message asks nothing (no inbox row either).
     # Raising makes the message a failure: retried alone, then dead-lettered.
     decode: Callable[[str, bytes], T | None]
@@ -691,8 +692,9 @@ class _BatchRunner:
                     item = handle.decode(raw.subject, raw.data)
                     if item is None:
                         continue
-                    event_id = handle.event_id(item)
-                    if claim(session, consumer=handle.inbox, event_id=event_id, now=now()):
+                    if handle.inbox is None or claim(
+                        session, consumer=handle.inbox, event_id=handle.event_id(item), now=now()
+                    ):
                         handle.apply(session, item)
                 finally:
                     otel_context.detach(token)

@@ -5,7 +5,9 @@ Each service keeps its own tables (in its own database, under its own names) bui
 columns here, and says what differs in an `ObligationsView`: which openings it keeps, whether
 a fulfilment before its opening waits for it, its inbox names. Durable consumers are named
 `<service>-<purpose>` by shared.bus and inbox consumers as the view says: both are stored
-positions (JetStream, the inbox table), so neither may ever be renamed.
+positions (JetStream, the inbox table). An inbox name is never renamed; a durable consumer
+only with the old one retired (shared.streams.RETIRED_CONSUMERS) and its replacement claiming
+the same inbox entries.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
-from shared.bus import BatchHandler, batch_subscriber, durable_subscriber, event_handler
+from shared.bus import BatchHandler, batch_subscriber, durable_subscriber
 from shared.clock import Clock
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.contracts.routing import AgencyChanged, AgencyRegistered
@@ -100,7 +102,7 @@ def _keep_all(event: ObligationOpened) -> bool:
 class ObligationsView:
     """One service's read model of routing's obligations and directory."""
 
-    # The service's name: its durable consumers are `<service>-obligation-opened`, ... and its
+    # The service's name: its durable consumer is `<service>-routing-obligations` and its
     # inbox consumers `<service>-obligation_opened`, ...
     service: str
     obligations: type[ObligationColumns]
@@ -109,10 +111,13 @@ class ObligationsView:
     directory_inbox: str
     # Which openings the service keeps; others are not even claimed.
     keeps: Callable[[ObligationOpened], bool] = _keep_all
-    # Raised when a fulfilment or cancellation comes before its opening (they travel on
-    # separate consumers), so the bus retries it; None when the service keeps only some
-    # obligations, so an unknown one is not one of its own and is passed over.
+    # Raised when a fulfilment or cancellation comes before its opening (routing's instances
+    # publish concurrently), so the bus retries it until the opening is there; None: an
+    # unknown one is passed over.
     not_yet_known: type[Exception] | None = None
+    # Which codes' early settlements are awaited (not_yet_known raised); others are not the
+    # service's own obligations (it keeps only some) and are passed over.
+    awaits: Callable[[str], bool] = lambda _code: True
 
     def opened(self, event: ObligationOpened, *, deps: Deps) -> None:
         """Know an obligation routing opened: its case, row, clause, actor, start and term."""
@@ -258,7 +263,7 @@ class ObligationsView:
             query = query.with_for_update()
         row = session.exec(query).first()
         if row is None:
-            if self.not_yet_known is not None:
+            if self.not_yet_known is not None and self.awaits(event.code):
                 raise self.not_yet_known(f"obligation {event.obligation_id} not opened yet")
             return None
         return row if row.status == OPEN else None
@@ -328,61 +333,75 @@ def batches_in_flight(deps: Deps | None) -> int:
     return 2 if deps is not None and is_postgres(deps.engine) else 1
 
 
+@dataclass(frozen=True)
+class _Settled:
+    """One of routing's obligation events, as the view applies it: its inbox name and event."""
+
+    inbox: str
+    event: ObligationOpened | ObligationFulfilled | ObligationCancelled
+
+
 def subscribe_obligations(broker: NatsBroker, view: ObligationsView, deps: Deps) -> None:
-    """Bind routing's obligation subjects to the view (durables `<service>-obligation-...`).
+    """Bind routing's obligation events to the view (durable `<service>-routing-obligations`).
 
-    Each consumer takes its messages in batches, one transaction per batch. A fulfilment or
-    withdrawal before its opening (a view with not_yet_known) fails its batch; the batch's
-    messages are then handled one by one and that one is retried with the usual delays.
+    One consumer reads everything routing publishes and keeps the three obligation events, so
+    an opening comes before its fulfilment as routing published them; it takes its messages in
+    batches, one transaction per batch. A fulfilment or withdrawal before its opening (a view
+    with not_yet_known) fails its batch; the batch's messages are then handled one by one and
+    that one is retried with the usual delays.
     """
-    in_flight = batches_in_flight(deps)
-    handles: tuple[tuple[str, str, BatchHandler[Any]], ...] = (
-        ("obligation-opened", ObligationOpened.subject("routing"), _opened(view, deps)),
-        ("obligation-fulfilled", ObligationFulfilled.subject("routing"), _fulfilled(view, deps)),
-        ("obligation-cancelled", ObligationCancelled.subject("routing"), _cancelled(view, deps)),
-    )
-    for purpose, subject, handle in handles:
-        batch_subscriber(
-            broker,
-            subject,
-            service=view.service,
-            purpose=purpose,
-            # Read when a batch arrives: the CLI registers without dependencies.
-            engine=lambda: deps.engine,
-            handle=handle,
-            batch_size=BATCH_SIZE,
-            in_flight=in_flight,
-        )
-
-
-def _opened(view: ObligationsView, deps: Deps) -> BatchHandler[ObligationOpened]:
-    return event_handler(
-        ObligationOpened,
-        inbox=f"{view.service}-obligation_opened",
-        name="opened",
-        apply=lambda session, event: view.apply_opened(session, event, deps=deps),
-        now=lambda: deps.clock.now(),
-        keep=view.wants,
+    batch_subscriber(
+        broker,
+        "qorgau.routing.>",
+        service=view.service,
+        purpose="routing-obligations",
+        # Read when a batch arrives: the CLI registers without dependencies.
+        engine=lambda: deps.engine,
+        handle=_routing_obligations(view, deps),
+        batch_size=BATCH_SIZE,
+        in_flight=batches_in_flight(deps),
     )
 
 
-def _fulfilled(view: ObligationsView, deps: Deps) -> BatchHandler[ObligationFulfilled]:
-    return event_handler(
-        ObligationFulfilled,
-        inbox=f"{view.service}-obligation_fulfilled",
-        name="fulfilled",
-        apply=lambda session, event: view.apply_fulfilled(session, event, deps=deps),
-        now=lambda: deps.clock.now(),
-    )
+def _routing_obligations(view: ObligationsView, deps: Deps) -> BatchHandler[_Settled]:
+    kinds: dict[str, tuple[str, type[ObligationOpened | ObligationFulfilled | ObligationCancelled]]]
+    kinds = {
+        model.subject("routing"): (f"{view.service}-{model.NAME}", model)
+        for model in (ObligationOpened, ObligationFulfilled, ObligationCancelled)
+    }
 
+    def decode(subject: str, data: bytes) -> _Settled | None:
+        kind = kinds.get(subject)
+        if kind is None:
+            return None  # routing's other events: not the view's (no inbox entry either)
+        inbox, model = kind
+        event = model.model_validate_json(data)
+        if isinstance(event, ObligationOpened) and not view.wants(event):
+            return None  # an opening the service does not keep is not even claimed
+        return _Settled(inbox, event)
 
-def _cancelled(view: ObligationsView, deps: Deps) -> BatchHandler[ObligationCancelled]:
-    return event_handler(
-        ObligationCancelled,
-        inbox=f"{view.service}-obligation_cancelled",
-        name="cancelled",
-        apply=lambda session, event: view.apply_cancelled(session, event, deps=deps),
+    def apply(session: Session, settled: _Settled) -> None:
+        event = settled.event
+        if not claim(
+            session, consumer=settled.inbox, event_id=str(event.event_id), now=deps.clock.now()
+        ):
+            return
+        if isinstance(event, ObligationOpened):
+            view.apply_opened(session, event, deps=deps)
+        elif isinstance(event, ObligationFulfilled):
+            view.apply_fulfilled(session, event, deps=deps)
+        else:
+            view.apply_cancelled(session, event, deps=deps)
+
+    return BatchHandler(
+        # Each event claims the inbox entry its own consumer claimed before (never renamed).
+        inbox=None,
+        decode=decode,
+        event_id=lambda settled: str(settled.event.event_id),
+        apply=apply,
         now=lambda: deps.clock.now(),
+        payload=ObligationOpened | ObligationFulfilled | ObligationCancelled,
+        name="routing_obligation",
     )
 
 

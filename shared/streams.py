@@ -13,7 +13,15 @@ import nats
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
-__all__ = ["DUPLICATE_WINDOW", "PREFIX", "STREAMS", "StreamSpec", "provision", "stream_for"]
+__all__ = [
+    "DUPLICATE_WINDOW",
+    "PREFIX",
+    "RETIRED_CONSUMERS",
+    "STREAMS",
+    "StreamSpec",
+    "provision",
+    "stream_for",
+]
 
 PREFIX = "qorgau"
 
@@ -73,6 +81,34 @@ STREAMS: tuple[StreamSpec, ...] = (
     # Dead letters are copies (the original stays in its own stream), so an operator may
     # delete one after replaying it.
     StreamSpec("DLQ", ("qorgau.dlq.>",), "Dead letters: messages a consumer gave up on", False),
+)
+
+# Durable consumers no service declares any more, (stream, name); provisioning removes them so
+# that they neither keep a position nobody reads nor show as a backlog. Their replacements
+# start from the stream's first message and claim the same inbox entries, so nothing they
+# applied is applied twice and nothing they had not yet read is lost.
+RETIRED_CONSUMERS: tuple[tuple[str, str], ...] = tuple(
+    # Deadlines read each producer's obligation events and its timeline with four consumers;
+    # one, `deadlines-<producer>-events`, reads them all now.
+    (stream, f"deadlines-{name}")
+    for producer, stream in (
+        ("routing", "ROUTING"),
+        ("casework", "CASEWORK"),
+        ("shelter", "SHELTER"),
+        ("familycentre", "FAMILYCENTRE"),
+    )
+    for name in (
+        f"{producer}-obligation-opened",
+        f"{producer}-obligation-fulfilled",
+        f"{producer}-obligation-cancelled",
+        f"timeline-{producer}",
+    )
+) + tuple(
+    # Casework's and the family centre's views of routing's obligations read its three
+    # obligation events with one consumer each; one, `<service>-routing-obligations`, now.
+    ("ROUTING", f"{service}-obligation-{event}")
+    for service in ("casework", "familycentre")
+    for event in ("opened", "fulfilled", "cancelled")
 )
 
 # Every stream owns exactly `qorgau.<token>.>`, so the second token names it.
@@ -144,6 +180,12 @@ async def provision(nats_url: str, *, replicas: int = 1) -> list[str]:
                 report.append(f"{spec.name}: updated ({', '.join(changed)})")
             else:
                 report.append(f"{spec.name}: unchanged")
+        for stream, durable in RETIRED_CONSUMERS:
+            try:
+                await js.delete_consumer(stream, durable)
+            except NotFoundError:
+                continue
+            report.append(f"{stream}: consumer {durable} retired")
         return report
     finally:
         await nc.close()

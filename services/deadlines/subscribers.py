@@ -9,19 +9,18 @@ from typing import Any
 from faststream.nats import NatsBroker
 
 from services.deadlines.handlers import (
-    CANCELLED_INBOX,
-    FULFILLED_INBOX,
-    OPENED_INBOX,
     TIMELINE_INBOX,
     DeadlinesDeps,
     apply_case_entry,
-    apply_obligation_cancelled,
-    apply_obligation_fulfilled,
-    apply_obligation_opened,
     case_entry,
 )
+from services.deadlines.handlers.producer import (
+    ProducerEvent,
+    apply_producer_event,
+    read_producer_event,
+)
 from services.deadlines.tables import TimelineEntry
-from shared.bus import BatchHandler, batch_subscriber, event_handler
+from shared.bus import BatchHandler, batch_subscriber
 from shared.contracts.deadlines import (
     ObligationBreached,
     ObligationDueSoon,
@@ -31,7 +30,7 @@ from shared.contracts.deadlines import (
     ObligationScheduled,
 )
 from shared.contracts.intake import ReportJoined, ReportReceived
-from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
+from shared.contracts.obligations import ObligationCancelled
 from shared.db import is_postgres
 
 # What deadlines publishes (through its outbox), for the event catalogue. ObligationCancelled
@@ -49,17 +48,14 @@ PUBLISHES = (
 # Every service that opens obligations publishes the same contract under its own subject.
 OBLIGATION_PRODUCERS = ("routing", "casework", "shelter", "familycentre")
 
-# The case timeline: intake's two case events, and everything the producers publish (each
-# wildcard lies within one stream, `qorgau.<service>.>`).
-TIMELINE_SUBJECTS: tuple[tuple[str, str], ...] = (
+# The case timeline of intake's two case events (each subject within the INTAKE stream).
+INTAKE_SUBJECTS: tuple[tuple[str, str], ...] = (
     ("intake-report-received", ReportReceived.subject()),
     ("intake-report-joined", ReportJoined.subject()),
-    *((producer, f"qorgau.{producer}.>") for producer in OBLIGATION_PRODUCERS),
 )
 
-
-# Messages per transaction: deadlines hears 20-30 events per report, each one a single fsync
-# when handled alone; a batch shares one commit (and one wake of the relay) among them.
+# Messages per transaction: deadlines hears about fifty events per report, each one a single
+# fsync when handled alone; a batch shares one commit (and one wake of the relay) among them.
 BATCH_SIZE = 100
 
 
@@ -69,25 +65,22 @@ def register(
     """Bind deadlines' subjects to its handlers, each consumer taking its messages in batches."""
     in_flight = batches_in_flight(deps)
     for producer in OBLIGATION_PRODUCERS:
-        for purpose, subject, handle in (
-            ("opened", ObligationOpened.subject(producer), _opened(deps)),
-            ("fulfilled", ObligationFulfilled.subject(producer), _fulfilled(deps)),
-            ("cancelled", ObligationCancelled.subject(producer), _cancelled(deps)),
-        ):
-            batch_subscriber(
-                broker,
-                subject,
-                service="deadlines",
-                purpose=f"{producer}-obligation-{purpose}",
-                # Read when a batch arrives: the CLI registers without dependencies.
-                engine=lambda: deps.engine,
-                handle=handle,
-                batch_size=BATCH_SIZE,
-                on_commit=wake_relay,
-                in_flight=in_flight,
-            )
+        # One consumer reads all a producer publishes (it replaced four: shared.streams
+        # RETIRED_CONSUMERS), so each obligation event is fetched and committed once.
+        batch_subscriber(
+            broker,
+            f"qorgau.{producer}.>",
+            service="deadlines",
+            purpose=f"{producer}-events",
+            # Read when a batch arrives: the CLI registers without dependencies.
+            engine=lambda: deps.engine,
+            handle=_producer(deps),
+            batch_size=BATCH_SIZE,
+            on_commit=wake_relay,
+            in_flight=in_flight,
+        )
 
-    for purpose, subject in TIMELINE_SUBJECTS:
+    for purpose, subject in INTAKE_SUBJECTS:
         batch_subscriber(
             broker,
             subject,
@@ -106,32 +99,15 @@ def batches_in_flight(deps: DeadlinesDeps | None) -> int:
     return 2 if deps is not None and is_postgres(deps.engine) else 1
 
 
-def _opened(deps: DeadlinesDeps) -> BatchHandler[ObligationOpened]:
-    return event_handler(
-        ObligationOpened,
-        inbox=OPENED_INBOX,
-        name="opened",
-        apply=lambda session, event: apply_obligation_opened(session, event, deps=deps),
-        now=lambda: deps.clock.now(),
-    )
-
-
-def _fulfilled(deps: DeadlinesDeps) -> BatchHandler[ObligationFulfilled]:
-    return event_handler(
-        ObligationFulfilled,
-        inbox=FULFILLED_INBOX,
-        name="fulfilled",
-        apply=lambda session, event: apply_obligation_fulfilled(session, event, deps=deps),
-        now=lambda: deps.clock.now(),
-    )
-
-
-def _cancelled(deps: DeadlinesDeps) -> BatchHandler[ObligationCancelled]:
-    return event_handler(
-        ObligationCancelled,
-        inbox=CANCELLED_INBOX,
-        name="cancelled",
-        apply=lambda session, event: apply_obligation_cancelled(session, event, deps=deps),
+def _producer(deps: DeadlinesDeps) -> BatchHandler[ProducerEvent]:
+    return BatchHandler(
+        # Each part of the event claims the inbox entry of the consumer that used to read it.
+        inbox=None,
+        decode=lambda subject, data: read_producer_event(subject, data, now=deps.clock.now()),
+        payload=dict[str, Any],
+        name="producer_event",
+        event_id=lambda event: event.event_id,
+        apply=lambda session, event: apply_producer_event(session, event, deps=deps),
         now=lambda: deps.clock.now(),
     )
 

@@ -112,7 +112,7 @@ def test_health_reports_every_services_backlog(platform: Platform, http: httpx.C
     assert {c["durable"]: c["state"] for c in shedding["watched"]} == {
         "routing-report-received": "ok",
         "routing-report-joined": "ok",
-        "deadlines-routing-obligation-opened": "ok",
+        "deadlines-routing-events": "ok",
     }
 
 

@@ -15,14 +15,15 @@ from typing import Any
 
 import pytest
 from faststream.nats import NatsBroker
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType
+from nats.js.api import ConsumerConfig, DiscardPolicy, RetentionPolicy, StorageType
+from nats.js.errors import NotFoundError
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.bus import RetryPolicy, durable_subscriber, make_broker
 from shared.natsserver import NatsServer
-from shared.streams import DUPLICATE_WINDOW, STREAMS, provision, stream_for
+from shared.streams import DUPLICATE_WINDOW, RETIRED_CONSUMERS, STREAMS, provision, stream_for
 from tests.bus_helpers import connected, read_stream
 from tests.waiting import eventually
 
@@ -75,6 +76,23 @@ async def test_provisioning_is_idempotent_and_configures_every_stream(nats_url: 
         await js.update_stream(drifted)
         assert "ROUTING: updated (description)" in await provision(nats_url)
         assert (await js.stream_info("ROUTING")).config.description == STREAMS[1].description
+
+
+async def test_provisioning_removes_the_consumers_no_service_declares_any_more(
+    nats_url: str,
+) -> None:
+    stream, durable = "ROUTING", "deadlines-timeline-routing"
+    assert (stream, durable) in RETIRED_CONSUMERS
+    async with connected(nats_url) as (_, js):
+        await js.add_consumer(stream, ConsumerConfig(durable_name=durable))
+
+        report = await provision(nats_url)
+
+        assert f"ROUTING: consumer {durable} retired" in report
+        with pytest.raises(NotFoundError):
+            await js.consumer_info(stream, durable)
+        # Gone once: provisioning again finds nothing to remove.
+        assert not [line for line in await provision(nats_url) if "retired" in line]
 
 
 async def test_same_msg_id_is_stored_once(nats_url: str) -> None:

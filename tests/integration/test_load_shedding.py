@@ -35,7 +35,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-WATCHED = "deadlines-routing-obligation-opened"
+WATCHED = "deadlines-routing-events"
 SUBJECT = ObligationOpened.subject("routing")
 BOUND, RESUME = 5, 2
 # What a report leaves behind in intake's database when it is accepted.

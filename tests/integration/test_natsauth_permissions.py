@@ -27,7 +27,7 @@ SEED_AGENCIES = [a["agency_id"] for a in json.loads(DIRECTORY_FILE.read_text())[
 CONSUMERS = {
     "intake": [natsauth.Consumer("ROUTING", "intake-routing-referral-issued")],
     "routing": [natsauth.Consumer("INTAKE", "routing-report-received")],
-    "deadlines": [natsauth.Consumer("ROUTING", "deadlines-routing-obligation-opened")],
+    "deadlines": [natsauth.Consumer("ROUTING", "deadlines-routing-events")],
 }
 ANSWERS = ["referral_acknowledged.v1", "referral_declined.v1"]
 POLICE = "kz-75-police"
@@ -399,7 +399,7 @@ async def test_intake_reads_the_report_paths_backlog_and_nothing_else_of_it(
     server: Server, connect: Any
 ) -> None:
     # Deadlines' consumer of routing's obligations, created by deadlines itself, with work in it.
-    watched = "deadlines-routing-obligation-opened"
+    watched = "deadlines-routing-events"
     subject = "qorgau.routing.obligation_opened.v1"
     deadlines = await connect("deadlines")
     await deadlines.nc.jetstream().add_consumer(

@@ -1,6 +1,6 @@
 """The shared read model of routing's obligations and directory, as casework and the family
 centre each configure it, on real databases: the rows each keeps, repeats that add nothing, an
-early fulfilment, and the stored names (inbox, durables) that must never change."""
+early fulfilment, and the stored names (inbox, durables) production has."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ NOW = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 CENTRE = "kz-75-family-support-centre"
 SCHOOL = "kz-75-school-12"
 VIEWS = {"casework": casework.OBLIGATIONS, "familycentre": familycentre.OBLIGATIONS}
+ROUTING_CATALOGUE = Path(__file__).parents[2] / "services" / "routing" / "seed" / "catalogue.json"
 
 
 @dataclass
@@ -168,24 +170,41 @@ def test_a_withdrawal_cancels_an_open_obligation(service: str, deps: Deps) -> No
     )
 
 
-def test_a_fulfilment_before_its_opening_waits_at_casework_and_is_passed_over_at_the_centre(
-    service: str, deps: Deps
-) -> None:
+def test_a_fulfilment_before_its_opening_waits_for_it(service: str, deps: Deps) -> None:
     view = VIEWS[service]
     opened = opening()
     met = fulfilment(opened)
+    waits = casework.NotYetKnown if service == "casework" else familycentre.NotYetOpened
+    with pytest.raises(waits):
+        view.fulfilled(met, deps=deps)
+    # Nothing claimed: the retry is handled when the opening has come.
+    assert inbox(deps) == []
+    view.opened(opened, deps=deps)
+    view.fulfilled(met, deps=deps)
+    assert [row["status"] for row in rows(view, deps)] == ["met"]
+
+
+def test_the_centre_passes_over_a_settlement_of_a_row_not_opened_on_a_centre(
+    service: str, deps: Deps
+) -> None:
+    view = VIEWS[service]
+    on_a_school = opening("education_org", SCHOOL).model_copy(update={"code": "R2"})
+    met = fulfilment(on_a_school)
     if service == "casework":
+        # Casework keeps every obligation: it waits for this one too.
         with pytest.raises(casework.NotYetKnown):
             view.fulfilled(met, deps=deps)
-        # Nothing claimed: the retry is handled when the opening has come.
-        assert inbox(deps) == []
-        view.opened(opened, deps=deps)
-        view.fulfilled(met, deps=deps)
-        assert [row["status"] for row in rows(view, deps)] == ["met"]
-    else:
-        view.fulfilled(met, deps=deps)
-        assert inbox(deps) == [("familycentre-obligation_fulfilled", str(met.event_id))]
-        assert rows(view, deps) == []
+        return
+    view.fulfilled(met, deps=deps)
+    assert inbox(deps) == [("familycentre-obligation_fulfilled", str(met.event_id))]
+    assert rows(view, deps) == []
+
+
+def test_the_centre_awaits_exactly_the_rows_routing_opens_on_a_centre() -> None:
+    catalogue = json.loads(ROUTING_CATALOGUE.read_text(encoding="utf-8"))
+    rows_ = catalogue["rows"]
+    on_a_centre = {row["code"] for row in rows_ if row["actor"] == "family_support_centre"}
+    assert on_a_centre == familycentre.ROUTED_TO_CENTRE
 
 
 def test_the_centre_keeps_only_what_routing_opened_on_a_centre(service: str, deps: Deps) -> None:
@@ -250,9 +269,7 @@ def test_durable_consumer_names_are_those_in_production() -> None:
     }
     for name in VIEWS:
         assert {
-            f"{name}-obligation-opened",
-            f"{name}-obligation-fulfilled",
-            f"{name}-obligation-cancelled",
+            f"{name}-routing-obligations",
             f"{name}-agency-registered",
             f"{name}-agency-changed",
         } <= durables[name]

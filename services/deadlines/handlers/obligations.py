@@ -235,7 +235,7 @@ def apply_obligation_fulfilled(
         span.set_attribute(AGENCY_ID, event.met_by_agency_id)
     pending.hold(session, obligation_id=str(event.obligation_id))
     if not _fulfil(session, event, deps=deps, now=now):
-        # Opened and fulfilled travel on separate consumers: kept until the opening.
+        # Published before its opening (a producer's instances race): kept until it opens.
         pending.keep(session, event, now=now)
 
 

@@ -1,8 +1,9 @@
 """Fulfilments and cancellations that arrive before the obligation they settle has opened.
 
-Opened, fulfilled and cancelled travel on separate consumers, so a producer's fulfilment often
-reaches deadlines first. It is kept here, on its first delivery, and applied inside the
-opening's own transaction, with the outcome it would have had in order.
+Deadlines reads a producer's events in the order they were stored, but a producer's two
+instances publish concurrently, and a redelivered opening comes after what followed it: a
+fulfilment may reach deadlines first. It is kept here, on its first delivery, and applied
+inside the opening's own transaction, with the outcome it would have had in order.
 """
 
 from __future__ import annotations

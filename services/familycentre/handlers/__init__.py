@@ -37,6 +37,8 @@ from services.familycentre.handlers.plans import (
 )
 from services.familycentre.handlers.readmodel import (
     OBLIGATIONS,
+    ROUTED_TO_CENTRE,
+    NotYetOpened,
     on_directory_entry,
     on_obligation_cancelled,
     on_obligation_fulfilled,
@@ -62,10 +64,12 @@ from services.familycentre.handlers.support import (
 
 __all__ = [
     "OBLIGATIONS",
+    "ROUTED_TO_CENTRE",
     "Actor",
     "AppealDraft",
     "CentreDeps",
     "MeasureDraft",
+    "NotYetOpened",
     "StayDraft",
     "UnknownAgency",
     "UnknownAppeal",

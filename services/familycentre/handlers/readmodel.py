@@ -7,15 +7,28 @@ from services.familycentre import domain
 from services.familycentre.tables import CentreObligation, DirectoryAgency
 from shared.obligationsview import ObligationsView
 
-# The centre keeps only the obligations routing opened on a family support centre; a
-# fulfilment of any other is not the centre's and is passed over.
+# The rows routing's catalogue opens on a family support centre: F7, the mobile group and an
+# emergency response plan (Family Centre Rules 34499, p.22); F8, referring a person with signs
+# of domestic violence to a shelter (p.24). tests/unit checks the catalogue still says so.
+ROUTED_TO_CENTRE = frozenset({"F7", "F8"})
+
+
+class NotYetOpened(LookupError):
+    """A fulfilment or withdrawal of a centre's obligation before its opening: retried."""
+
+
+# The centre keeps only the obligations routing opened on a family support centre. A
+# settlement of one of those codes before its opening waits for it (the bus retries it); a
+# settlement of any other code is not the centre's and is passed over.
 OBLIGATIONS = ObligationsView(
-    # Stored names (durables, inbox rows): never to be renamed.
+    # Stored names (inbox rows): never to be renamed.
     service="familycentre",
     obligations=CentreObligation,
     directory=DirectoryAgency,
     directory_inbox="familycentre-directory",
     keeps=lambda event: event.actor_agency_type == domain.CENTRE and event.case_id is not None,
+    not_yet_known=NotYetOpened,
+    awaits=lambda code: code in ROUTED_TO_CENTRE,
 )
 seed_directory = OBLIGATIONS.seed_directory
 on_obligation_opened = OBLIGATIONS.opened
