@@ -247,7 +247,7 @@ def _wait_idle(pids: Iterable[int], *, limit: float = 30.0) -> None:
     while time.monotonic() < until:
         time.sleep(1.0)
         now = sum(cpu_seconds(pid) for pid in pids)
-        if now - last < 0.1:
+        if now - last < 0.3:
             return
         last = now
 

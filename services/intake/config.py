@@ -17,13 +17,14 @@ class IntakeSettings(ServiceSettings):
     http_port: int = 8101
     # Load shedding (docs/reliability.md): past this backlog of messages on a report's path
     # (shared.backlog.REPORT_PATH plus intake's unsent outbox rows) a new report is refused
-    # with 503 and Retry-After. A school's report of violence puts 28 messages on that path:
-    # 2,000 is about 70 reports ahead, some 25 s of work at the rate the platform saturated at
-    # before issue 15, under 2 s at the 50 a second it is built for; well within a tenth of
-    # the 15-minute grace of an "immediately" term (R1).
-    shed_backlog: int = Field(default=2000, gt=0)
+    # with 503 and Retry-After. A school's report of violence puts 51 messages on that path
+    # (its report event, and routing's 50 events, all read by deadlines' one consumer): 3,600
+    # is about 70 reports ahead, some 30 s of work at the rate the platform saturates at on
+    # two cores (about 2.5 reports a second), under 2 s at the 50 a second it is built for;
+    # well within a tenth of the 15-minute grace of an "immediately" term (R1).
+    shed_backlog: int = Field(default=3600, gt=0)
     # Reports are accepted again once the backlog is below this (hysteresis: no flapping).
-    shed_resume_backlog: int = Field(default=1500, ge=0)
+    shed_resume_backlog: int = Field(default=2700, ge=0)
 
     @model_validator(mode="after")
     def _resume_below_bound(self) -> Self:

@@ -206,4 +206,4 @@ def test_the_resume_level_must_be_below_the_bound() -> None:
     with pytest.raises(ValueError, match="below"):
         IntakeSettings(shed_backlog=100, shed_resume_backlog=100)
     defaults = IntakeSettings()
-    assert (defaults.shed_backlog, defaults.shed_resume_backlog) == (2000, 1500)
+    assert (defaults.shed_backlog, defaults.shed_resume_backlog) == (3600, 2700)
