@@ -85,6 +85,31 @@ def broker_connected(broker: NatsBroker) -> bool:
     return bool(connection is not None and connection.is_connected)
 
 
+def broker_closed(broker: NatsBroker) -> bool:
+    """Tell whether the broker's NATS connection is closed for good (nats-py gave it up)."""
+    # nats-py reconnects without end, but closes for good on an error the server sends that
+    # is not about permissions (an authorization violation after a credential change, say):
+    # FastStream's subscribers then never fetch again, though HTTP keeps answering.
+    connection = getattr(broker, "_connection", None)
+    return bool(connection is not None and connection.is_closed)
+
+
+async def watch_connection(
+    broker: NatsBroker, on_closed: Callable[[], None], *, interval: float = 1.0
+) -> None:
+    """Call on_closed once the broker's connection is closed for good, then return."""
+    while True:
+        if broker_closed(broker):
+            on_closed()
+            return
+        await asyncio.sleep(interval)
+
+
+# The exit status of a service that stopped because its NATS connection was closed for good:
+# not 0, so that every supervisor (qorgau up, systemd, a container runtime) starts it again.
+EXIT_NATS_CLOSED = 75  # EX_TEMPFAIL
+
+
 def broker_consumers(broker: NatsBroker) -> list[Consumer]:
     """Return the durable JetStream consumers the broker's subscribers declare."""
     options = [getattr(sub, "extra_options", None) or {} for sub in broker.subscribers]
@@ -115,6 +140,10 @@ class ServiceRuntime:
         default_factory=list
     )
     _health_parts: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    # Set when the service stops itself to be restarted: the process's exit status.
+    exit_status: int = 0
+    # The HTTP server serve() runs (None in tests that drive the app in-process).
+    _server: uvicorn.Server | None = None
 
     @classmethod
     def build(cls, settings: ServiceSettings, *, clock: Clock) -> ServiceRuntime:
@@ -155,13 +184,30 @@ class ServiceRuntime:
             try:
                 await self.broker.start()
                 log.info("%s connected to NATS", self.service)
-                return
+                break
             except Exception as error:
                 log.warning("%s cannot reach NATS yet: %s", self.service, type(error).__name__)
                 with contextlib.suppress(Exception):
                     await self.broker.stop()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        await watch_connection(self.broker, self._restart)
+
+    def _restart(self) -> None:
+        # A connection closed for good cannot be reopened under FastStream's running
+        # subscribers: the process stops (the relay finishes its batch, nothing acked is lost,
+        # nothing unacked is kept) and its supervisor starts it afresh, connected.
+        connection = getattr(self.broker, "_connection", None)
+        error = getattr(connection, "last_error", None)
+        log.error(
+            "%s: NATS connection closed for good (%s); stopping to be restarted",
+            self.service,
+            type(error).__name__ if error is not None else "closed",
+        )
+        self.exit_status = EXIT_NATS_CLOSED
+        # uvicorn's own graceful shutdown, as on `kill`: the lifespan's cleanup runs.
+        if self._server is not None:
+            self._server.should_exit = True
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
@@ -283,14 +329,18 @@ class ServiceRuntime:
         return app
 
     def serve(self, app: FastAPI) -> None:
-        """Run the HTTP server (and with it, messaging) until a signal stops it."""
-        uvicorn.run(
+        """Run the HTTP server (and with it, messaging) until a signal, or a lost NATS, stops it."""
+        config = uvicorn.Config(
             app,
             host=self.settings.http_host,
             port=self.settings.http_port,
             log_level="warning",
             access_log=False,
         )
+        self._server = uvicorn.Server(config)
+        self._server.run()
+        if self.exit_status:
+            raise SystemExit(self.exit_status)
 
 
 # Where FastAPI found a value: the field is named as the client wrote it, without this.
