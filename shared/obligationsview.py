@@ -43,6 +43,8 @@ CANCELLED = "cancelled"
 NAME_LENGTH = 300
 
 DirectoryEvent = AgencyRegistered | AgencyChanged
+# Where a session notes the obligations its transaction added (not yet flushed).
+_OPENED_HERE = "qorgau.obligationsview.opened"
 
 
 class ObligationColumns(SQLModel):
@@ -155,8 +157,15 @@ class ObligationsView:
 
     def apply_opened(self, session: Session, event: ObligationOpened, *, deps: Deps) -> None:
         """Add a wanted, claimed opening's row on the caller's session (no commit)."""
-        if session.get(self.obligations, str(event.obligation_id)) is not None:
+        # Without flushing the batch's earlier rows first: one flush per batch; the openings
+        # this transaction added are known from the session instead.
+        opened_here: set[str] = session.info.setdefault(_OPENED_HERE, set())
+        if str(event.obligation_id) in opened_here:
             return
+        with session.no_autoflush:
+            if session.get(self.obligations, str(event.obligation_id)) is not None:
+                return
+        opened_here.add(str(event.obligation_id))
         values: dict[str, Any] = {
             "obligation_id": str(event.obligation_id),
             "case_id": str(event.case_id),

@@ -57,6 +57,8 @@ _DUTY = frozenset(
 
 
 OPENED_INBOX = "deadlines-obligation_opened"
+# Where a session notes the obligations its transaction opened (not yet flushed).
+_OPENED_HERE = "qorgau.deadlines.opened"
 
 
 def on_obligation_opened(event: ObligationOpened, *, deps: DeadlinesDeps) -> None:
@@ -85,8 +87,14 @@ def apply_obligation_opened(
     if event.actor_agency_id:
         span.set_attribute(AGENCY_ID, event.actor_agency_id)
     pending.hold(session, obligation_id=str(event.obligation_id))
-    if repository.get(session, obligation_id=str(event.obligation_id)) is not None:
-        return
+    # Without flushing the batch's earlier rows first: one flush per batch, not per opening;
+    # the openings this transaction added are known from the session instead.
+    opened_here: set[str] = session.info.setdefault(_OPENED_HERE, set())
+    with session.no_autoflush:
+        if str(event.obligation_id) in opened_here or repository.get(
+            session, obligation_id=str(event.obligation_id)
+        ):
+            return
     calendar = deps.calendars.current(session)
     occurrence = domain.first_occurrence(term)
     counted = count(
@@ -105,6 +113,7 @@ def apply_obligation_opened(
         opened_event_id=str(event.event_id),
     )
     session.add(obligation)
+    opened_here.add(obligation.obligation_id)
     timeline: list[TimelineEntry] = []
     announce(
         session,
@@ -116,7 +125,6 @@ def apply_obligation_opened(
         target_agency_type=obligation.target_agency_type,
     )
     repository.add_timeline(session, timeline)
-    session.flush()
     # What arrived before the opening is applied now, as if it had come after it.
     for early in pending.take(session, obligation_id=obligation.obligation_id, now=now):
         if isinstance(early, ObligationFulfilled):

@@ -8,6 +8,7 @@ inside the opening's own transaction, with the outcome it would have had in orde
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import text
@@ -47,19 +48,15 @@ def keep(session: Session, event: Settlement, *, now: datetime) -> None:
             received_at=now,
         )
     )
+    # Written at once: take() reads without flushing (openings are many, early ones few).
+    session.flush()
     log.info("kept %s of obligation %s until it opens", kind, event.obligation_id)
 
 
 def take(session: Session, *, obligation_id: str, now: datetime) -> list[Settlement]:
     """Return the kept settlements of an obligation, oldest first, marking them applied."""
-    rows = session.exec(
-        select(PendingSettlement)
-        .where(
-            PendingSettlement.obligation_id == obligation_id,
-            col(PendingSettlement.applied_at).is_(None),
-        )
-        .order_by(col(PendingSettlement.received_at), col(PendingSettlement.event_id))
-    ).all()
+    with session.no_autoflush:
+        rows = _waiting(session, obligation_id)
     found: list[Settlement] = []
     for row in rows:
         model = ObligationFulfilled if row.kind == FULFILLED else ObligationCancelled
@@ -67,3 +64,14 @@ def take(session: Session, *, obligation_id: str, now: datetime) -> list[Settlem
         row.applied_at = now
         session.add(row)
     return found
+
+
+def _waiting(session: Session, obligation_id: str) -> Sequence[PendingSettlement]:
+    return session.exec(
+        select(PendingSettlement)
+        .where(
+            PendingSettlement.obligation_id == obligation_id,
+            col(PendingSettlement.applied_at).is_(None),
+        )
+        .order_by(col(PendingSettlement.received_at), col(PendingSettlement.event_id))
+    ).all()
