@@ -108,7 +108,7 @@ def test_health_reports_every_services_backlog(platform: Platform, http: httpx.C
         assert all(c["state"] == "ok" for c in consumers), (service, consumers)
     shedding = found["intake"]["load_shedding"]
     assert shedding["status"] == "accepting"
-    assert (shedding["bound"], shedding["resume_below"]) == (2000, 1500)
+    assert (shedding["bound"], shedding["resume_below"]) == (3600, 2700)
     assert {c["durable"]: c["state"] for c in shedding["watched"]} == {
         "routing-report-received": "ok",
         "routing-report-joined": "ok",
