@@ -128,9 +128,15 @@ class HopResult:
 
     @property
     def ratio(self) -> float:
-        """Return the project's best rate (either of its hops) over the bare one's."""
+        """Return the project's per-message hop over the bare one's: the like-for-like target."""
         bare = self.best("bare")
-        return max(self.best("project"), self.best("batch")) / bare if bare else 0.0
+        return self.best("project") / bare if bare else 0.0
+
+    @property
+    def batch_ratio(self) -> float:
+        """Return the project's batch hop over the bare per-message one's (not like for like)."""
+        bare = self.best("bare")
+        return self.best("batch") / bare if bare else 0.0
 
     def table(self) -> str:
         """Return the comparison as a printable table."""
@@ -149,7 +155,8 @@ class HopResult:
         verdict = "met" if self.ratio >= 0.5 else "not met"
         lines.append(
             f"  best: bare {bare:.1f} msg/s, project {project:.1f} msg/s, batch {batch:.1f} "
-            f"msg/s, project/bare {self.ratio:.0%} (target >= 50%: {verdict})"
+            f"msg/s; like for like, project/bare {self.ratio:.0%} (target >= 50%: {verdict}); "
+            f"batch/bare {self.batch_ratio:.0%} (bare handles one message per transaction)"
         )
         return "\n".join(lines)
 
