@@ -87,9 +87,10 @@ def broker_connected(broker: NatsBroker) -> bool:
 
 def broker_closed(broker: NatsBroker) -> bool:
     """Tell whether the broker's NATS connection is closed for good (nats-py gave it up)."""
-    # nats-py reconnects without end, but closes for good on an error the server sends that
-    # is not about permissions (an authorization violation after a credential change, say):
-    # FastStream's subscribers then never fetch again, though HTTP keeps answering.
+    # nats-py reconnects without end (through a broker's restart, or refused credentials), but
+    # closes for good on an error the server sends while connected that is neither a stale
+    # connection nor a permissions error: FastStream's subscribers then never fetch again,
+    # though HTTP keeps answering.
     connection = getattr(broker, "_connection", None)
     return bool(connection is not None and connection.is_closed)
 
@@ -195,8 +196,8 @@ class ServiceRuntime:
 
     def _restart(self) -> None:
         # A connection closed for good cannot be reopened under FastStream's running
-        # subscribers: the process stops (the relay finishes its batch, nothing acked is lost,
-        # nothing unacked is kept) and its supervisor starts it afresh, connected.
+        # subscribers: the process stops (the relay finishes its batch; what was fetched and
+        # not acked is delivered again) and its supervisor starts it afresh, connected.
         connection = getattr(self.broker, "_connection", None)
         error = getattr(connection, "last_error", None)
         log.error(
