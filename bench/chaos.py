@@ -225,7 +225,10 @@ class ChaosRun:
     async def load(self) -> None:
         """Send every report on its own schedule (open loop), each within SEND_BUDGET."""
         answers: Counter[str] = Counter()
-        async with httpx.AsyncClient(timeout=15, limits=httpx.Limits(max_connections=200)) as c:
+        # One attempt may take the whole budget: an answer that comes late (an instance busy
+        # catching up after its database came back) still counts, as it would for a client.
+        timeout, limits = httpx.Timeout(SEND_BUDGET), httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as c:
             tasks = []
             for index in range(self.reports):
                 delay = self.t0 + index / self.rate - time.monotonic()
