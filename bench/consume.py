@@ -7,7 +7,8 @@ the stream (every message acked):
 
 - per-message: the consumer as it was, durable_subscriber + on_obligation_opened (a transaction
   and an fsync per message, up to 10 messages handled concurrently).
-- batch: batch_subscriber + apply_obligation_opened (up to `--batch` messages per transaction).
+- batch: batch_subscriber + deadlines' producer-events handler (up to `--batch` messages per
+  transaction).
 
 Each mode has its own durable consumer, so both read the same stored messages. Not a test.
 """
@@ -26,7 +27,7 @@ from typing import Any
 import psycopg
 
 from services.deadlines.handlers import DeadlinesDeps, on_obligation_opened
-from services.deadlines.subscribers import _opened, batches_in_flight
+from services.deadlines.subscribers import _producer, batches_in_flight
 from shared.bus import batch_subscriber, durable_subscriber, make_broker
 from shared.clock import ALMATY, FixedClock
 from shared.contracts.obligations import ObligationOpened
@@ -104,7 +105,7 @@ async def _drain(url: str, db_url: str, mode: str, last: int, batch: int) -> dic
             service="deadlines",
             purpose=purpose,
             engine=engine,
-            handle=_opened(deps),
+            handle=_producer(deps),
             batch_size=batch,
             in_flight=batches_in_flight(deps),
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
+from shared import settlements
 from shared.bus import BatchHandler, batch_subscriber, durable_subscriber
 from shared.clock import Clock
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
@@ -33,8 +35,10 @@ from shared.contracts.routing import AgencyChanged, AgencyRegistered
 from shared.db import AwareDateTime, is_postgres, unit_of_work
 from shared.inbox import claim
 from shared.outbox import stage
+from shared.settlements import PendingSettlementColumns
 
 AWARE = AwareDateTime()
+log = logging.getLogger(__name__)
 
 OPEN = "open"
 MET = "met"
@@ -113,12 +117,12 @@ class ObligationsView:
     directory_inbox: str
     # Which openings the service keeps; others are not even claimed.
     keeps: Callable[[ObligationOpened], bool] = _keep_all
-    # Raised when a fulfilment or cancellation comes before its opening (routing's instances
-    # publish concurrently), so the bus retries it until the opening is there; None: an
-    # unknown one is passed over.
-    not_yet_known: type[Exception] | None = None
-    # Which codes' early settlements are awaited (not_yet_known raised); others are not the
-    # service's own obligations (it keeps only some) and are passed over.
+    # Where a fulfilment or withdrawal that comes before its opening (routing's instances
+    # publish concurrently) is kept, on its first delivery, until the opening applies it
+    # (shared.settlements); None: an unknown one is passed over.
+    pending: type[PendingSettlementColumns] | None = None
+    # Which codes' early settlements are kept; others are not the service's own obligations
+    # (it keeps only some openings) and are passed over.
     awaits: Callable[[str], bool] = lambda _code: True
 
     def opened(self, event: ObligationOpened, *, deps: Deps) -> None:
@@ -162,6 +166,8 @@ class ObligationsView:
         opened_here: set[str] = session.info.setdefault(_OPENED_HERE, set())
         if str(event.obligation_id) in opened_here:
             return
+        if self.pending is not None:
+            settlements.hold(session, obligation_id=str(event.obligation_id))
         with session.no_autoflush:
             if session.get(self.obligations, str(event.obligation_id)) is not None:
                 return
@@ -181,13 +187,37 @@ class ObligationsView:
             "term": event.term,
             "started_at": event.started_at,
         }
-        session.add(self.obligations(**self._kept(values)))
+        row = self.obligations(**self._kept(values))
+        session.add(row)
+        if self.pending is None:
+            return
+        # What came before the opening is applied now, as if it had come after it.
+        now = deps.clock.now()
+        for early in settlements.take(
+            session, self.pending, obligation_id=row.obligation_id, now=now
+        ):
+            if row.status != OPEN:
+                continue  # settled by the earlier one: a later settlement changes nothing
+            if isinstance(early, ObligationFulfilled):
+                self._met(row, early)
+            else:
+                self._withdrawn(row, early)
 
     def apply_fulfilled(self, session: Session, event: ObligationFulfilled, *, deps: Deps) -> None:
         """Mark a claimed fulfilment's obligation met on the caller's session (no commit)."""
         row = self._open_row(session, event, deps)
-        if row is None:
-            return
+        if row is not None:
+            self._met(row, event)
+            session.add(row)
+
+    def apply_cancelled(self, session: Session, event: ObligationCancelled, *, deps: Deps) -> None:
+        """Mark a claimed withdrawal's obligation cancelled on the caller's session (no commit)."""
+        row = self._open_row(session, event, deps)
+        if row is not None:
+            self._withdrawn(row, event)
+            session.add(row)
+
+    def _met(self, row: ObligationColumns, event: ObligationFulfilled) -> None:
         values: dict[str, Any] = {
             "status": MET,
             "met_at": event.met_at,
@@ -196,16 +226,10 @@ class ObligationsView:
         }
         for name, value in self._kept(values).items():
             setattr(row, name, value)
-        session.add(row)
 
-    def apply_cancelled(self, session: Session, event: ObligationCancelled, *, deps: Deps) -> None:
-        """Mark a claimed withdrawal's obligation cancelled on the caller's session (no commit)."""
-        row = self._open_row(session, event, deps)
-        if row is None:
-            return
+    def _withdrawn(self, row: ObligationColumns, event: ObligationCancelled) -> None:
         row.status = CANCELLED
         row.cancel_reason = event.reason[:200]
-        session.add(row)
 
     def directory_entry(self, event: DirectoryEvent, *, deps: Deps) -> None:
         """Keep the directory replica as routing's directory says."""
@@ -263,17 +287,28 @@ class ObligationsView:
     def _open_row(
         self, session: Session, event: ObligationFulfilled | ObligationCancelled, deps: Deps
     ) -> ObligationColumns | None:
-        """Return the obligation still open, locked (PostgreSQL); None if closed or not kept."""
+        """Return the obligation still open, locked (PostgreSQL); None if closed, not kept, or
+        not opened yet (then the settlement is kept until it opens, when the view awaits it)."""
+        awaited = self.pending is not None and self.awaits(event.code)
+        if awaited:
+            settlements.hold(session, obligation_id=str(event.obligation_id))
         query = select(self.obligations).where(
             self.obligations.obligation_id == str(event.obligation_id)
         )
         if is_postgres(deps.engine):
-            # Fulfilled and cancelled arrive on separate consumers: one settles the row.
+            # Two instances may settle the same obligation at once: one settles the row.
             query = query.with_for_update()
         row = session.exec(query).first()
         if row is None:
-            if self.not_yet_known is not None and self.awaits(event.code):
-                raise self.not_yet_known(f"obligation {event.obligation_id} not opened yet")
+            if awaited:
+                assert self.pending is not None
+                if settlements.keep(session, self.pending, event, now=deps.clock.now()):
+                    log.info(
+                        "kept %s of obligation %s until it opens: view=%s",
+                        event.NAME,
+                        event.obligation_id,
+                        self.service,
+                    )
             return None
         return row if row.status == OPEN else None
 
@@ -355,9 +390,8 @@ def subscribe_obligations(broker: NatsBroker, view: ObligationsView, deps: Deps)
 
     One consumer reads everything routing publishes and keeps the three obligation events, so
     an opening comes before its fulfilment as routing published them; it takes its messages in
-    batches, one transaction per batch. A fulfilment or withdrawal before its opening (a view
-    with not_yet_known) fails its batch; the batch's messages are then handled one by one and
-    that one is retried with the usual delays.
+    batches, one transaction per batch. A fulfilment or withdrawal before its opening (routing's
+    two instances race) is kept on its first delivery and applied in the opening's transaction.
     """
     batch_subscriber(
         broker,

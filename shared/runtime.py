@@ -29,6 +29,7 @@ from shared.db import database_ok, make_engine, migrate
 from shared.openapi import refusals
 from shared.outbox import OutboxRelay, pending_count
 from shared.settings import ServiceSettings
+from shared.settlements import PendingSettlementColumns, Watch
 from shared.telemetry import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,15 @@ class LoadSheddingHealth(BaseModel):
     watched: list[ConsumerHealth]
 
 
+class PendingSettlementsHealth(BaseModel):
+    """Services that keep obligations: early settlements whose obligation has not opened."""
+
+    status: Literal["ok", "attention", "unknown"]
+    overdue: int | None = None
+    oldest_received_at: str | None = None
+    read_at: str | None = None
+
+
 class Health(BaseModel):
     """What /health answers: 200 when NATS and the database are up, 503 while one is away."""
 
@@ -75,6 +85,7 @@ class Health(BaseModel):
     outbox_pending: int | None
     backlog: BacklogHealth
     load_shedding: LoadSheddingHealth | None = None
+    pending_settlements: PendingSettlementsHealth | None = None
 
 
 def broker_connected(broker: NatsBroker) -> bool:
@@ -109,6 +120,8 @@ async def watch_connection(
 # The exit status of a service that stopped because its NATS connection was closed for good:
 # not 0, so that every supervisor (qorgau up, systemd, a container runtime) starts it again.
 EXIT_NATS_CLOSED = 75  # EX_TEMPFAIL
+# How often a service counts its overdue early settlements (shared.settlements.Watch).
+SETTLEMENTS_INTERVAL = 60.0
 
 
 def broker_consumers(broker: NatsBroker) -> list[Consumer]:
@@ -255,6 +268,12 @@ class ServiceRuntime:
                 await asyncio.sleep(interval)
 
         self.run_in_background(name, loop)
+
+    def watch_settlements(self, table: type[PendingSettlementColumns]) -> None:
+        """Show on /health, and log, early settlements whose obligation has not opened."""
+        watch = Watch(self.engine, table, self.clock)
+        self.run_every("settlements", SETTLEMENTS_INTERVAL, watch.step)
+        self.add_health("pending_settlements", watch.health)
 
     def add_health(self, name: str, part: Callable[[], dict[str, Any]]) -> None:
         """Add a section to /health (intake's load shedding); it must answer without I/O."""

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services.casework import api, subscribers
 from services.casework.config import CaseworkSettings
 from services.casework.handlers import CaseworkDeps, seed_directory
+from services.casework.tables import PendingSettlement
 from shared import audit_api, auth
 from shared.access import Gatekeeper, audit_key
 from shared.clock import Clock, SystemClock
@@ -30,6 +31,7 @@ def build(
     )
     seed_directory(deps=deps, path=settings.seed_directory)
     subscribers.register(runtime.broker, deps, wake_relay=runtime.relay.wake)
+    runtime.watch_settlements(PendingSettlement)
     gate = Gatekeeper(runtime.engine, audit_key(ring), runtime.clock)
     app = runtime.http_app(
         title="Qorgau casework",

@@ -9,6 +9,7 @@ from sqlmodel import Field, SQLModel
 
 from shared.db import AwareDateTime
 from shared.obligationsview import DirectoryColumns, ObligationColumns
+from shared.settlements import PendingSettlementColumns
 
 AWARE = AwareDateTime()
 
@@ -101,6 +102,12 @@ class PlanLineRow(SQLModel, table=True):
     assigned_on: date
     due_on: date
     obligation_id: str = Field(max_length=36)
+
+
+class PendingSettlement(PendingSettlementColumns, table=True):
+    """A settlement of routing's that came before its obligation's opening, kept until then."""
+
+    __tablename__ = "casework_pending_settlements"
 
 
 class DirectoryAgency(DirectoryColumns, table=True):

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.deadlines import api, subscribers
 from services.deadlines.config import DeadlinesSettings
 from services.deadlines.handlers import DeadlinesDeps, Poller, load_overrides_file
+from services.deadlines.tables import PendingSettlement
 from shared import audit_api, auth
 from shared.access import Gatekeeper, audit_key
 from shared.calendar import CalendarOverrides
@@ -39,6 +40,7 @@ def build(
         )
         log.info("calendar overrides file: %d day(s) new", len(change.changed_days))
     subscribers.register(runtime.broker, deps, wake_relay=runtime.relay.wake)
+    runtime.watch_settlements(PendingSettlement)
     # The timer: wakes at the next due time (or every poll interval, for new work), fires what
     # fell due (after a restart, all of it at once) and prepares what falls due soon.
     poller = Poller(

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from shared.db import AwareDateTime
+from shared.settlements import PendingSettlementColumns
 
 AWARE = AwareDateTime()
 
@@ -125,18 +126,7 @@ class PollerState(SQLModel, table=True):
     ticked_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]
 
 
-class PendingSettlement(SQLModel, table=True):
+class PendingSettlement(PendingSettlementColumns, table=True):
     """A fulfilment or cancellation that arrived before its obligation opened, kept until then."""
 
     __tablename__ = "deadlines_pending_settlements"
-
-    # The event's id: a redelivery of the same early event is kept once.
-    event_id: str = Field(primary_key=True, max_length=64)
-    # The producer's obligation id (the series), as the event names it.
-    obligation_id: str = Field(index=True, max_length=36)
-    # "fulfilled" or "cancelled".
-    kind: str = Field(max_length=20)
-    # The event as it arrived (ids, codes and times only: events carry no personal data).
-    body: str = Field(sa_type=sa.Text)  # type: ignore[call-overload]
-    received_at: datetime = Field(sa_type=AWARE)  # type: ignore[call-overload]
-    applied_at: datetime | None = Field(default=None, sa_type=AWARE)  # type: ignore[call-overload]

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from services.familycentre import api, subscribers
 from services.familycentre.config import FamilyCentreSettings
 from services.familycentre.handlers import CentreDeps, seed_directory, send_pending
-from services.familycentre.tables import Stay
+from services.familycentre.tables import PendingSettlement, Stay
 from shared import audit_api, auth
 from shared.access import Gatekeeper, audit_key
 from shared.clock import Clock, SystemClock
@@ -61,6 +61,7 @@ def build(
     )
     seed_directory(deps=deps, path=settings.seed_directory)
     subscribers.register(runtime.broker, deps, wake_relay=runtime.relay.wake)
+    runtime.watch_settlements(PendingSettlement)
     gate = Gatekeeper(runtime.engine, audit_key(ring), runtime.clock)
     app = runtime.http_app(
         title="Qorgau family centre",

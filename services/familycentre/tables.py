@@ -9,6 +9,7 @@ from sqlmodel import Field, SQLModel
 
 from shared.db import AwareDateTime
 from shared.obligationsview import DirectoryColumns, ObligationColumns
+from shared.settlements import PendingSettlementColumns
 
 AWARE = AwareDateTime()
 
@@ -165,6 +166,12 @@ class SupportMeasure(SQLModel, table=True):
     recorded_by: str = Field(max_length=120)
     # What was given, as the employee wrote it, encrypted.
     note: str | None = None
+
+
+class PendingSettlement(PendingSettlementColumns, table=True):
+    """A settlement of routing's that came before its obligation's opening, kept until then."""
+
+    __tablename__ = "familycentre_pending_settlements"
 
 
 class DirectoryAgency(DirectoryColumns, table=True):

@@ -80,7 +80,7 @@ def test_a_reroute_after_a_decline_moves_the_case_to_the_body_standing_in(
         assert case is not None and case.body_agency_id == "kz-75-guardianship"
 
 
-def test_a_fulfilment_before_its_opening_waits_to_be_retried(casework: Casework) -> None:
+def test_a_fulfilment_before_its_opening_is_applied_when_it_opens(casework: Casework) -> None:
     case_id = uuid.uuid4()
     r1 = opened(case_id, "R1", SCHOOL, target_type="police")
     fulfilled = ObligationFulfilled(
@@ -93,10 +93,8 @@ def test_a_fulfilment_before_its_opening_waits_to_be_retried(casework: Casework)
         met_at=NOW,
         met_by_platform=True,
     )
-    with pytest.raises(handlers.NotYetKnown):
-        handlers.on_obligation_fulfilled(fulfilled, deps=casework.deps)
-    handlers.on_obligation_opened(r1, deps=casework.deps)
     handlers.on_obligation_fulfilled(fulfilled, deps=casework.deps)
+    handlers.on_obligation_opened(r1, deps=casework.deps)
     assert status(casework, r1.obligation_id) == "met"
 
 

@@ -28,6 +28,7 @@ from shared.db import unit_of_work
 from shared.inbox import InboxEntry
 from shared.obligationsview import ObligationsView, stage_cancelled, stage_met
 from shared.outbox import OutboxRow
+from shared.settlements import OVERDUE_AFTER, Watch
 
 NOW = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 CENTRE = "kz-75-family-support-centre"
@@ -170,18 +171,52 @@ def test_a_withdrawal_cancels_an_open_obligation(service: str, deps: Deps) -> No
     )
 
 
-def test_a_fulfilment_before_its_opening_waits_for_it(service: str, deps: Deps) -> None:
+def pending(view: ObligationsView, deps: Deps) -> list[tuple[str, str, bool]]:
+    assert view.pending is not None
+    with unit_of_work(deps.engine) as session:
+        kept = session.exec(select(view.pending).order_by(col(view.pending.received_at))).all()
+        return [(row.event_id, row.kind, row.applied_at is not None) for row in kept]
+
+
+def test_a_fulfilment_before_its_opening_is_kept_and_applied_when_it_opens(
+    service: str, deps: Deps
+) -> None:
     view = VIEWS[service]
     opened = opening()
     met = fulfilment(opened)
-    waits = casework.NotYetKnown if service == "casework" else familycentre.NotYetOpened
-    with pytest.raises(waits):
-        view.fulfilled(met, deps=deps)
-    # Nothing claimed: the retry is handled when the opening has come.
-    assert inbox(deps) == []
-    view.opened(opened, deps=deps)
+    # Taken on its first delivery: nothing is left to the bus's redeliveries.
     view.fulfilled(met, deps=deps)
+    view.fulfilled(met, deps=deps)
+    assert rows(view, deps) == []
+    assert pending(view, deps) == [(str(met.event_id), "fulfilled", False)]
+    assert inbox(deps) == [(f"{service}-obligation_fulfilled", str(met.event_id))]
+    view.opened(opened, deps=deps)
+    [row] = rows(view, deps)
+    assert (row["status"], row["met_at"], row["met_by_agency_id"]) == ("met", NOW, CENTRE)
+    assert pending(view, deps) == [(str(met.event_id), "fulfilled", True)]
+    # Applied once: the opening again changes nothing.
+    view.opened(opened, deps=deps)
     assert [row["status"] for row in rows(view, deps)] == ["met"]
+
+
+def test_an_early_withdrawal_then_an_early_fulfilment_leave_it_withdrawn(
+    service: str, deps: Deps
+) -> None:
+    view = VIEWS[service]
+    opened = opening()
+    withdrawn = cancellation(opened)
+    view.cancelled(withdrawn, deps=deps)
+    deps.clock.advance(timedelta(seconds=1))
+    view.fulfilled(fulfilment(opened), deps=deps)
+    view.opened(opened, deps=deps)
+    [row] = rows(view, deps)
+    # The first to arrive settles it, as in order: the later one finds it no longer open.
+    assert (row["status"], row["cancel_reason"], row["met_at"]) == (
+        "cancelled",
+        "declined: re-routed",
+        None,
+    )
+    assert [applied for _, _, applied in pending(view, deps)] == [True, True]
 
 
 def test_the_centre_passes_over_a_settlement_of_a_row_not_opened_on_a_centre(
@@ -190,14 +225,14 @@ def test_the_centre_passes_over_a_settlement_of_a_row_not_opened_on_a_centre(
     view = VIEWS[service]
     on_a_school = opening("education_org", SCHOOL).model_copy(update={"code": "R2"})
     met = fulfilment(on_a_school)
-    if service == "casework":
-        # Casework keeps every obligation: it waits for this one too.
-        with pytest.raises(casework.NotYetKnown):
-            view.fulfilled(met, deps=deps)
-        return
     view.fulfilled(met, deps=deps)
-    assert inbox(deps) == [("familycentre-obligation_fulfilled", str(met.event_id))]
+    assert inbox(deps) == [(f"{service}-obligation_fulfilled", str(met.event_id))]
     assert rows(view, deps) == []
+    # Casework keeps every obligation, so it keeps this one's settlement for its opening; the
+    # centre keeps only its own rows' (F7, F8).
+    assert [kind for _, kind, _ in pending(view, deps)] == (
+        ["fulfilled"] if service == "casework" else []
+    )
 
 
 def test_the_centre_awaits_exactly_the_rows_routing_opens_on_a_centre() -> None:
@@ -316,3 +351,32 @@ def test_a_service_settles_its_own_obligation_and_stages_the_event_under_its_sub
         str(withdrawn.obligation_id),
         "r" * 250,
     )
+
+
+def test_a_settlement_whose_opening_never_comes_is_shown_overdue(
+    service: str, deps: Deps, caplog: pytest.LogCaptureFixture
+) -> None:
+    view = VIEWS[service]
+    assert view.pending is not None
+    watch = Watch(deps.engine, view.pending, deps.clock)
+    assert watch.health() == {"status": "unknown"}
+    opened = opening()
+    view.fulfilled(fulfilment(opened), deps=deps)
+    deps.clock.advance(OVERDUE_AFTER - timedelta(seconds=1))
+    watch.step()
+    assert (watch.health()["status"], watch.health()["overdue"]) == ("ok", 0)
+    deps.clock.advance(timedelta(seconds=2))
+    with caplog.at_level("WARNING", logger="shared.settlements"):
+        watch.step()
+    assert watch.health() == {
+        "status": "attention",
+        "overdue": 1,
+        "oldest_received_at": NOW.isoformat(),
+        "read_at": deps.clock.now().isoformat(),
+    }
+    assert "1 settlements have waited" in caplog.text
+    # Its opening comes late: nothing waits any more.
+    view.opened(opened, deps=deps)
+    watch.step()
+    assert (watch.health()["status"], watch.health()["overdue"]) == ("ok", 0)
+    assert [row["status"] for row in rows(view, deps)] == ["met"]

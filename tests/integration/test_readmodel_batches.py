@@ -4,8 +4,8 @@ family centre's obligations, casework's due times and intake's case access.
 All events are in the stream before the service starts, so each consumer takes them as one
 batch: every row must be there once, every event claimed once, with fewer commits than messages.
 Casework's fulfilments published before their openings (as two routing instances may publish
-them) fail their batch and are retried one by one until the openings have come: each
-obligation still ends met once.
+them) are kept on their first delivery and applied when the openings come: each obligation
+ends met once, and nothing is redelivered.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from shared.crypto import FieldCipher, KeyRing
 from shared.db import unit_of_work
 from shared.inbox import InboxEntry
 from shared.natsserver import NatsServer
-from shared.obligationsview import subscribe_obligations
+from shared.obligationsview import ObligationsView, subscribe_obligations
 from tests.bus_helpers import connected, publish_events
 from tests.integration.test_obligationsview import (
     NOW,
@@ -130,6 +130,12 @@ async def test_batches_of_openings_fulfilments_and_withdrawals_give_each_row_onc
     assert len(commits) < 10
 
 
+def kept(view: ObligationsView, deps: Deps) -> list[bool]:
+    assert view.pending is not None
+    with unit_of_work(deps.engine) as session:
+        return [row.applied_at is not None for row in session.exec(select(view.pending)).all()]
+
+
 async def test_casework_fulfilments_before_their_openings_end_met_once(
     migrated_engine: Callable[[str], Engine], nats_restartable: NatsServer
 ) -> None:
@@ -143,15 +149,8 @@ async def test_casework_fulfilments_before_their_openings_end_met_once(
     subscribe_obligations(broker, view, deps)
     await broker.start()
     try:
-        # The fulfilments' batch fails (their obligations are unknown): each is retried alone.
-        async with connected(url) as (_, js):
-
-            async def redelivered() -> bool:
-                info = await js.consumer_info("ROUTING", "casework-routing-obligations")
-                # Past COUNT deliveries: some were redelivered, their first attempt failed.
-                return info.delivered.consumer_seq > COUNT
-
-            await eventually(redelivered, "the early fulfilments tried", WAIT)
+        # Each early fulfilment is kept on its first delivery, none retried.
+        await eventually(lambda: len(kept(view, deps)) == COUNT, "the early fulfilments kept", WAIT)
         assert rows(view, deps) == []
         await publish_events(url, *openings)
         await eventually(
@@ -160,8 +159,12 @@ async def test_casework_fulfilments_before_their_openings_end_met_once(
             WAIT,
         )
         await settled(url, "ROUTING", "casework-routing-obligations")
+        async with connected(url) as (_, js):
+            info = await js.consumer_info("ROUTING", "casework-routing-obligations")
+        assert (info.delivered.consumer_seq, info.num_redelivered) == (2 * COUNT, 0)
     finally:
         await broker.stop()
+    assert all(applied for applied in kept(view, deps))
     assert claimed(deps.engine) == {
         "casework-obligation_opened": COUNT,
         "casework-obligation_fulfilled": COUNT,

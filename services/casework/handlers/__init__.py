@@ -21,7 +21,6 @@ from services.casework.handlers.cases import assign_manager, close_case
 from services.casework.handlers.common import (
     Actor,
     CaseworkDeps,
-    NotYetKnown,
     UnknownAction,
     UnknownCase,
     UnknownObligation,
@@ -56,7 +55,6 @@ __all__ = [
     "Actor",
     "CaseworkDeps",
     "NoAssessment",
-    "NotYetKnown",
     "PlanDraft",
     "UnknownAction",
     "UnknownCase",

@@ -36,10 +36,6 @@ class UnknownAction(LookupError):
     """No action has this id (answered 404)."""
 
 
-class NotYetKnown(LookupError):
-    """An event about an obligation or case that has not arrived yet: retried until it has."""
-
-
 @dataclass(frozen=True)
 class Actor:
     """Who records an action: a person (by id) of an agency, with a role."""

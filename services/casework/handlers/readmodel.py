@@ -7,8 +7,14 @@ import uuid
 from sqlmodel import Session
 
 from services.casework import domain, repository
-from services.casework.handlers.common import CaseworkDeps, NotYetKnown, envelope
-from services.casework.tables import CaseworkCase, CaseworkObligation, DirectoryAgency, DueTime
+from services.casework.handlers.common import CaseworkDeps, envelope
+from services.casework.tables import (
+    CaseworkCase,
+    CaseworkObligation,
+    DirectoryAgency,
+    DueTime,
+    PendingSettlement,
+)
 from shared.contracts.casework import CaseArrived
 from shared.contracts.deadlines import (
     ObligationBreached,
@@ -21,14 +27,15 @@ from shared.inbox import claim
 from shared.obligationsview import ObligationsView
 from shared.outbox import stage
 
-# Casework keeps every obligation routing opens; a fulfilment before its opening is retried.
+# Casework keeps every obligation routing opens; a fulfilment before its opening is kept until
+# the opening comes (shared.settlements).
 OBLIGATIONS = ObligationsView(
     # Stored names (durables, inbox rows): never to be renamed.
     service="casework",
     obligations=CaseworkObligation,
     directory=DirectoryAgency,
     directory_inbox="casework-{name}",
-    not_yet_known=NotYetKnown,
+    pending=PendingSettlement,
 )
 seed_directory = OBLIGATIONS.seed_directory
 on_obligation_opened = OBLIGATIONS.opened

@@ -38,7 +38,6 @@ from services.familycentre.handlers.plans import (
 from services.familycentre.handlers.readmodel import (
     OBLIGATIONS,
     ROUTED_TO_CENTRE,
-    NotYetOpened,
     on_directory_entry,
     on_obligation_cancelled,
     on_obligation_fulfilled,
@@ -69,7 +68,6 @@ __all__ = [
     "AppealDraft",
     "CentreDeps",
     "MeasureDraft",
-    "NotYetOpened",
     "StayDraft",
     "UnknownAgency",
     "UnknownAppeal",

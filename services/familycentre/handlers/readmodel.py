@@ -4,7 +4,7 @@ family support centre (F7, F8 on a report), so the centre meets them rather than
 from __future__ import annotations
 
 from services.familycentre import domain
-from services.familycentre.tables import CentreObligation, DirectoryAgency
+from services.familycentre.tables import CentreObligation, DirectoryAgency, PendingSettlement
 from shared.obligationsview import ObligationsView
 
 # The rows routing's catalogue opens on a family support centre: F7, the mobile group and an
@@ -13,13 +13,9 @@ from shared.obligationsview import ObligationsView
 ROUTED_TO_CENTRE = frozenset({"F7", "F8"})
 
 
-class NotYetOpened(LookupError):
-    """A fulfilment or withdrawal of a centre's obligation before its opening: retried."""
-
-
 # The centre keeps only the obligations routing opened on a family support centre. A
-# settlement of one of those codes before its opening waits for it (the bus retries it); a
-# settlement of any other code is not the centre's and is passed over.
+# settlement of one of those codes before its opening is kept until the opening comes
+# (shared.settlements); a settlement of any other code is not the centre's and is passed over.
 OBLIGATIONS = ObligationsView(
     # Stored names (inbox rows): never to be renamed.
     service="familycentre",
@@ -27,7 +23,7 @@ OBLIGATIONS = ObligationsView(
     directory=DirectoryAgency,
     directory_inbox="familycentre-directory",
     keeps=lambda event: event.actor_agency_type == domain.CENTRE and event.case_id is not None,
-    not_yet_known=NotYetOpened,
+    pending=PendingSettlement,
     awaits=lambda code: code in ROUTED_TO_CENTRE,
 )
 seed_directory = OBLIGATIONS.seed_directory
