@@ -102,6 +102,10 @@ class ChaosResult:
     duplicate_referrals: int = 0
     dlq_messages: int = 0
     lagging: dict[str, dict[str, int]] = field(default_factory=dict)
+    # What was waiting when the load and the faults had ended, and when (after the last fault).
+    lagging_at_end: dict[str, dict[str, int]] = field(default_factory=dict)
+    unsent_at_end: dict[str, int] = field(default_factory=dict)
+    end_after_last_fault: float = 0.0
     unsent_outbox: dict[str, int] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
     # Each instance's /health at the end: NATS, database, unsent outbox rows.
@@ -325,6 +329,10 @@ class ChaosRun:
                 self.result.unsent_outbox = self.unsent()
             except Exception as error:
                 self.result.lagging = {"unreachable": {type(error).__name__: 1}}
+            if not self.result.end_after_last_fault:
+                self.result.end_after_last_fault = time.monotonic() - self.last_fault_end
+                self.result.lagging_at_end = dict(self.result.lagging)
+                self.result.unsent_at_end = dict(self.result.unsent_outbox)
             if not self.result.lagging and not self.result.unsent_outbox:
                 settled += 1
                 if settled == 2:

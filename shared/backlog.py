@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 __all__ = [
+    "MESSAGES_PER_REPORT",
     "POLL_INTERVAL",
     "REPORT_PATH",
     "WATCHES",
@@ -80,6 +81,15 @@ REPORT_PATH: tuple[Consumer, ...] = (
     Consumer("INTAKE", "routing-report-joined"),
     Consumer("ROUTING", "deadlines-routing-events"),
 )
+
+# What a report weighs on the path, counted in messages of the path's last consumer: a school's
+# violence report puts 51 events on ROUTING for deadlines-routing-events. Until routing has
+# handled it, it is one message (intake's outbox row, routing's consumer of report events) that
+# will become those 51; counted as one, a burst of reports in routing's queue would look empty
+# and intake would let in far more than the bound.
+MESSAGES_PER_REPORT = 51
+# The consumers whose every message is one report (weighed as MESSAGES_PER_REPORT).
+REPORT_EVENTS: frozenset[Consumer] = frozenset(REPORT_PATH[:2])
 
 # Who reads the info of which other services' consumers: shared.natsauth lets each of these
 # users request exactly that (`$JS.API.CONSUMER.INFO.<stream>.<durable>`) and nothing more.
@@ -290,8 +300,10 @@ class LoadShedder:
     """Decides from the monitor's readings whether intake refuses new reports, and for how long.
 
     The backlog is the watched consumers' num_pending + num_ack_pending plus intake's unsent
-    outbox rows. Past `bound` intake refuses; it accepts again only once the backlog is down to
-    `resume_below` (hysteresis: a backlog hovering at the bound does not flap between the two).
+    outbox rows, each report (an outbox row, a report event) weighed as the `per_report`
+    messages it becomes, plus the reports admitted since the last reading. Past `bound` intake
+    refuses; it accepts again only once the backlog is down to `resume_below` (hysteresis: a
+    backlog hovering at the bound does not flap between the two).
     """
 
     def __init__(
@@ -302,11 +314,21 @@ class LoadShedder:
         bound: int,
         resume_below: int,
         window: float = DRAIN_WINDOW,
+        per_report: int = MESSAGES_PER_REPORT,
+        report_events: frozenset[Consumer] = REPORT_EVENTS,
     ) -> None:
         if not 0 <= resume_below < bound:
             raise ValueError("resume_below must be at least 0 and below the bound")
+        if per_report < 1:
+            raise ValueError("per_report must be at least 1")
         self._monitor = monitor
         self.watched = tuple(watched)
+        self.per_report = per_report
+        self._report_events = report_events
+        # Reports let in since the last reading: not in it yet, each as heavy as per_report.
+        # Without them, the retries that wait out a Retry-After all pass in the second before
+        # the next reading (hundreds of reports over the bound, seen in `make chaos`).
+        self.admitted = 0
         self.bound = bound
         self.resume_below = resume_below
         self._window = window
@@ -331,8 +353,13 @@ class LoadShedder:
             # fresh, then refuse() stops refusing.
             return
         self._count_drained(reading)
-        self.backlog = sum(part or 0 for part in parts) + reading.outbox_pending
+        weights = [self._weight(each) for each in self.watched]
+        self.backlog = (
+            sum((part or 0) * weight for part, weight in zip(parts, weights, strict=True))
+            + reading.outbox_pending * self.per_report
+        )
         self._known = reading
+        self.admitted = 0
         was = self.shedding
         if was:
             self.shedding = self.backlog >= self.resume_below
@@ -360,7 +387,7 @@ class LoadShedder:
                 )
                 if now and then and now.acked is not None and then.acked is not None:
                     # A consumer deleted and created again starts counting from zero.
-                    done += max(0, now.acked - then.acked)
+                    done += max(0, now.acked - then.acked) * self._weight(each)
             if (
                 reading.outbox_head is not None
                 and previous.outbox_head is not None
@@ -369,7 +396,8 @@ class LoadShedder:
             ):
                 # Rows sent = rows written - growth of the unsent ones.
                 written = reading.outbox_head - previous.outbox_head
-                done += max(0, written - (reading.outbox_pending - previous.outbox_pending))
+                sent = max(0, written - (reading.outbox_pending - previous.outbox_pending))
+                done += sent * self.per_report
             self._total_drained += done
         self._drained.append((reading.at, self._total_drained))
         while len(self._drained) > 2 and reading.at - self._drained[1][0] >= self._window:
@@ -385,21 +413,41 @@ class LoadShedder:
             return None
         return (last - first) / (end - start)
 
+    def _weight(self, consumer: Consumer) -> int:
+        return self.per_report if consumer in self._report_events else 1
+
+    def estimate(self) -> int:
+        """Return the last reading's backlog plus the reports admitted since, in messages."""
+        return (self.backlog or 0) + self.admitted * self.per_report
+
     def retry_after(self) -> int:
         """Return the seconds until the backlog should be back under resume_below (1 to 60)."""
         rate = self.drain_rate
-        excess = (self.backlog or 0) - self.resume_below
+        excess = self.estimate() - self.resume_below
         if not rate or rate <= 0:
             # Nothing drains (a consumer's service is down) or no rate yet: the longest wait.
             return RETRY_AFTER_MAX
         return max(RETRY_AFTER_MIN, min(RETRY_AFTER_MAX, math.ceil(excess / rate)))
 
     def refuse(self) -> int | None:
-        """Return Retry-After seconds when a new report must be refused now, else None."""
-        if not self.shedding or not self._monitor.fresh(self._known):
+        """Return Retry-After seconds when a new report must be refused now, else None (and
+        count the report as admitted until the next reading shows it)."""
+        if not self._monitor.fresh(self._known):
             # Never refused on an old or unknown backlog: NATS away is not a reason by itself.
             return None
-        return self.retry_after()
+        if not self.shedding and self.estimate() > self.bound:
+            # The reports let in since the reading fill what the bound leaves.
+            self.shedding = True
+            log.warning(
+                "shedding load: backlog=%d admitted since reading=%d bound=%d",
+                self.backlog or 0,
+                self.admitted,
+                self.bound,
+            )
+        if self.shedding:
+            return self.retry_after()
+        self.admitted += 1
+        return None
 
     def health(self) -> dict[str, Any]:
         """Return the shedding state as intake's /health shows it."""
@@ -422,6 +470,7 @@ class LoadShedder:
             "backlog": self.backlog if known else None,
             "bound": self.bound,
             "resume_below": self.resume_below,
+            "per_report": self.per_report,
             "drain_per_second": round(rate, 1) if rate is not None and known else None,
             "retry_after": self.retry_after() if known and self.shedding else None,
             "outbox_pending": self._known.outbox_pending if known and self._known else None,

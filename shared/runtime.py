@@ -60,6 +60,9 @@ class LoadSheddingHealth(BaseModel):
     backlog: int | None
     bound: int
     resume_below: int
+    # What one report weighs in the backlog (an outbox row, a report event): the messages it
+    # becomes on the path's last consumer.
+    per_report: int
     drain_per_second: float | None
     retry_after: int | None
     outbox_pending: int | None

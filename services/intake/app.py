@@ -35,6 +35,7 @@ def build(
         runtime.backlog,
         bound=settings.shed_backlog,
         resume_below=settings.shed_resume_backlog,
+        per_report=settings.shed_report_weight,
     )
     runtime.add_health("load_shedding", shedder.health)
     app = runtime.http_app(

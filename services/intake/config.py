@@ -5,6 +5,7 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.backlog import MESSAGES_PER_REPORT
 from shared.settings import ServiceSettings
 
 
@@ -16,7 +17,8 @@ class IntakeSettings(ServiceSettings):
     service_name: str = "intake"
     http_port: int = 8101
     # Load shedding (docs/reliability.md): past this backlog of messages on a report's path
-    # (shared.backlog.REPORT_PATH plus intake's unsent outbox rows) a new report is refused
+    # (shared.backlog.REPORT_PATH plus intake's unsent outbox rows, each report weighed as
+    # shed_report_weight messages) a new report is refused
     # with 503 and Retry-After. A school's report of violence puts 51 messages on that path
     # (its report event, and routing's 50 events, all read by deadlines' one consumer): 3,600
     # is about 70 reports ahead, some 30 s of work at the rate the platform saturates at on
@@ -25,6 +27,9 @@ class IntakeSettings(ServiceSettings):
     shed_backlog: int = Field(default=3600, gt=0)
     # Reports are accepted again once the backlog is below this (hysteresis: no flapping).
     shed_resume_backlog: int = Field(default=2700, ge=0)
+    # What a report not yet handled by routing weighs in that backlog (its outbox row, its
+    # report event, each report let in since the last reading): the messages it becomes.
+    shed_report_weight: int = Field(default=MESSAGES_PER_REPORT, gt=0)
 
     @model_validator(mode="after")
     def _resume_below_bound(self) -> Self:

@@ -14,6 +14,7 @@ from qorgau.cli import service_consumers
 from services.intake.config import IntakeSettings
 from shared import natsauth
 from shared.backlog import (
+    MESSAGES_PER_REPORT,
     REPORT_PATH,
     RETRY_AFTER_MAX,
     WATCHES,
@@ -53,7 +54,8 @@ def shedder(ticks: Ticks) -> LoadShedder:
         own=lambda: (),
         monotonic=ticks,
     )
-    return LoadShedder(monitor, bound=100, resume_below=50)
+    # A report weighs one message here; the weighing has its own tests below.
+    return LoadShedder(monitor, bound=100, resume_below=50, per_report=1)
 
 
 def reading(
@@ -64,9 +66,11 @@ def reading(
     outbox: int = 0,
     head: int = 0,
     state: str = "ok",
+    reports: int = 0,
+    reports_acked: int = 0,
 ) -> Reading:
     """A round where deadlines' consumer holds `pending` messages, has acked `acked` so far,
-    and routing's consumers are empty."""
+    and routing's consumer of new reports holds `reports` (acked `reports_acked`)."""
 
     def consumer(which: natsauth.Consumer, count: int, done: int) -> ConsumerReading:
         if state != "ok":
@@ -77,7 +81,7 @@ def reading(
         at=ticks.now,
         read_at="2026-11-29T00:00:00+00:00",
         consumers=(
-            consumer(ROUTING, 0, 0),
+            consumer(ROUTING, reports, reports_acked),
             consumer(JOINED, 0, 0),
             consumer(DEADLINES, pending, acked),
         ),
@@ -207,3 +211,58 @@ def test_the_resume_level_must_be_below_the_bound() -> None:
         IntakeSettings(shed_backlog=100, shed_resume_backlog=100)
     defaults = IntakeSettings()
     assert (defaults.shed_backlog, defaults.shed_resume_backlog) == (3600, 2700)
+    assert defaults.shed_report_weight == MESSAGES_PER_REPORT == 51
+
+
+@pytest.fixture
+def weighing(ticks: Ticks) -> LoadShedder:
+    monitor = BacklogMonitor(
+        engine=None,  # type: ignore[arg-type]
+        clock=FixedClock(datetime(2026, 11, 29, tzinfo=UTC)),
+        client=lambda: None,
+        own=lambda: (),
+        monotonic=ticks,
+    )
+    # A report becomes 10 messages on deadlines' consumer here (51 in a school's case).
+    return LoadShedder(monitor, bound=100, resume_below=50, per_report=10)
+
+
+def test_a_report_not_yet_routed_weighs_the_messages_it_becomes(
+    weighing: LoadShedder, ticks: Ticks
+) -> None:
+    # 3 reports in intake's outbox, 4 in routing's queue, 20 messages for deadlines.
+    feed(weighing, ticks, pending=20, outbox=3, reports=4)
+    assert weighing.backlog == 20 + 3 * 10 + 4 * 10
+    assert weighing.refuse() is None
+    feed(weighing, ticks, pending=20, outbox=3, reports=5)
+    assert weighing.backlog == 100
+    feed(weighing, ticks, pending=21, outbox=3, reports=5)
+    assert weighing.refuse() is not None
+
+
+def test_reports_let_in_since_the_reading_count_until_the_next_one(
+    weighing: LoadShedder, ticks: Ticks
+) -> None:
+    feed(weighing, ticks, pending=60)
+    # Retries that waited out the same Retry-After arrive together, before the next reading:
+    # 60 + 4 * 10 = 100 lets a fifth in (at the bound), then the room is full.
+    answers = [weighing.refuse() for _ in range(8)]
+    assert answers[:5] == [None] * 5
+    assert all(answer is not None for answer in answers[5:])
+    assert weighing.health()["status"] == "shedding"
+    # The next reading shows them (in routing's queue): still over resume_below, refused.
+    feed(weighing, ticks, pending=60, reports=5)
+    assert (weighing.backlog, weighing.admitted) == (110, 0)
+    assert weighing.refuse() is not None
+    # Drained: let in again.
+    feed(weighing, ticks, pending=40, reports=0, reports_acked=5)
+    assert weighing.refuse() is None
+
+
+def test_the_drain_rate_weighs_the_reports_routing_takes(
+    weighing: LoadShedder, ticks: Ticks
+) -> None:
+    # Each second routing takes 2 reports (20 messages' worth) and deadlines acks 5 messages.
+    for step in range(4):
+        feed(weighing, ticks, pending=200, acked=5 * step, reports=3, reports_acked=2 * step)
+    assert weighing.drain_rate == pytest.approx(25.0)
