@@ -102,10 +102,13 @@ class ChaosResult:
     duplicate_referrals: int = 0
     dlq_messages: int = 0
     lagging: dict[str, dict[str, int]] = field(default_factory=dict)
-    # What was waiting when the load and the faults had ended, and when (after the last fault).
+    # What was waiting when the load and the faults had ended, and when (after the last fault):
+    # the clients' retries of 503s (up to their 30 s budget each) outlast the faults.
     lagging_at_end: dict[str, dict[str, int]] = field(default_factory=dict)
     unsent_at_end: dict[str, int] = field(default_factory=dict)
     end_after_last_fault: float = 0.0
+    # Caught up this long after the last report's answer (the load's end).
+    caught_up_after_load: float | None = None
     unsent_outbox: dict[str, int] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
     # Each instance's /health at the end: NATS, database, unsent outbox rows.
@@ -324,19 +327,23 @@ class ChaosRun:
         """Wait until nothing is pending anywhere twice in a row; note how long it took."""
         settled = 0
         while time.monotonic() - self.last_fault_end < limit:
+            started = time.monotonic()
             try:
                 self.result.lagging = asyncio.run(self.lag())
                 self.result.unsent_outbox = self.unsent()
             except Exception as error:
                 self.result.lagging = {"unreachable": {type(error).__name__: 1}}
             if not self.result.end_after_last_fault:
-                self.result.end_after_last_fault = time.monotonic() - self.last_fault_end
+                self.result.end_after_last_fault = started - self.last_fault_end
                 self.result.lagging_at_end = dict(self.result.lagging)
                 self.result.unsent_at_end = dict(self.result.unsent_outbox)
             if not self.result.lagging and not self.result.unsent_outbox:
                 settled += 1
                 if settled == 2:
                     self.result.caught_up_after = time.monotonic() - self.last_fault_end
+                    self.result.caught_up_after_load = (
+                        self.result.caught_up_after - self.result.end_after_last_fault
+                    )
                     return
             else:
                 settled = 0
