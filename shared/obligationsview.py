@@ -163,7 +163,7 @@ class ObligationsView:
         """Add a wanted, claimed opening's row on the caller's session (no commit)."""
         # Without flushing the batch's earlier rows first: one flush per batch; the openings
         # this transaction added are known from the session instead.
-        opened_here: set[str] = session.info.setdefault(_OPENED_HERE, set())
+        opened_here = _opened_here(session)
         if str(event.obligation_id) in opened_here:
             return
         if self.pending is not None:
@@ -171,7 +171,6 @@ class ObligationsView:
         with session.no_autoflush:
             if session.get(self.obligations, str(event.obligation_id)) is not None:
                 return
-        opened_here.add(str(event.obligation_id))
         values: dict[str, Any] = {
             "obligation_id": str(event.obligation_id),
             "case_id": str(event.case_id),
@@ -189,6 +188,7 @@ class ObligationsView:
         }
         row = self.obligations(**self._kept(values))
         session.add(row)
+        opened_here[row.obligation_id] = row
         if self.pending is None:
             return
         # What came before the opening is applied now, as if it had come after it.
@@ -292,13 +292,17 @@ class ObligationsView:
         awaited = self.pending is not None and self.awaits(event.code)
         if awaited:
             settlements.hold(session, obligation_id=str(event.obligation_id))
-        query = select(self.obligations).where(
-            self.obligations.obligation_id == str(event.obligation_id)
-        )
-        if is_postgres(deps.engine):
-            # Two instances may settle the same obligation at once: one settles the row.
-            query = query.with_for_update()
-        row = session.exec(query).first()
+        row = _opened_here(session).get(str(event.obligation_id))
+        if row is None:
+            query = select(self.obligations).where(
+                self.obligations.obligation_id == str(event.obligation_id)
+            )
+            if is_postgres(deps.engine):
+                # Two instances may settle the same obligation at once: one settles the row.
+                query = query.with_for_update()
+            # Without flushing the batch's openings: those are found above, not in the table.
+            with session.no_autoflush:
+                row = session.exec(query).first()
         if row is None:
             if awaited:
                 assert self.pending is not None
@@ -311,6 +315,13 @@ class ObligationsView:
                     )
             return None
         return row if row.status == OPEN else None
+
+
+def _opened_here(session: Session) -> dict[str, ObligationColumns]:
+    """Return the obligations this session's transaction opened (not flushed yet), by id."""
+    key = (_OPENED_HERE, session.get_transaction())
+    found: dict[str, ObligationColumns] = session.info.setdefault(key, {})
+    return found
 
 
 def stage_met(

@@ -81,7 +81,39 @@ def keep(
     )
     # Written at once: take() reads without flushing (openings are many, early ones few).
     session.flush()
+    session.info[_none_waiting_key(session, table)] = False
     return True
+
+
+# Where a SQLite transaction notes that no settlement of a table waits (read once).
+_NONE_WAITING = "qorgau.settlements.none_waiting"
+
+
+def _none_waiting_key(session: Session, table: type[PendingSettlementColumns]) -> tuple[Any, ...]:
+    # Per transaction (held in the key: a later transaction of the session reads afresh).
+    return (_NONE_WAITING, table.__tablename__, session.get_transaction())
+
+
+def _none_waiting(session: Session, table: type[PendingSettlementColumns]) -> bool:
+    """Tell, on SQLite, whether no settlement waits at all, read once per transaction."""
+    # Openings are many and early settlements rare: one look a batch instead of one an opening.
+    # Exact on SQLite only: the transaction has written (its inbox claims) before it opens
+    # anything, so it holds the one write lock and no other writer commits until it ends. On
+    # PostgreSQL a settlement kept meanwhile by another transaction must be seen, per opening.
+    if session.get_bind().dialect.name != "sqlite":
+        return False
+    key = _none_waiting_key(session, table)
+    known = session.info.get(key)
+    if known is None:
+        with session.no_autoflush:
+            known = (
+                session.exec(
+                    select(table.event_id).where(col(table.applied_at).is_(None)).limit(1)
+                ).first()
+                is None
+            )
+        session.info[key] = known
+    return bool(known)
 
 
 def take(
@@ -92,6 +124,8 @@ def take(
     now: datetime,
 ) -> list[Settlement]:
     """Return the kept settlements of an obligation, oldest first, marking them applied."""
+    if _none_waiting(session, table):
+        return []
     with session.no_autoflush:
         rows = _waiting(session, table, obligation_id)
     found: list[Settlement] = []

@@ -380,3 +380,21 @@ def test_a_settlement_whose_opening_never_comes_is_shown_overdue(
     watch.step()
     assert (watch.health()["status"], watch.health()["overdue"]) == ("ok", 0)
     assert [row["status"] for row in rows(view, deps)] == ["met"]
+
+
+def test_in_one_batch_an_opening_applies_a_settlement_kept_earlier_in_it(
+    service: str, deps: Deps
+) -> None:
+    view = VIEWS[service]
+    first, second = opening(), opening()
+    with unit_of_work(deps.engine) as session:
+        # As a batch applies them: the first opening finds nothing waiting (on SQLite, read
+        # once for the transaction); a fulfilment then waits; its opening must still see it.
+        view.apply_opened(session, first, deps=deps)
+        view.apply_fulfilled(session, fulfilment(second), deps=deps)
+        view.apply_fulfilled(session, fulfilment(first), deps=deps)
+        view.apply_opened(session, second, deps=deps)
+        session.commit()
+    statuses = {row["obligation_id"]: row["status"] for row in rows(view, deps)}
+    assert statuses == {str(first.obligation_id): "met", str(second.obligation_id): "met"}
+    assert [applied for _, _, applied in pending(view, deps)] == [True]

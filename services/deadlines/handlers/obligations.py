@@ -57,8 +57,25 @@ _DUTY = frozenset(
 
 
 OPENED_INBOX = "deadlines-obligation_opened"
-# Where a session notes the obligations its transaction opened (not yet flushed).
+# Where a session notes the series its transaction opened (not yet flushed).
 _OPENED_HERE = "qorgau.deadlines.opened"
+
+
+def _opened_here(session: Session) -> dict[str, list[Obligation]]:
+    """Return the series this transaction opened, by series id, with every occurrence it added."""
+    # Looked up here rather than in the table: a query would flush the batch's rows first (one
+    # flush per fulfilment instead of one per batch), and these are not in the table yet.
+    key = (_OPENED_HERE, session.get_transaction())
+    found: dict[str, list[Obligation]] = session.info.setdefault(key, {})
+    return found
+
+
+def _series(session: Session, series_id: str, *, lock: bool) -> list[Obligation]:
+    """Return a series' occurrences, first first: from this transaction's, else the table."""
+    here = _opened_here(session).get(series_id)
+    if here is not None:
+        return sorted(here, key=lambda each: each.occurrence)
+    return repository.of_series(session, series_id=series_id, lock=lock)
 
 
 def on_obligation_opened(event: ObligationOpened, *, deps: DeadlinesDeps) -> None:
@@ -89,7 +106,7 @@ def apply_obligation_opened(
     pending.hold(session, obligation_id=str(event.obligation_id))
     # Without flushing the batch's earlier rows first: one flush per batch, not per opening;
     # the openings this transaction added are known from the session instead.
-    opened_here: set[str] = session.info.setdefault(_OPENED_HERE, set())
+    opened_here = _opened_here(session)
     with session.no_autoflush:
         if str(event.obligation_id) in opened_here or repository.get(
             session, obligation_id=str(event.obligation_id)
@@ -113,7 +130,7 @@ def apply_obligation_opened(
         opened_event_id=str(event.event_id),
     )
     session.add(obligation)
-    opened_here.add(obligation.obligation_id)
+    opened_here[obligation.series_id] = [obligation]
     timeline: list[TimelineEntry] = []
     announce(
         session,
@@ -219,6 +236,9 @@ def _next_occurrence(
         opened_event_id=str(cause.event_id),
     )
     session.add(following)
+    here = _opened_here(session).get(following.series_id)
+    if here is not None:
+        here.append(following)
     announce(session, following, now=now, cause=cause, timeline=timeline)
     return following
 
@@ -257,7 +277,7 @@ def _fulfil(
     """Apply a fulfilment to its obligation; False when no such obligation is recorded yet."""
     calendar = deps.calendars.current(session)
     postgres = is_postgres(deps.engine)
-    series = repository.of_series(session, series_id=str(event.obligation_id), lock=postgres)
+    series = _series(session, str(event.obligation_id), lock=postgres)
     if not series:
         return False
     obligation = series[domain.occurrence_to_meet([each.status for each in series])]
@@ -342,7 +362,7 @@ def apply_obligation_cancelled(
 def _withdraw(session: Session, event: ObligationCancelled, *, now: datetime) -> bool:
     """Apply a cancellation to its obligation; False when no such obligation is recorded yet."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    series = repository.of_series(session, series_id=str(event.obligation_id), lock=postgres)
+    series = _series(session, str(event.obligation_id), lock=postgres)
     if not series:
         return False
     timeline: list[TimelineEntry] = []
