@@ -43,8 +43,7 @@ def ticks() -> Ticks:
     return Ticks()
 
 
-@pytest.fixture
-def shedder(ticks: Ticks) -> LoadShedder:
+def make_shedder(ticks: Ticks, *, per_report: int) -> LoadShedder:
     # The shedder only takes the monitor's readings and asks it how fresh one is: no engine,
     # no NATS connection is touched here.
     monitor = BacklogMonitor(
@@ -54,8 +53,13 @@ def shedder(ticks: Ticks) -> LoadShedder:
         own=lambda: (),
         monotonic=ticks,
     )
+    return LoadShedder(monitor, bound=100, resume_below=50, per_report=per_report)
+
+
+@pytest.fixture
+def shedder(ticks: Ticks) -> LoadShedder:
     # A report weighs one message here; the weighing has its own tests below.
-    return LoadShedder(monitor, bound=100, resume_below=50, per_report=1)
+    return make_shedder(ticks, per_report=1)
 
 
 def reading(
@@ -216,15 +220,8 @@ def test_the_resume_level_must_be_below_the_bound() -> None:
 
 @pytest.fixture
 def weighing(ticks: Ticks) -> LoadShedder:
-    monitor = BacklogMonitor(
-        engine=None,  # type: ignore[arg-type]
-        clock=FixedClock(datetime(2026, 11, 29, tzinfo=UTC)),
-        client=lambda: None,
-        own=lambda: (),
-        monotonic=ticks,
-    )
     # A report becomes 10 messages on deadlines' consumer here (51 in a school's case).
-    return LoadShedder(monitor, bound=100, resume_below=50, per_report=10)
+    return make_shedder(ticks, per_report=10)
 
 
 def test_a_report_not_yet_routed_weighs_the_messages_it_becomes(
