@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
@@ -122,3 +123,25 @@ def test_the_exporter_shuts_down_from_another_thread_than_its_worker(tmp_path: P
     provider.force_flush()
     provider.shutdown()  # the index was opened by the batch worker's thread
     assert [s["name"] for s in read_case_spans(tmp_path, "case-1")] == ["one"]
+
+
+def test_a_line_is_the_sdks_own_json_of_the_span(tmp_path: Path) -> None:
+    # The exporter reads each provider's resource once; each line must still be exactly what
+    # the SDK's ReadableSpan.to_json writes, so that the files read as they always have.
+    exporter = RotatingSpanFiles(tmp_path / "traces", "routing")
+    spans = []
+    for name in ("qorgau-routing", "qorgau-deadlines"):
+        provider = TracerProvider(resource=Resource.create({"service.name": name}))
+        tracer = provider.get_tracer("test")
+        with tracer.start_as_current_span("batch") as batch:
+            link = trace.Link(batch.get_span_context(), {"why": "batch"})
+            with tracer.start_as_current_span("process", links=[link]) as span:
+                span.set_attribute(CASE_ID, str(uuid.uuid4()))
+                span.set_attribute("messaging.batch.message_count", 3)
+                span.add_event("retry", {"attempt": 2})
+                span.set_status(trace.Status(trace.StatusCode.ERROR, "IntegrityError"))
+        spans.extend([batch, span])
+    assert len(spans) == 4
+    for each in spans:
+        assert exporter._json(each) == each.to_json(indent=None)
+    exporter.shutdown()
