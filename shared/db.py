@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,18 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Engine, MetaData, String, TypeDecorator, create_engine, event, text
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel
 
@@ -134,6 +146,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         dbapi_connection.commit()
 
     return engine
+
+
+@functools.cache
+def bind_processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """Return the column type's own conversion of a value for the driver, as an ORM insert does
+    (for statements given to the driver directly: an aware time becomes UTC, then its form)."""
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return processor if processor is not None else (lambda value: value)
 
 
 def is_postgres(engine: Engine) -> bool:

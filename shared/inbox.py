@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Dialect
 from sqlmodel import Field, Session, SQLModel
 
-from shared.db import AwareDateTime
+from shared.db import AwareDateTime, bind_processor
 
 
 class InboxEntry(SQLModel, table=True):
@@ -48,18 +45,11 @@ def claim(session: Session, *, consumer: str, event_id: str, now: datetime) -> b
     # lock), then see its row once it commits (False) or take the key if it rolled back.
     # RETURNING tells whether the row went in: the rowcount SQLAlchemy reported through psycopg
     # was 1 for a conflicting row too.
-    handled_at = _bind_time(dialect)(now)
+    column = InboxEntry.__table__.c.handled_at  # type: ignore[attr-defined]
+    handled_at = bind_processor(column, dialect)(now)
     if dialect.name == "postgresql":
         parameters: Any = {"consumer": consumer, "event_id": event_id, "handled_at": handled_at}
     else:
         parameters = (consumer, event_id, handled_at)
     inserted = connection.exec_driver_sql(_CLAIM_SQL[dialect.name], parameters)
     return inserted.first() is not None
-
-
-@functools.cache
-def _bind_time(dialect: Dialect) -> Callable[[datetime], Any]:
-    # The column type's own conversion (UTC, then the driver's form), as an ORM insert does.
-    column_type = InboxEntry.__table__.c.handled_at.type  # type: ignore[attr-defined]
-    processor = column_type.dialect_impl(dialect).bind_processor(dialect)
-    return processor if processor is not None else (lambda value: value)
