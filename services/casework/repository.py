@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -17,6 +19,7 @@ from services.casework.tables import (
     PlanLineRow,
     PlanRow,
 )
+from shared.db import bind_processor
 
 
 def get_obligation(
@@ -195,3 +198,40 @@ def due_times(session: Session, obligation_ids: Iterable[str]) -> dict[str, DueT
         return {}
     rows = session.exec(select(DueTime).where(col(DueTime.obligation_id).in_(ids))).all()
     return {row.obligation_id: row for row in rows}
+
+
+# One statement on the key, as the inbox claim: deadlines schedules 27 obligations a school
+# report, and a look-up, an ORM insert and a flush for each cost several times this. A breach
+# keeps its time whatever due-time event comes after it (as the look-up-and-update did).
+_DUE_TIME_SQL = {
+    "sqlite": (
+        "INSERT INTO casework_due_times (obligation_id, due_at, breached_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (obligation_id) DO UPDATE SET due_at = excluded.due_at, "
+        "breached_at = coalesce(excluded.breached_at, casework_due_times.breached_at)"
+    ),
+    "postgresql": (
+        "INSERT INTO casework_due_times (obligation_id, due_at, breached_at) "
+        "VALUES (%(obligation_id)s, %(due_at)s, %(breached_at)s) "
+        "ON CONFLICT (obligation_id) DO UPDATE SET due_at = excluded.due_at, "
+        "breached_at = coalesce(excluded.breached_at, casework_due_times.breached_at)"
+    ),
+}
+
+
+def keep_due_time(
+    session: Session, *, obligation_id: str, due_at: datetime | None, breached_at: datetime | None
+) -> None:
+    """Record an obligation's due time (and its breach, if given) in the caller's transaction."""
+    connection = session.connection()
+    dialect = connection.dialect
+    columns = DueTime.__table__.c  # type: ignore[attr-defined]
+    values = (
+        obligation_id,
+        bind_processor(columns.due_at, dialect)(due_at),
+        bind_processor(columns.breached_at, dialect)(breached_at),
+    )
+    if dialect.name == "postgresql":
+        parameters: Any = dict(zip(("obligation_id", "due_at", "breached_at"), values, strict=True))
+    else:
+        parameters = values
+    connection.exec_driver_sql(_DUE_TIME_SQL[dialect.name], parameters)

@@ -201,6 +201,11 @@ def test_due_times_from_deadlines_reach_the_work_list_whenever_they_arrive(
     )
     [listed] = casework.get(f"/v1/agencies/{SCHOOL}/obligations", SCHOOL).json()["obligations"]
     assert listed["breached_at"] == due.isoformat() and listed["status"] == "open"
+    # A scheduling delivered after the breach (another consumer) moves the due time only.
+    later = due + timedelta(hours=1)
+    handlers.on_due_time(ObligationScheduled(**common, due_at=later), deps=casework.deps)
+    [listed] = casework.get(f"/v1/agencies/{SCHOOL}/obligations", SCHOOL).json()["obligations"]
+    assert (listed["due_at"], listed["breached_at"]) == (later.isoformat(), due.isoformat())
     # Late is still done: the action is recorded and deadlines judges it late.
     late = casework.post(
         f"/v1/obligations/{r4.obligation_id}/actions",

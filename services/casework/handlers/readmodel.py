@@ -12,7 +12,6 @@ from services.casework.tables import (
     CaseworkCase,
     CaseworkObligation,
     DirectoryAgency,
-    DueTime,
     PendingSettlement,
 )
 from shared.contracts.casework import CaseArrived
@@ -117,10 +116,9 @@ def due_time_inbox(event: DueTimeEvent | type[DueTimeEvent]) -> str:
 
 def apply_due_time(session: Session, event: DueTimeEvent, *, deps: CaseworkDeps) -> None:
     """Keep a claimed due-time event's due time on the caller's session (no commit)."""
-    row = session.get(DueTime, str(event.obligation_id)) or DueTime(
-        obligation_id=str(event.obligation_id)
+    repository.keep_due_time(
+        session,
+        obligation_id=str(event.obligation_id),
+        due_at=event.due_at,
+        breached_at=event.breached_at if isinstance(event, ObligationBreached) else None,
     )
-    row.due_at = event.due_at
-    if isinstance(event, ObligationBreached):
-        row.breached_at = event.breached_at
-    session.add(row)
