@@ -156,6 +156,30 @@ def bind_processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any
     return processor if processor is not None else (lambda value: value)
 
 
+def key_exists(session: Session, table: type[SQLModel], key: str) -> bool:
+    """Tell whether a row with this primary key is in the table (flushed, or committed)."""
+    # Given to the driver as it is: a handler asks this of every opening it applies, and the
+    # ORM's look-up by key (compiling and caching its query, building the object) cost about
+    # five times the statement itself.
+    connection = session.connection()
+    dialect = connection.dialect.name
+    found = connection.exec_driver_sql(
+        _key_sql(table, dialect), (key,) if dialect == "sqlite" else {"key": key}
+    )
+    return found.first() is not None
+
+
+@functools.cache
+def _key_sql(table: type[SQLModel], dialect: str) -> str:
+    columns = table.__table__.primary_key.columns  # type: ignore[attr-defined]
+    if len(columns) != 1:
+        raise ValueError(f"{table.__tablename__} has no single-column key")
+    [column] = columns
+    placeholder = "?" if dialect == "sqlite" else "%(key)s"
+    name = table.__tablename__
+    return f"SELECT 1 FROM {name} WHERE {column.name} = {placeholder}"  # noqa: S608 (names)
+
+
 def is_postgres(engine: Engine) -> bool:
     """Tell whether the engine talks to PostgreSQL."""
     return engine.dialect.name == "postgresql"

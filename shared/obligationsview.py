@@ -32,7 +32,7 @@ from shared.bus import BatchHandler, batch_subscriber, durable_subscriber
 from shared.clock import Clock
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.contracts.routing import AgencyChanged, AgencyRegistered
-from shared.db import AwareDateTime, is_postgres, unit_of_work
+from shared.db import AwareDateTime, is_postgres, key_exists, unit_of_work
 from shared.inbox import claim
 from shared.outbox import stage
 from shared.settlements import PendingSettlementColumns
@@ -168,9 +168,8 @@ class ObligationsView:
             return
         if self.pending is not None:
             settlements.hold(session, obligation_id=str(event.obligation_id))
-        with session.no_autoflush:
-            if session.get(self.obligations, str(event.obligation_id)) is not None:
-                return
+        if key_exists(session, self.obligations, str(event.obligation_id)):
+            return
         values: dict[str, Any] = {
             "obligation_id": str(event.obligation_id),
             "case_id": str(event.case_id),

@@ -33,7 +33,7 @@ from shared.calendar import WorkingCalendar
 from shared.contracts.deadlines import ObligationMet
 from shared.contracts.envelope import Event
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
-from shared.db import is_postgres, unit_of_work
+from shared.db import is_postgres, key_exists, unit_of_work
 from shared.inbox import claim
 from shared.telemetry import AGENCY_ID, AGENCY_TYPE, CASE_ID, OBLIGATION_CODE
 
@@ -107,11 +107,10 @@ def apply_obligation_opened(
     # Without flushing the batch's earlier rows first: one flush per batch, not per opening;
     # the openings this transaction added are known from the session instead.
     opened_here = _opened_here(session)
-    with session.no_autoflush:
-        if str(event.obligation_id) in opened_here or repository.get(
-            session, obligation_id=str(event.obligation_id)
-        ):
-            return
+    if str(event.obligation_id) in opened_here or key_exists(
+        session, Obligation, str(event.obligation_id)
+    ):
+        return
     calendar = deps.calendars.current(session)
     occurrence = domain.first_occurrence(term)
     counted = count(
