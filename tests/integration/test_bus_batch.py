@@ -153,6 +153,50 @@ async def test_a_batch_is_one_transaction_with_an_inbox_row_per_message(
     assert len(processed) >= 21
 
 
+async def test_a_message_the_consumer_passes_over_has_no_span(
+    nats_url: str, engine: Engine
+) -> None:
+    subject = f"qorgau.casework.{unique('passed')}.v1"
+    purpose = unique("passed")
+    bodies = [{"event_id": str(uuid.uuid4()), "n": n, "theirs": n % 3 != 0} for n in range(12)]
+    last = await publish(nats_url, subject, bodies)
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    broker = make_broker(nats_url, service="casework", tracer_provider=provider)
+
+    def ours(subject_: str, data: bytes) -> dict[str, Any] | None:
+        body = decode(subject_, data)
+        return None if body["theirs"] else body
+
+    batch_subscriber(
+        broker,
+        subject,
+        service="casework",
+        purpose=purpose,
+        engine=engine,
+        handle=BatchHandler[dict[str, Any]](
+            inbox=INBOX, decode=ours, event_id=lambda body: str(body["event_id"]), apply=apply
+        ),
+        retry=FAST,
+    )
+    async with running(broker):
+        await eventually(
+            lambda: settled(nats_url, f"casework-{purpose}", last), "every message acked"
+        )
+
+    assert sorted(r.n for r in rows(engine)) == [0, 3, 6, 9]
+    # Only the four kept ones are traced, each linked to the batch's span (FastStream's, which
+    # names a message id): nothing happened for the others.
+    processed = [
+        s
+        for s in spans.get_finished_spans()
+        if s.name == f"{subject} process" and "messaging.message.id" not in (s.attributes or {})
+    ]
+    assert len(processed) == 4
+    assert all(len(s.links) == 1 for s in processed)
+
+
 async def test_a_poison_message_is_dead_lettered_and_the_others_commit_once(
     nats_url: str, engine: Engine
 ) -> None:
