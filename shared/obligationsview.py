@@ -121,8 +121,9 @@ class ObligationsView:
     # publish concurrently) is kept, on its first delivery, until the opening applies it
     # (shared.settlements); None: an unknown one is passed over.
     pending: type[PendingSettlementColumns] | None = None
-    # Which codes' early settlements are kept; others are not the service's own obligations
-    # (it keeps only some openings) and are passed over.
+    # Which codes' settlements concern the service (an early one is kept for its opening);
+    # others are not its own obligations (it keeps only some openings) and are passed over,
+    # not even claimed.
     awaits: Callable[[str], bool] = lambda _code: True
 
     def opened(self, event: ObligationOpened, *, deps: Deps) -> None:
@@ -137,6 +138,8 @@ class ObligationsView:
 
     def fulfilled(self, event: ObligationFulfilled, *, deps: Deps) -> None:
         """Record that routing met an obligation (a platform transfer, a referral made)."""
+        if not self.awaits(event.code):
+            return
         with unit_of_work(deps.engine) as session:
             if not self._claimed(session, "obligation_fulfilled", str(event.event_id), deps):
                 return
@@ -145,6 +148,8 @@ class ObligationsView:
 
     def cancelled(self, event: ObligationCancelled, *, deps: Deps) -> None:
         """Record that routing withdrew an obligation (a decline took it elsewhere)."""
+        if not self.awaits(event.code):
+            return
         with unit_of_work(deps.engine) as session:
             if not self._claimed(session, "obligation_cancelled", str(event.event_id), deps):
                 return
@@ -288,7 +293,7 @@ class ObligationsView:
     ) -> ObligationColumns | None:
         """Return the obligation still open, locked (PostgreSQL); None if closed, not kept, or
         not opened yet (then the settlement is kept until it opens, when the view awaits it)."""
-        awaited = self.pending is not None and self.awaits(event.code)
+        awaited = self.pending is not None
         if awaited:
             settlements.hold(session, obligation_id=str(event.obligation_id))
         row = _opened_here(session).get(str(event.obligation_id))
@@ -429,8 +434,11 @@ def _routing_obligations(view: ObligationsView, deps: Deps) -> BatchHandler[_Set
             return None  # routing's other events: not the view's (no inbox entry either)
         inbox, model = kind
         event = model.model_validate_json(data)
-        if isinstance(event, ObligationOpened) and not view.wants(event):
-            return None  # an opening the service does not keep is not even claimed
+        if isinstance(event, ObligationOpened):
+            if not view.wants(event):
+                return None  # an opening the service does not keep is not even claimed
+        elif not view.awaits(event.code):
+            return None  # nor a settlement of a row it never keeps
         return _Settled(inbox, event)
 
     def apply(session: Session, settled: _Settled) -> None:

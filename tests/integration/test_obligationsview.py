@@ -226,13 +226,18 @@ def test_the_centre_passes_over_a_settlement_of_a_row_not_opened_on_a_centre(
     on_a_school = opening("education_org", SCHOOL).model_copy(update={"code": "R2"})
     met = fulfilment(on_a_school)
     view.fulfilled(met, deps=deps)
-    assert inbox(deps) == [(f"{service}-obligation_fulfilled", str(met.event_id))]
+    view.cancelled(cancellation(on_a_school), deps=deps)
     assert rows(view, deps) == []
-    # Casework keeps every obligation, so it keeps this one's settlement for its opening; the
-    # centre keeps only its own rows' (F7, F8).
-    assert [kind for _, kind, _ in pending(view, deps)] == (
-        ["fulfilled"] if service == "casework" else []
-    )
+    # Casework keeps every obligation, so it keeps this one's settlements for its opening; the
+    # centre keeps only its own rows' (F7, F8) and does not even claim another's.
+    if service == "casework":
+        assert sorted(kind for _, kind, _ in pending(view, deps)) == ["cancelled", "fulfilled"]
+        assert [consumer for consumer, _ in inbox(deps)] == [
+            "casework-obligation_cancelled",
+            "casework-obligation_fulfilled",
+        ]
+    else:
+        assert (pending(view, deps), inbox(deps)) == ([], [])
 
 
 def test_the_centre_awaits_exactly_the_rows_routing_opens_on_a_centre() -> None:

@@ -97,7 +97,7 @@ async def test_batches_of_openings_fulfilments_and_withdrawals_give_each_row_onc
     try:
         await eventually(lambda: len(rows(view, deps)) == COUNT + (service == "casework"), "rows")
         await settled(url, "ROUTING", f"{service}-routing-obligations")
-        # Fulfilments and withdrawals after their openings (the centre passes over early ones).
+        # Fulfilments and withdrawals after their openings.
         met, withdrawn = openings[: COUNT // 2], openings[COUNT // 2 :]
         await publish_events(
             url,
