@@ -14,12 +14,12 @@ from services.deadlines.handlers import (
     apply_case_entry,
     case_entry,
 )
+from services.deadlines.handlers.common import TimelineRow
 from services.deadlines.handlers.producer import (
     ProducerEvent,
     apply_producer_event,
     read_producer_event,
 )
-from services.deadlines.tables import TimelineEntry
 from shared.bus import BatchHandler, batch_subscriber
 from shared.contracts.deadlines import (
     ObligationBreached,
@@ -112,13 +112,13 @@ def _producer(deps: DeadlinesDeps) -> BatchHandler[ProducerEvent]:
     )
 
 
-def _timeline(deps: DeadlinesDeps) -> BatchHandler[TimelineEntry]:
+def _timeline(deps: DeadlinesDeps) -> BatchHandler[TimelineRow]:
     return BatchHandler(
         inbox=TIMELINE_INBOX,
         decode=lambda subject, data: case_entry(subject, json.loads(data), now=deps.clock.now()),
         payload=dict[str, Any],
         name="case_event",
-        event_id=lambda entry: entry.event_id,
+        event_id=lambda entry: str(entry["event_id"]),
         apply=apply_case_entry,
         now=lambda: deps.clock.now(),
     )

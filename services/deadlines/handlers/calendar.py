@@ -12,8 +12,8 @@ from sqlmodel import Session
 
 from services.deadlines import domain, repository
 from services.deadlines.counting import count, is_day_term, parse_term
-from services.deadlines.handlers.common import DeadlinesDeps, emit, envelope, local
-from services.deadlines.tables import CalendarOverride, TimelineEntry
+from services.deadlines.handlers.common import DeadlinesDeps, TimelineRow, emit, envelope, local
+from services.deadlines.tables import CalendarOverride
 from shared.calendar import CalendarOverrides, WorkingCalendar
 from shared.clock import ALMATY
 from shared.contracts.deadlines import ObligationRescheduled
@@ -112,7 +112,7 @@ def _recount(
     touching = repository.open_day_terms_touching(
         session, first=first, last=last, lock=is_postgres(deps.engine)
     )
-    timeline: list[TimelineEntry] = []
+    timeline: list[TimelineRow] = []
     moved = 0
     for obligation in touching:
         term = parse_term(obligation.term)

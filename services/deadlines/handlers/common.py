@@ -23,7 +23,7 @@ from sqlmodel import Session
 from services.deadlines import domain, repository
 from services.deadlines.counting import Counted
 from services.deadlines.domain import Policy
-from services.deadlines.tables import CalendarOverride, Obligation, TimelineEntry
+from services.deadlines.tables import CalendarOverride, Obligation
 from shared.calendar import CalendarOverrides, WorkingCalendar
 from shared.clock import ALMATY, Clock
 from shared.contracts.deadlines import ObligationScheduled
@@ -124,6 +124,12 @@ def envelope(
     }
 
 
+# A timeline entry as it is inserted: every column of TimelineEntry but its id. Built as a
+# dict, not a model: the rows are only ever inserted in bulk (repository.add_timeline), and
+# building and dumping a model for each cost more than the insert.
+TimelineRow = dict[str, Any]
+
+
 def timeline_row(
     *,
     case_id: str,
@@ -140,24 +146,24 @@ def timeline_row(
     acted_at: datetime | None = None,
     on_time: bool | None = None,
     legal_basis: str | None = None,
-) -> TimelineEntry:
+) -> TimelineRow:
     """One entry of a case's timeline: the only place one is built."""
-    return TimelineEntry(
-        case_id=case_id,
-        event_id=event_id,
-        event=event,
-        occurred_at=occurred_at,
-        recorded_at=recorded_at,
-        agency_id=agency_id,
-        agency_type=agency_type,
-        target_agency_id=target_agency_id,
-        target_agency_type=target_agency_type,
-        obligation_id=obligation_id,
-        code=code,
-        acted_at=acted_at,
-        on_time=on_time,
-        legal_basis=legal_basis,
-    )
+    return {
+        "case_id": case_id,
+        "event_id": event_id,
+        "event": event,
+        "occurred_at": occurred_at,
+        "recorded_at": recorded_at,
+        "agency_id": agency_id,
+        "agency_type": agency_type,
+        "target_agency_id": target_agency_id,
+        "target_agency_type": target_agency_type,
+        "obligation_id": obligation_id,
+        "code": code,
+        "acted_at": acted_at,
+        "on_time": on_time,
+        "legal_basis": legal_basis,
+    }
 
 
 def own_entry(
@@ -167,7 +173,7 @@ def own_entry(
     obligation: Obligation,
     subject: str | None = None,
     **entry: Any,
-) -> TimelineEntry:
+) -> TimelineRow:
     """The timeline entry of an event deadlines itself emits (acting: the obligation's actor)."""
     # `entry` sets the entry's other columns: agency, target agency, acted_at, on_time.
     if entry.get("agency_type") is None:
@@ -191,7 +197,7 @@ def emit(
     event: Event,
     *,
     now: datetime,
-    timeline: list[TimelineEntry],
+    timeline: list[TimelineRow],
     obligation: Obligation,
     subject: str | None = None,
     **entry: Any,
@@ -274,7 +280,7 @@ def announce(
     *,
     now: datetime,
     cause: Event,
-    timeline: list[TimelineEntry],
+    timeline: list[TimelineRow],
     **entry: Any,
 ) -> None:
     """Stage the event announcing a new obligation's due time and note it on the timeline."""

@@ -21,6 +21,7 @@ from services.deadlines.handlers.common import (
     IDS,
     SERVICE,
     DeadlinesDeps,
+    TimelineRow,
     announce,
     emit,
     envelope,
@@ -28,7 +29,7 @@ from services.deadlines.handlers.common import (
     opened_now,
     refused,
 )
-from services.deadlines.tables import Obligation, TimelineEntry
+from services.deadlines.tables import Obligation
 from shared.calendar import WorkingCalendar
 from shared.contracts.deadlines import ObligationMet
 from shared.contracts.envelope import Event
@@ -130,7 +131,7 @@ def apply_obligation_opened(
     )
     session.add(obligation)
     opened_here[obligation.series_id] = [obligation]
-    timeline: list[TimelineEntry] = []
+    timeline: list[TimelineRow] = []
     announce(
         session,
         obligation,
@@ -160,7 +161,7 @@ class _Withdrawal:
     reason: str
     now: datetime
     cause: Event | None
-    timeline: list[TimelineEntry]
+    timeline: list[TimelineRow]
 
 
 def _cancel(withdrawal: _Withdrawal, obligation: Obligation) -> None:
@@ -213,7 +214,7 @@ def _next_occurrence(
     deps: DeadlinesDeps,
     now: datetime,
     cause: Event,
-    timeline: list[TimelineEntry],
+    timeline: list[TimelineRow],
 ) -> Obligation | None:
     """Schedule the occurrence after `met` of a recurring duty (meeting one schedules the next)."""
     term = parse_term(met.term)
@@ -294,7 +295,7 @@ def _fulfil(
     obligation.met_by_agency_id = event.met_by_agency_id
     obligation.met_by_platform = event.met_by_platform
     session.add(obligation)
-    timeline: list[TimelineEntry] = []
+    timeline: list[TimelineRow] = []
     emit(
         session,
         ObligationMet(
@@ -364,7 +365,7 @@ def _withdraw(session: Session, event: ObligationCancelled, *, now: datetime) ->
     series = _series(session, str(event.obligation_id), lock=postgres)
     if not series:
         return False
-    timeline: list[TimelineEntry] = []
+    timeline: list[TimelineRow] = []
     cancelled = 0
     withdrawal = _Withdrawal(session, event.reason, now, event, timeline)
     for obligation in series:

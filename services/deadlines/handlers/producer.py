@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services.deadlines.handlers.common import DeadlinesDeps
+from services.deadlines.handlers.common import DeadlinesDeps, TimelineRow
 from services.deadlines.handlers.obligations import (
     CANCELLED_INBOX,
     FULFILLED_INBOX,
@@ -28,7 +28,6 @@ from services.deadlines.handlers.obligations import (
     apply_obligation_opened,
 )
 from services.deadlines.handlers.timeline import TIMELINE_INBOX, apply_case_entry, case_entry
-from services.deadlines.tables import TimelineEntry
 from shared.contracts.obligations import ObligationCancelled, ObligationFulfilled, ObligationOpened
 from shared.inbox import claim
 
@@ -58,7 +57,7 @@ class ProducerEvent:
     """One producer event as deadlines reads it: its timeline entry, its obligation change."""
 
     event_id: str
-    entry: TimelineEntry | None
+    entry: TimelineRow | None
     change: Change | None
 
 
@@ -71,7 +70,7 @@ def read_producer_event(subject: str, data: bytes, *, now: datetime) -> Producer
     if change is not None:
         return ProducerEvent(event_id=str(change.event_id), entry=entry, change=change)
     if entry is not None:
-        return ProducerEvent(event_id=entry.event_id, entry=entry, change=None)
+        return ProducerEvent(event_id=entry["event_id"], entry=entry, change=None)
     return None
 
 

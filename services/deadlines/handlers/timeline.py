@@ -10,8 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlmodel import Session
 
 from services.deadlines import repository
-from services.deadlines.handlers.common import DeadlinesDeps, timeline_row
-from services.deadlines.tables import TimelineEntry
+from services.deadlines.handlers.common import DeadlinesDeps, TimelineRow, timeline_row
 from shared.db import unit_of_work
 from shared.inbox import claim
 
@@ -56,19 +55,19 @@ def on_case_event(subject: str, payload: dict[str, Any], *, deps: DeadlinesDeps)
     if entry is None:
         return False
     with unit_of_work(deps.engine) as session:
-        if not claim(session, consumer=TIMELINE_INBOX, event_id=entry.event_id, now=now):
+        if not claim(session, consumer=TIMELINE_INBOX, event_id=entry["event_id"], now=now):
             return False
         apply_case_entry(session, entry)
         session.commit()
     return True
 
 
-def apply_case_entry(session: Session, entry: TimelineEntry) -> None:
+def apply_case_entry(session: Session, entry: TimelineRow) -> None:
     """Add a case event's timeline entry in the caller's transaction (its inbox entry claimed)."""
     repository.add_timeline(session, [entry])
 
 
-def case_entry(subject: str, payload: dict[str, Any], *, now: datetime) -> TimelineEntry | None:
+def case_entry(subject: str, payload: dict[str, Any], *, now: datetime) -> TimelineRow | None:
     """The timeline entry of another service's event (ids and codes only); None if not a case's."""
     case_event = _CaseEvent.model_validate(payload)
     if case_event.case_id is None:
