@@ -292,9 +292,9 @@ class ObligationsView:
         self, session: Session, event: ObligationFulfilled | ObligationCancelled, deps: Deps
     ) -> ObligationColumns | None:
         """Return the obligation still open, locked (PostgreSQL); None if closed, not kept, or
-        not opened yet (then the settlement is kept until it opens, when the view awaits it)."""
-        awaited = self.pending is not None
-        if awaited:
+        not opened yet (then the settlement is kept until it opens, in a view that keeps them)."""
+        pending = self.pending
+        if pending is not None:
             settlements.hold(session, obligation_id=str(event.obligation_id))
         row = _opened_here(session).get(str(event.obligation_id))
         if row is None:
@@ -308,15 +308,15 @@ class ObligationsView:
             with session.no_autoflush:
                 row = session.exec(query).first()
         if row is None:
-            if awaited:
-                assert self.pending is not None
-                if settlements.keep(session, self.pending, event, now=deps.clock.now()):
-                    log.info(
-                        "kept %s of obligation %s until it opens: view=%s",
-                        event.NAME,
-                        event.obligation_id,
-                        self.service,
-                    )
+            if pending is not None and settlements.keep(
+                session, pending, event, now=deps.clock.now()
+            ):
+                log.info(
+                    "kept %s of obligation %s until it opens: view=%s",
+                    event.NAME,
+                    event.obligation_id,
+                    self.service,
+                )
             return None
         return row if row.status == OPEN else None
 
