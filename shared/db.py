@@ -156,6 +156,12 @@ def bind_processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any
     return processor if processor is not None else (lambda value: value)
 
 
+def driver_parameters(dialect: str, **values: Any) -> Any:
+    """Return a statement's values as the driver takes them: in the order given for SQLite
+    (`?` placeholders), by name for PostgreSQL (`%(name)s`)."""
+    return tuple(values.values()) if dialect == "sqlite" else values
+
+
 def key_exists(session: Session, table: type[SQLModel], key: str) -> bool:
     """Tell whether a row with this primary key is in the table (flushed, or committed)."""
     # Given to the driver as it is: a handler asks this of every opening it applies, and the
@@ -164,7 +170,7 @@ def key_exists(session: Session, table: type[SQLModel], key: str) -> bool:
     connection = session.connection()
     dialect = connection.dialect.name
     found = connection.exec_driver_sql(
-        _key_sql(table, dialect), (key,) if dialect == "sqlite" else {"key": key}
+        _key_sql(table, dialect), driver_parameters(dialect, key=key)
     )
     return found.first() is not None
 

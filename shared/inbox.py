@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import Field, Session, SQLModel
 
-from shared.db import AwareDateTime, bind_processor
+from shared.db import AwareDateTime, bind_processor, driver_parameters
 
 
 class InboxEntry(SQLModel, table=True):
@@ -47,9 +46,8 @@ def claim(session: Session, *, consumer: str, event_id: str, now: datetime) -> b
     # was 1 for a conflicting row too.
     column = InboxEntry.__table__.c.handled_at  # type: ignore[attr-defined]
     handled_at = bind_processor(column, dialect)(now)
-    if dialect.name == "postgresql":
-        parameters: Any = {"consumer": consumer, "event_id": event_id, "handled_at": handled_at}
-    else:
-        parameters = (consumer, event_id, handled_at)
+    parameters = driver_parameters(
+        dialect.name, consumer=consumer, event_id=event_id, handled_at=handled_at
+    )
     inserted = connection.exec_driver_sql(_CLAIM_SQL[dialect.name], parameters)
     return inserted.first() is not None

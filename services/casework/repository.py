@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -19,7 +18,7 @@ from services.casework.tables import (
     PlanLineRow,
     PlanRow,
 )
-from shared.db import bind_processor
+from shared.db import bind_processor, driver_parameters
 
 
 def get_obligation(
@@ -225,13 +224,10 @@ def keep_due_time(
     connection = session.connection()
     dialect = connection.dialect
     columns = DueTime.__table__.c  # type: ignore[attr-defined]
-    values = (
-        obligation_id,
-        bind_processor(columns.due_at, dialect)(due_at),
-        bind_processor(columns.breached_at, dialect)(breached_at),
+    parameters = driver_parameters(
+        dialect.name,
+        obligation_id=obligation_id,
+        due_at=bind_processor(columns.due_at, dialect)(due_at),
+        breached_at=bind_processor(columns.breached_at, dialect)(breached_at),
     )
-    if dialect.name == "postgresql":
-        parameters: Any = dict(zip(("obligation_id", "due_at", "breached_at"), values, strict=True))
-    else:
-        parameters = values
     connection.exec_driver_sql(_DUE_TIME_SQL[dialect.name], parameters)

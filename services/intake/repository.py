@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import or_, text
 from sqlmodel import Session, col, select
@@ -17,7 +16,7 @@ from services.intake.tables import (
     Report,
     Subject,
 )
-from shared.db import bind_processor
+from shared.db import bind_processor, driver_parameters
 
 
 def open_case_of(session: Session, *, iin_hash: str | None) -> str | None:
@@ -137,12 +136,14 @@ def grant(
     connection = session.connection()
     dialect = connection.dialect
     column = CaseAccess.__table__.c.granted_at  # type: ignore[attr-defined]
-    values = (case_id, agency_id, str(relation), source, bind_processor(column, dialect)(now))
-    if dialect.name == "postgresql":
-        names = ("case_id", "agency_id", "relation", "source", "at")
-        parameters: Any = dict(zip(names, values, strict=True))
-    else:
-        parameters = values
+    parameters = driver_parameters(
+        dialect.name,
+        case_id=case_id,
+        agency_id=agency_id,
+        relation=str(relation),
+        source=source,
+        granted_at=bind_processor(column, dialect)(now),
+    )
     return connection.exec_driver_sql(_GRANT_SQL[dialect.name], parameters).first() is not None
 
 
@@ -154,7 +155,7 @@ _GRANT_SQL = {
     ),
     "postgresql": (
         "INSERT INTO case_access (case_id, agency_id, relation, source, granted_at) "
-        "VALUES (%(case_id)s, %(agency_id)s, %(relation)s, %(source)s, %(at)s) "
+        "VALUES (%(case_id)s, %(agency_id)s, %(relation)s, %(source)s, %(granted_at)s) "
         "ON CONFLICT (case_id, agency_id, relation) DO NOTHING RETURNING case_id"
     ),
 }
